@@ -1,0 +1,5 @@
+"""Networks, checkpoint formats, ONNX export and runtime backends for the face-sequence classifier."""
+
+from deepfake_detector.models.classifier import Classifier, ClipScores, ModelInfo, load_classifier
+
+__all__ = ["Classifier", "ClipScores", "ModelInfo", "load_classifier"]

