@@ -1,0 +1,87 @@
+"""The versioned result of analysing one video: what the CLI prints, the API returns and the web
+page renders. ``docs/result-schema.md`` documents every field; bump ``SCHEMA_VERSION`` on any
+change that is not a pure addition."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+
+class Verdict(StrEnum):
+    REAL = "REAL"
+    FAKE = "FAKE"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """One person's face in one sampled frame."""
+
+    sample_index: int
+    time_s: float
+    box: tuple[float, float, float, float]
+    """``(x1, y1, x2, y2)`` in displayed (upright) frame pixels."""
+    detection_score: float
+    score: float
+    """The model's fake probability for this crop alone (0..1)."""
+    crop: str | None = None
+    """Crop image path relative to the evidence folder, when evidence is written."""
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One track: the same person followed across the sampled frames."""
+
+    track_id: int
+    verdict: Verdict
+    fake_probability: float
+    frames: list[FaceObservation]
+
+
+@dataclass(frozen=True)
+class SampledFrameInfo:
+    sample_index: int
+    time_s: float
+    faces: int
+    image: str | None = None
+    """Frame image path relative to the evidence folder, when evidence is written."""
+
+
+@dataclass
+class AnalysisResult:
+    path: str
+    verdict: Verdict
+    fake_probability: float | None = None
+    threshold: float | None = None
+    reason: str | None = None
+    """Why the verdict is INCONCLUSIVE (or a note on it); ``None`` otherwise."""
+    faces: list[FaceResult] = field(default_factory=list)
+    frames_analyzed: int = 0
+    sampled_frames: list[SampledFrameInfo] = field(default_factory=list)
+    video: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    schema_version: str = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (rounded floats, enums as strings, no NaN)."""
+        return _clean(asdict(self))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else round(value, 6)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
