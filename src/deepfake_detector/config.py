@@ -37,7 +37,7 @@ class AnalysisSettings:
     min_track_fraction: float = 0.15
     """Tracks seen in fewer than this fraction of sampled frames are dropped as spurious."""
     model: str = "default"
-    """Model name from the registry, or a path (seed ``.pt``, ``.safetensors`` or a model folder)."""
+    """Registered model name, or a path (seed ``.pt``, ``.safetensors`` or a model folder)."""
     device: str = "auto"
     """``auto`` | ``cpu`` | ``cuda``."""
     backend: str = "auto"

@@ -1,0 +1,272 @@
+"""``deepfake-detector``: scan videos from the command line (and, later, serve the web app).
+
+Exit status of ``scan``: 0 when every input was analysed and none was judged FAKE, 1 when any
+input was judged FAKE, 2 when any input could not be analysed (this wins over 1: the batch is
+incomplete). One bad file never stops a batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from deepfake_detector import __version__
+from deepfake_detector.analysis import AnalysisResult, Analyzer, Verdict
+from deepfake_detector.config import AnalysisSettings, settings_from_env
+from deepfake_detector.errors import DetectorError
+
+EXIT_OK, EXIT_FAKE, EXIT_UNANALYSED = 0, 1, 2
+
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
+    | {".3gp", ".ts", ".mts", ".m2ts", ".ogv"}
+)
+_GLOB_CHARS = frozenset("*?[")
+CSV_FIELDS = [
+    "path",
+    "verdict",
+    "fake_probability",
+    "faces",
+    "frames_analyzed",
+    "duration_s",
+    "model",
+    "seconds",
+    "error",
+]
+
+
+def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
+    """Files as given, folders searched recursively for video files, globs expanded.
+
+    A path that names nothing is still yielded, so that it is reported as an error in order.
+    """
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+            )
+        elif not path.exists() and _GLOB_CHARS & set(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                yield path
+            for match in matches:
+                yield from expand_inputs([match]) if Path(match).is_dir() else [Path(match)]
+        else:
+            yield path
+
+
+def _evidence_dir(root: Path, video: Path) -> Path:
+    """One folder per input, unique even for equal file names in different folders."""
+    digest = hashlib.sha256(str(video.resolve()).encode()).hexdigest()[:8]
+    return root / f"{video.stem}-{digest}"
+
+
+class _Output:
+    """Writes results in the chosen format as they arrive."""
+
+    def __init__(self, fmt: str, stream: TextIO) -> None:
+        self.fmt, self.stream = fmt, stream
+        self._csv: csv.DictWriter[str] | None = None
+        self._rows: list[dict[str, str]] = []
+
+    def add(self, result: AnalysisResult) -> None:
+        if self.fmt == "json":
+            self.stream.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            self.stream.flush()
+            return
+        row = _summary_row(result)
+        if self.fmt == "csv":
+            if self._csv is None:
+                self._csv = csv.DictWriter(self.stream, fieldnames=CSV_FIELDS)
+                self._csv.writeheader()
+            self._csv.writerow(row)
+            self.stream.flush()
+        else:
+            self._rows.append(row)
+
+    def close(self) -> None:
+        if self.fmt == "table" and self._rows:
+            self.stream.write(_table(self._rows))
+
+
+def _summary_row(result: AnalysisResult) -> dict[str, str]:
+    p = result.fake_probability
+    note = result.error or result.reason or ""
+    return {
+        "path": result.path,
+        "verdict": result.verdict.value,
+        "fake_probability": "" if p is None else f"{p:.4f}",
+        "faces": str(len(result.faces)),
+        "frames_analyzed": str(result.frames_analyzed),
+        "duration_s": "" if not result.video else f"{result.video['duration_s']:.2f}",
+        "model": (result.model or {}).get("name", ""),
+        "seconds": f"{result.timings.get('total', 0.0):.2f}",
+        "error": note,
+    }
+
+
+def _table(rows: list[dict[str, str]]) -> str:
+    columns = [
+        ("verdict", "VERDICT"),
+        ("fake_probability", "P(FAKE)"),
+        ("faces", "FACES"),
+        ("frames_analyzed", "FRAMES"),
+        ("seconds", "SECONDS"),
+        ("path", "PATH"),
+        ("error", "NOTE"),
+    ]
+    widths = {k: max(len(title), *(len(r[k]) for r in rows)) for k, title in columns}
+    lines = ["  ".join(title.ljust(widths[k]) for k, title in columns).rstrip()]
+    lines += ["  ".join(r[k].ljust(widths[k]) for k, _ in columns).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _progress_bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="video", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def scan(args: argparse.Namespace) -> int:
+    settings = _settings_from_args(args)
+    paths = list(expand_inputs(args.paths))
+    if not paths:
+        print("deepfake-detector: no video files found in the given paths", file=sys.stderr)
+        return EXIT_UNANALYSED
+    try:
+        analyzer = Analyzer(settings)
+    except DetectorError as exc:
+        print(f"deepfake-detector: {exc}", file=sys.stderr)
+        return EXIT_UNANALYSED
+    if not analyzer.classifier.info.trained and not args.quiet:
+        print(
+            f"deepfake-detector: warning: model '{analyzer.classifier.info.name}' has untrained "
+            "weights; its verdicts mean nothing. Pass --model with trained weights.",
+            file=sys.stderr,
+        )
+    show_progress = not args.quiet and sys.stderr.isatty()
+    bar = _progress_bar(len(paths), show_progress)
+    out = _Output(args.format, sys.stdout)
+    status = EXIT_OK
+    save_root = Path(args.save_crops) if args.save_crops else None
+    for path in paths:
+        if bar is not None:
+            bar.set_postfix_str(path.name[-40:], refresh=True)
+        evidence = _evidence_dir(save_root, path) if save_root else None
+        result = analyzer.analyze(path, evidence_dir=evidence)
+        out.add(result)
+        if result.verdict is Verdict.ERROR:
+            status = EXIT_UNANALYSED
+        elif result.verdict is Verdict.FAKE and status == EXIT_OK:
+            status = EXIT_FAKE
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    out.close()
+    return status
+
+
+def _settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
+    settings = settings_from_env()
+    overrides: dict[str, object] = {}
+    if args.frames is not None:
+        overrides["frames"] = args.frames
+    if args.frames_per_second is not None:
+        overrides["frames_per_second"] = args.frames_per_second
+    for name in ("model", "device", "backend", "detector"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    return replace(settings, **overrides)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepfake-detector",
+        description="Detect manipulated faces in videos.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "scan",
+        help="analyse video files, folders or globs",
+        description="Analyse videos. Exit status: 0 all analysed, 1 any FAKE, 2 any not analysed.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video files, folders or globs")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--frames", type=_positive_int, help="frames sampled across each video")
+    p.add_argument(
+        "--frames-per-second", type=_positive_float, help="sample this many frames per second"
+    )
+    p.add_argument("--model", help="model name or path (a seed .pt file, .safetensors, folder)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "openvino"])
+    p.add_argument("--detector", help="face detector name")
+    p.add_argument("--save-crops", metavar="DIR", help="write sampled frames and face crops here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
+    p.set_defaults(handler=scan)
+
+    m = sub.add_parser("models", help="list the models that can be named with --model")
+    m.set_defaults(handler=list_models)
+    return parser
+
+
+def list_models(args: argparse.Namespace) -> int:
+    from deepfake_detector.models.registry import available_models
+
+    for name in available_models():
+        print(name)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("deepfake-detector: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into a program that stopped reading (e.g. `| head`): not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The CLI as a user runs it: real files, real model, output parsed back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deepfake_detector import cli
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_lines_one_per_input(
+    capsys: pytest.CaptureFixture[str], panning_video: Path, no_face_video: Path
+) -> None:
+    code, out, _ = run_cli(
+        capsys, "scan", str(panning_video), str(no_face_video), "--format", "json", "--frames", "4"
+    )
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["path"] for line in lines] == [str(panning_video), str(no_face_video)]
+    assert lines[1]["verdict"] == "INCONCLUSIVE"
+    assert lines[0]["frames_analyzed"] == 4
+    assert code == (1 if lines[0]["verdict"] == "FAKE" else 0)
+
+
+def test_one_bad_file_does_not_stop_the_batch(
+    capsys: pytest.CaptureFixture[str], panning_video: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    code, out, _ = run_cli(
+        capsys, "scan", str(bad), str(panning_video), "--format", "csv", "--frames", "4"
+    )
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0]["verdict"] == "ERROR"
+    assert rows[0]["error"]
+    assert rows[1]["verdict"] in {"REAL", "FAKE"}
+    assert code == 2
+
+
+def test_folders_are_searched_recursively_and_globs_expanded(
+    capsys: pytest.CaptureFixture[str], panning_video: Path, tmp_path: Path
+) -> None:
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    (nested / "clip.mp4").write_bytes(panning_video.read_bytes())
+    (tmp_path / "a" / "notes.txt").write_text("not a video")
+    found = list(cli.expand_inputs([str(tmp_path)]))
+    assert found == [nested / "clip.mp4"]
+    assert list(cli.expand_inputs([str(tmp_path / "a" / "**" / "*.mp4")])) == found
+    code, out, _ = run_cli(capsys, "scan", str(tmp_path), "--format", "table", "--frames", "2")
+    assert "clip.mp4" in out and "VERDICT" in out
+    assert code in (0, 1)
+
+
+def test_missing_path_is_reported_not_fatal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run_cli(capsys, "scan", str(tmp_path / "missing.mp4"), "--format", "json")
+    assert json.loads(out)["verdict"] == "ERROR"
+    assert code == 2
+
+
+def test_save_crops_writes_evidence(
+    capsys: pytest.CaptureFixture[str], panning_video: Path, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "evidence"
+    code, out, _ = run_cli(
+        capsys,
+        "scan",
+        str(panning_video),
+        "--frames",
+        "3",
+        "--save-crops",
+        str(out_dir),
+        "--format",
+        "json",
+    )
+    result = json.loads(out)
+    (folder,) = out_dir.iterdir()
+    for face in result["faces"]:
+        for obs in face["frames"]:
+            assert (folder / obs["crop"]).is_file()
+    assert code in (0, 1)
+
+
+def test_quiet_when_piped(panning_video: Path) -> None:
+    """Run as a real process with stdout/stderr piped: no progress bar noise, clean JSON."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepfake_detector.cli",
+            "scan",
+            str(panning_video),
+            "--format",
+            "json",
+            "--frames",
+            "2",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    assert json.loads(proc.stdout)["frames_analyzed"] == 2
+    assert proc.stderr == ""
