@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list the models that can be named with --model")
     m.set_defaults(handler=list_models)
+
+    from deepfake_detector.service.cli_serve import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 

@@ -7,10 +7,12 @@ environment with :func:`settings_from_env` and then apply their own flags on top
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 ENV_PREFIX = "DFD_"
+_S = TypeVar("_S")
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,76 @@ def _coerce(value: str, current: Any) -> Any:
     return value
 
 
-def settings_from_env(environ: dict[str, str] | None = None) -> AnalysisSettings:
-    """Build settings from ``DFD_<FIELD>`` variables, e.g. ``DFD_FRAMES=48``."""
+def _from_env(cls: type[_S], environ: Mapping[str, str] | None) -> _S:
+    """An instance of the settings dataclass ``cls`` with ``DFD_<FIELD>`` overrides applied."""
     env = os.environ if environ is None else environ
-    base = AnalysisSettings()
+    base = cls()
     overrides: dict[str, Any] = {}
-    for f in fields(AnalysisSettings):
+    for f in fields(cls):  # type: ignore[arg-type]
         raw = env.get(ENV_PREFIX + f.name.upper())
         if raw is not None:
             overrides[f.name] = _coerce(raw, getattr(base, f.name))
-    return replace(base, **overrides)
+    return replace(base, **overrides)  # type: ignore[type-var]
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> AnalysisSettings:
+    """Build analysis settings from ``DFD_<FIELD>`` variables, e.g. ``DFD_FRAMES=48``."""
+    return _from_env(AnalysisSettings, environ)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the web service runs: where it keeps things and what it accepts.
+
+    Read from ``DFD_*`` like :class:`AnalysisSettings` (e.g. ``DFD_PORT=8080``); empty paths
+    derive from ``data_dir``."""
+
+    data_dir: str = "instance"
+    """Root folder for the database, the queue, uploads and evidence (relative to the CWD)."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means ``sqlite:///<data_dir>/deepfake-detector.sqlite3``."""
+    storage_dir: str = ""
+    """Uploaded videos and their evidence; empty means ``<data_dir>/files``."""
+    queue: str = "sqlite"
+    """Task queue backend: ``sqlite`` (huey's SqliteHuey, the embedded default)."""
+    queue_path: str = ""
+    """SqliteHuey database file; empty means ``<data_dir>/queue.sqlite3``."""
+    upload_max_mb: float = 200.0
+    """Largest upload accepted, in megabytes (10^6 bytes)."""
+    upload_max_duration_s: float = 600.0
+    """Longest video accepted, in seconds (probed from the content)."""
+    upload_max_side: int = 4096
+    """Largest accepted width or height of the displayed frame, in pixels (probed)."""
+    secret_key: str = ""
+    """Signs session cookies (CSRF tokens). Empty: a random key is created once and kept in
+    ``<data_dir>/secret_key`` (mode 0600), so nothing secret is ever hard-coded."""
+    host: str = "127.0.0.1"
+    port: int = 3000
+    web_workers: int = 2
+    """gunicorn worker processes in ``serve --production``."""
+    heatmaps: bool = True
+    """Make Grad-CAM heatmap overlays of the face crops after each analysis (costs ~0.3 s per
+    crop on a CPU)."""
+    environment: str = "production"
+    """``production`` or ``development`` (templates reload; still never Flask debug mode)."""
+
+    @property
+    def upload_max_bytes(self) -> int:
+        return int(self.upload_max_mb * 1_000_000)
+
+    def resolved_storage_dir(self) -> str:
+        return self.storage_dir or os.path.join(self.data_dir, "files")
+
+    def resolved_queue_path(self) -> str:
+        return self.queue_path or os.path.join(self.data_dir, "queue.sqlite3")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = os.path.abspath(os.path.join(self.data_dir, "deepfake-detector.sqlite3"))
+        return f"sqlite:///{path}"
+
+
+def service_settings_from_env(environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    """Build service settings from ``DFD_<FIELD>`` variables, e.g. ``DFD_UPLOAD_MAX_MB=50``."""
+    return _from_env(ServiceSettings, environ)

@@ -1,0 +1,295 @@
+"""REST API ``/api/v1``: create, read, list and delete analyses; health; the OpenAPI document.
+
+Every error is ``{"error": {"code", "message", "status"}}`` (see ``app.py``'s handlers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
+from sqlalchemy import func, select, text
+from werkzeug.exceptions import NotFound
+from werkzeug.security import safe_join
+
+from deepfake_detector import __version__
+from deepfake_detector.service.context import ServiceContext, service
+from deepfake_detector.service.openapi import SORT_KEYS, openapi_document
+from deepfake_detector.service.security import check_same_origin
+from deepfake_detector.service.storage import Analysis, Video, Worker, iso, utcnow
+from deepfake_detector.service.uploads import UploadError, accept_upload
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ApiError(Exception):
+    """An error answered as JSON with a stable ``code``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "status": status}})
+    response.status_code = status
+    return response
+
+
+@bp.before_request
+def _refuse_cross_site() -> None:
+    check_same_origin()
+
+
+# -- representations ----------------------------------------------------------------------------
+
+
+def links(analysis: Analysis) -> dict[str, Any]:
+    evidence = url_for("api.evidence", analysis_id=analysis.id, path="x")[:-1]
+    return {
+        "self": url_for("api.get_analysis", analysis_id=analysis.id),
+        "page": url_for("web.analysis_page", analysis_id=analysis.id),
+        "video": url_for("api.video", analysis_id=analysis.id),
+        "report": url_for("api.report", analysis_id=analysis.id),
+        "evidence": evidence,
+        "thumbnail": evidence + analysis.thumbnail if analysis.thumbnail else None,
+    }
+
+
+def _progress(analysis: Analysis) -> dict[str, Any]:
+    return {"stage": analysis.stage, "percent": round(100.0 * (analysis.progress or 0.0), 1)}
+
+
+def _file(analysis: Analysis, video: Video) -> dict[str, Any]:
+    return {
+        "name": analysis.original_name,
+        "sha256": video.sha256,
+        "size_bytes": video.size_bytes,
+        "content_type": video.content_type,
+    }
+
+
+def summary_json(analysis: Analysis, video: Video) -> dict[str, Any]:
+    return {
+        "id": analysis.id,
+        "status": analysis.status,
+        "progress": _progress(analysis),
+        "created_at": iso(analysis.created_at),
+        "file": _file(analysis, video),
+        "verdict": analysis.verdict,
+        "fake_probability": analysis.fake_probability,
+        "links": links(analysis),
+    }
+
+
+def analysis_json(analysis: Analysis, video: Video) -> dict[str, Any]:
+    """The full representation (the same the web page renders from)."""
+    return {
+        "id": analysis.id,
+        "status": analysis.status,
+        "progress": _progress(analysis),
+        "created_at": iso(analysis.created_at),
+        "started_at": iso(analysis.started_at),
+        "finished_at": iso(analysis.finished_at),
+        "file": _file(analysis, video),
+        "verdict": analysis.verdict,
+        "fake_probability": analysis.fake_probability,
+        "error": analysis.error,
+        "result": analysis.result,
+        "heatmaps": dict((analysis.artifacts or {}).get("heatmaps") or {}),
+        "links": links(analysis),
+    }
+
+
+def _found(ctx: ServiceContext, analysis_id: str) -> tuple[Analysis, Video]:
+    found = ctx.store.get(analysis_id) if _valid_id(analysis_id) else None
+    if found is None:
+        raise ApiError(404, "not_found", "No analysis with this id.")
+    return found
+
+
+def _valid_id(analysis_id: str) -> bool:
+    return len(analysis_id) == 32 and all(c in "0123456789abcdef" for c in analysis_id)
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+
+
+@bp.post("/analyses")
+def create_analysis() -> Response:
+    ctx = service()
+    upload = request.files.get("file")
+    try:
+        accepted = accept_upload(
+            upload.stream if upload is not None and upload.filename else None,
+            upload.filename if upload is not None else None,
+            store=ctx.store,
+            queue=ctx.queue,
+            service=ctx.settings,
+            settings_key=ctx.settings_key,
+        )
+    except UploadError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    body = analysis_json(accepted.analysis, accepted.video)
+    body["deduplicated"] = accepted.deduplicated
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = body["links"]["self"]
+    return response
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"{name} must be an integer.") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, "invalid_parameter", f"{name} must be between {lo} and {hi}.")
+    return value
+
+
+def paging_args() -> tuple[int, int, str]:
+    """``page``, ``per_page`` and ``sort`` from the query string, validated."""
+    page = _int_arg("page", 1, 1, 1_000_000)
+    per_page = _int_arg("per_page", 20, 1, 100)
+    sort = request.args.get("sort", "-created_at")
+    if sort.lstrip("-") not in SORT_KEYS or sort.count("-") > 1:
+        allowed = ", ".join(SORT_KEYS)
+        raise ApiError(400, "invalid_parameter", f"sort must be one of {allowed} (- for desc).")
+    return page, per_page, sort
+
+
+@bp.get("/analyses")
+def list_analyses() -> Response:
+    ctx = service()
+    page, per_page, sort = paging_args()
+    rows, total = ctx.store.page(page, per_page, sort)
+    pages = math.ceil(total / per_page) if total else 0
+
+    def link(n: int) -> str:
+        return url_for("api.list_analyses", page=n, per_page=per_page, sort=sort)
+
+    return jsonify(
+        {
+            "items": [summary_json(a, v) for a, v in rows],
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "pages": pages,
+            "sort": sort,
+            "links": {
+                "self": link(page),
+                "next": link(page + 1) if page < pages else None,
+                "prev": link(page - 1) if page > 1 else None,
+            },
+        }
+    )
+
+
+@bp.get("/analyses/<analysis_id>")
+def get_analysis(analysis_id: str) -> Response:
+    analysis, video = _found(service(), analysis_id)
+    return jsonify(analysis_json(analysis, video))
+
+
+@bp.delete("/analyses/<analysis_id>")
+def delete_analysis(analysis_id: str) -> Response:
+    ctx = service()
+    if not _valid_id(analysis_id) or not ctx.store.delete(analysis_id):
+        raise ApiError(404, "not_found", "No analysis with this id.")
+    return Response(status=204)
+
+
+@bp.get("/analyses/<analysis_id>/report")
+def report(analysis_id: str) -> Response:
+    analysis, _ = _found(service(), analysis_id)
+    if analysis.result is None:
+        raise ApiError(409, "not_ready", "The analysis has no result yet.")
+    response = Response(
+        json.dumps(analysis.result, indent=2, allow_nan=False), mimetype="application/json"
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="deepfake-report-{analysis.id}.json"'
+    )
+    return response
+
+
+@bp.get("/analyses/<analysis_id>/video")
+def video(analysis_id: str) -> Response:
+    ctx = service()
+    _, stored = _found(ctx, analysis_id)
+    path = ctx.store.video_path(stored)
+    if not path.is_file():
+        raise ApiError(404, "not_found", "The video file is missing.")
+    return send_file(
+        path,
+        mimetype=stored.content_type,
+        conditional=True,
+        etag=stored.sha256,
+        max_age=3600,
+        download_name=stored.file_name,
+    )
+
+
+@bp.get("/analyses/<analysis_id>/evidence/<path:path>")
+def evidence(analysis_id: str, path: str) -> Response:
+    ctx = service()
+    analysis, _ = _found(ctx, analysis_id)
+    folder = ctx.store.evidence_dir(analysis)
+    target = safe_join(str(folder), path)
+    if target is None or not target.endswith(".jpg"):
+        raise ApiError(404, "not_found", "No such evidence file.")
+    try:
+        return send_file(target, mimetype="image/jpeg", conditional=True, max_age=3600)
+    except (FileNotFoundError, NotFound):
+        raise ApiError(404, "not_found", "No such evidence file.") from None
+
+
+@bp.get("/health")
+def health() -> Response:
+    ctx = service()
+    database, jobs, workers = "ok", {}, 0
+    try:
+        with ctx.store.sessions() as s:
+            s.execute(text("SELECT 1"))
+            cutoff = utcnow() - timedelta(seconds=60)
+            workers = int(
+                s.scalar(select(func.count()).select_from(Worker).where(Worker.last_seen >= cutoff))
+                or 0
+            )
+        jobs = ctx.store.counts()
+    except Exception:
+        current_app.logger.exception("health check: database error")
+        database = "error"
+    try:
+        pending: int | None = ctx.queue.pending_count()
+    except Exception:
+        pending = None
+    healthy = database == "ok" and pending is not None
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "version": __version__,
+        "database": database,
+        "queue": {"backend": ctx.settings.queue, "pending": pending},
+        "jobs": jobs,
+        "workers": workers,
+        "limits": {
+            "upload_max_bytes": ctx.settings.upload_max_bytes,
+            "upload_max_duration_s": ctx.settings.upload_max_duration_s,
+            "upload_max_side": ctx.settings.upload_max_side,
+        },
+    }
+    response = jsonify(body)
+    response.status_code = 200 if healthy else 503
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())

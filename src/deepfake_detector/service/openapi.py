@@ -1,0 +1,438 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, built here so it cannot drift from the code that
+serves it: the tests validate this document and every real response against its schemas.
+
+The analysis result schema is the core one (``analysis/result.schema.json``), embedded as is.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from deepfake_detector import __version__
+
+API_PREFIX = "/api/v1"
+SORT_KEYS = ["created_at", "verdict", "fake_probability", "status", "name"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _core_result_schema() -> dict[str, Any]:
+    text = resources.files("deepfake_detector.analysis").joinpath("result.schema.json")
+    schema = json.loads(text.read_text(encoding="utf-8"))
+    for key in ("$schema", "$id"):
+        schema.pop(key, None)
+    return schema
+
+
+_ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "Analysis id (returned by POST).",
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+}
+
+_VERDICT = {"enum": ["REAL", "FAKE", "INCONCLUSIVE", "ERROR"]}
+
+
+def _schemas() -> dict[str, Any]:
+    return {
+        "Error": {
+            "type": "object",
+            "description": "Every error has this shape; `code` is stable, `message` is for people.",
+            "required": ["error"],
+            "additionalProperties": False,
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message", "status"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "code": {
+                            "type": "string",
+                            "examples": ["not_found", "file_too_large", "not_a_video"],
+                        },
+                        "message": {"type": "string"},
+                        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                    },
+                }
+            },
+        },
+        "Progress": {
+            "type": "object",
+            "required": ["stage", "percent"],
+            "additionalProperties": False,
+            "properties": {
+                "stage": {
+                    "type": ["string", "null"],
+                    "description": "queued, loading model, probe, frames, classify, heatmaps, done",
+                },
+                "percent": {"type": "number", "minimum": 0, "maximum": 100},
+            },
+        },
+        "FileInfo": {
+            "type": "object",
+            "required": ["name", "sha256", "size_bytes", "content_type"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "description": "The client's file name, for display only (never a path).",
+                },
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "size_bytes": {"type": "integer", "minimum": 1},
+                "content_type": {"type": "string"},
+            },
+        },
+        "Links": {
+            "type": "object",
+            "required": ["self", "page", "video", "report", "evidence"],
+            "additionalProperties": False,
+            "properties": {
+                "self": {"type": "string", "description": "This resource (API)."},
+                "page": {"type": "string", "description": "The permanent web page."},
+                "video": {"type": "string", "description": "The uploaded video (Range requests)."},
+                "report": {"type": "string", "description": "The JSON report download."},
+                "evidence": {
+                    "type": "string",
+                    "description": "Prefix for the relative evidence paths in the result "
+                    "(frames/, crops/, heatmaps/).",
+                },
+                "thumbnail": {"type": ["string", "null"]},
+            },
+        },
+        "Analysis": {
+            "type": "object",
+            "required": [
+                "id",
+                "status",
+                "progress",
+                "created_at",
+                "started_at",
+                "finished_at",
+                "file",
+                "verdict",
+                "fake_probability",
+                "error",
+                "result",
+                "heatmaps",
+                "links",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "status": {"enum": ["queued", "running", "done", "failed"]},
+                "progress": _ref("Progress"),
+                "created_at": {"type": "string", "format": "date-time"},
+                "started_at": {"type": ["string", "null"], "format": "date-time"},
+                "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                "file": _ref("FileInfo"),
+                "verdict": _nullable(_VERDICT),
+                "fake_probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "error": {
+                    "type": ["string", "null"],
+                    "description": "Why the analysis failed (status failed).",
+                },
+                "result": _nullable(_ref("AnalysisResult")),
+                "heatmaps": {
+                    "type": "object",
+                    "description": "Heatmap overlay per face crop: {crop path: heatmap path}, "
+                    "both relative to links.evidence. Empty when the model has no explainer.",
+                    "additionalProperties": {"type": "string"},
+                },
+                "deduplicated": {
+                    "type": "boolean",
+                    "description": "Only on POST: true when this content was already analysed "
+                    "or queued with the same settings, and that analysis is returned.",
+                },
+                "links": _ref("Links"),
+            },
+        },
+        "AnalysisSummary": {
+            "type": "object",
+            "required": [
+                "id",
+                "status",
+                "progress",
+                "created_at",
+                "file",
+                "verdict",
+                "fake_probability",
+                "links",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "status": {"enum": ["queued", "running", "done", "failed"]},
+                "progress": _ref("Progress"),
+                "created_at": {"type": "string", "format": "date-time"},
+                "file": _ref("FileInfo"),
+                "verdict": _nullable(_VERDICT),
+                "fake_probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "links": _ref("Links"),
+            },
+        },
+        "AnalysisPage": {
+            "type": "object",
+            "required": ["items", "page", "per_page", "total", "pages", "sort", "links"],
+            "additionalProperties": False,
+            "properties": {
+                "items": {"type": "array", "items": _ref("AnalysisSummary")},
+                "page": {"type": "integer", "minimum": 1},
+                "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+                "total": {"type": "integer", "minimum": 0},
+                "pages": {"type": "integer", "minimum": 0},
+                "sort": {"type": "string"},
+                "links": {
+                    "type": "object",
+                    "required": ["self", "next", "prev"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "self": {"type": "string"},
+                        "next": {"type": ["string", "null"]},
+                        "prev": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "version", "database", "queue", "jobs", "workers"],
+            "additionalProperties": False,
+            "properties": {
+                "status": {"enum": ["ok", "degraded"]},
+                "version": {"type": "string"},
+                "database": {"enum": ["ok", "error"]},
+                "queue": {
+                    "type": "object",
+                    "required": ["backend", "pending"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "backend": {"type": "string"},
+                        "pending": {"type": ["integer", "null"], "minimum": 0},
+                    },
+                },
+                "jobs": {
+                    "type": "object",
+                    "description": "Number of analyses per status.",
+                    "additionalProperties": {"type": "integer", "minimum": 0},
+                },
+                "workers": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Job worker processes seen alive recently.",
+                },
+                "limits": {"type": "object"},
+            },
+        },
+        "AnalysisResult": _core_result_schema(),
+    }
+
+
+@lru_cache(maxsize=1)
+def _document() -> dict[str, Any]:
+    p = API_PREFIX
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Deepfake detector API",
+            "version": __version__,
+            "description": "Upload a video, follow its analysis, read the verdict and evidence. "
+            "Analyses run on a job queue: POST returns at once (202) and the analysis is "
+            "polled with GET until its status is `done` or `failed`.",
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            f"{p}/analyses": {
+                "post": {
+                    "operationId": "createAnalysis",
+                    "summary": "Upload a video and queue its analysis",
+                    "description": "The file is identified by its content: uploading the same "
+                    "bytes again returns the existing analysis (`deduplicated: true`). Limits "
+                    "(size, duration, resolution) are checked on the probed content.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file"],
+                                    "properties": {"file": {"type": "string", "format": "binary"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            **_json(_ref("Analysis"), "Accepted: queued, running or done."),
+                            "headers": {
+                                "Location": {
+                                    "description": "The new analysis.",
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                        },
+                        "400": _error("No file, an empty file, or a malformed request."),
+                        "403": _error("A cross-site browser request."),
+                        "413": _error("Larger than the upload size limit."),
+                        "415": _error("Not a video that can be read."),
+                        "422": _error("Longer or larger than the configured limits."),
+                    },
+                },
+                "get": {
+                    "operationId": "listAnalyses",
+                    "summary": "Past analyses, paged",
+                    "parameters": [
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "default": 1},
+                        },
+                        {
+                            "name": "per_page",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 100,
+                                "default": 20,
+                            },
+                        },
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "description": "Field, with `-` for descending.",
+                            "schema": {
+                                "enum": SORT_KEYS + [f"-{k}" for k in SORT_KEYS],
+                                "default": "-created_at",
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(_ref("AnalysisPage"), "One page of analyses."),
+                        "400": _error("A bad paging or sorting parameter."),
+                    },
+                },
+            },
+            f"{p}/analyses/{{id}}": {
+                "parameters": [_ID_PARAM],
+                "get": {
+                    "operationId": "getAnalysis",
+                    "summary": "Status, progress and (when done) the result",
+                    "responses": {
+                        "200": _json(_ref("Analysis"), "The analysis."),
+                        "404": _error("No such analysis."),
+                    },
+                },
+                "delete": {
+                    "operationId": "deleteAnalysis",
+                    "summary": "Delete the analysis, its evidence, and the video if unused",
+                    "responses": {
+                        "204": {"description": "Deleted."},
+                        "403": _error("A cross-site browser request."),
+                        "404": _error("No such analysis."),
+                    },
+                },
+            },
+            f"{p}/analyses/{{id}}/report": {
+                "parameters": [_ID_PARAM],
+                "get": {
+                    "operationId": "getReport",
+                    "summary": "The result as a downloadable JSON file (core result schema)",
+                    "responses": {
+                        "200": _json(_ref("AnalysisResult"), "The report (attachment)."),
+                        "404": _error("No such analysis."),
+                        "409": _error("The analysis has no result yet."),
+                    },
+                },
+            },
+            f"{p}/analyses/{{id}}/video": {
+                "parameters": [_ID_PARAM],
+                "get": {
+                    "operationId": "getVideo",
+                    "summary": "The uploaded video (supports Range requests)",
+                    "responses": {
+                        "200": {
+                            "description": "The video.",
+                            "content": {"video/*": {"schema": {"type": "string"}}},
+                        },
+                        "206": {
+                            "description": "Part of the video.",
+                            "content": {"video/*": {"schema": {"type": "string"}}},
+                        },
+                        "404": _error("No such analysis."),
+                    },
+                },
+            },
+            f"{p}/analyses/{{id}}/evidence/{{path}}": {
+                "parameters": [
+                    _ID_PARAM,
+                    {
+                        "name": "path",
+                        "in": "path",
+                        "required": True,
+                        "description": "A relative evidence path from the result.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "get": {
+                    "operationId": "getEvidence",
+                    "summary": "A sampled frame, face crop or heatmap (JPEG)",
+                    "responses": {
+                        "200": {
+                            "description": "The image.",
+                            "content": {"image/jpeg": {"schema": {"type": "string"}}},
+                        },
+                        "404": _error("No such analysis or file."),
+                    },
+                },
+            },
+            f"{p}/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Database and queue status",
+                    "responses": {
+                        "200": _json(_ref("Health"), "Healthy."),
+                        "503": _json(_ref("Health"), "The database cannot be reached."),
+                    },
+                },
+            },
+            f"{p}/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                },
+            },
+        },
+        "components": {"schemas": _schemas()},
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the document (callers may annotate it)."""
+    return copy.deepcopy(_document())

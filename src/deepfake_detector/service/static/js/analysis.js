@@ -1,0 +1,378 @@
+// Analysis page: live progress while the job runs; then the score chart, the carousels with a
+// lightbox, heatmap toggling and the video with face boxes and scores drawn in sync.
+"use strict";
+
+(function () {
+  const root = document.getElementById("analysis");
+  if (!root) return;
+  const analysis = JSON.parse(document.getElementById("analysis-data").textContent);
+  const result = analysis.result;
+  const STAGES = {
+    queued: "Waiting in the queue",
+    starting: "Starting",
+    "loading model": "Loading the model",
+    probe: "Reading the video",
+    frames: "Finding faces in the sampled frames",
+    classify: "Scoring each person",
+    analysed: "Analysed, saving the evidence",
+    heatmaps: "Drawing heatmaps over the face crops",
+    done: "Finishing",
+  };
+
+  function percentText(p) {
+    const v = 100 * p;
+    if (v < 1) return "<1 %";
+    if (v > 99) return ">99 %";
+    return Math.round(v) + " %";
+  }
+
+  function scoreColour(score, alpha) {
+    const hue = Math.round(120 * (1 - Math.max(0, Math.min(1, score))));
+    return "hsla(" + hue + ", 85%, 45%, " + (alpha === undefined ? 1 : alpha) + ")";
+  }
+
+  // -- live progress -----------------------------------------------------------------------
+
+  function followProgress() {
+    const bar = document.getElementById("job-bar");
+    const stage = document.getElementById("job-stage");
+    const percent = document.getElementById("job-percent");
+    const panel = document.getElementById("progress-panel");
+    let failures = 0;
+
+    function show(data) {
+      const value = data.progress.percent;
+      bar.value = value;
+      percent.textContent = Math.round(value) + " %";
+      const key = data.status === "queued" ? "queued" : data.progress.stage || data.status;
+      stage.textContent = STAGES[key] || key;
+      stage.dataset.stage = key;
+      root.dataset.status = data.status;
+    }
+
+    function poll() {
+      fetch(root.dataset.api, { headers: { Accept: "application/json" }, cache: "no-store" })
+        .then(function (response) {
+          if (response.status === 404) throw new Error("gone");
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          failures = 0;
+          show(data);
+          if (data.status === "done" || data.status === "failed") {
+            window.location.reload();
+            return;
+          }
+          window.setTimeout(poll, 600);
+        })
+        .catch(function (error) {
+          if (error.message === "gone") {
+            panel.querySelector("h2").textContent = "This analysis was deleted.";
+            return;
+          }
+          failures += 1;
+          window.setTimeout(poll, Math.min(10000, 600 * Math.pow(2, failures)));
+        });
+    }
+    show(analysis);
+    poll();
+  }
+
+  if (analysis.status === "queued" || analysis.status === "running") {
+    followProgress();
+  }
+
+  // -- lightbox and carousels --------------------------------------------------------------
+
+  const lightbox = document.getElementById("lightbox");
+  const lightboxImage = document.getElementById("lightbox-image");
+  const lightboxCaption = document.getElementById("lightbox-caption");
+  let lightboxItems = [];
+  let lightboxIndex = 0;
+
+  function showLightboxItem(index) {
+    lightboxIndex = (index + lightboxItems.length) % lightboxItems.length;
+    const img = lightboxItems[lightboxIndex];
+    lightboxImage.src = img.dataset.full || img.src;
+    lightboxImage.alt = img.alt;
+    lightboxCaption.textContent = img.dataset.caption || img.alt;
+  }
+
+  document.querySelectorAll("[data-carousel]").forEach(function (carousel) {
+    const track = carousel.querySelector(".carousel-track");
+    const images = Array.prototype.slice.call(track.querySelectorAll("img"));
+    track.tabIndex = 0;
+    function step(direction) {
+      track.scrollBy({ left: direction * Math.max(120, track.clientWidth * 0.8), behavior: "smooth" });
+    }
+    carousel.querySelector(".carousel-prev").addEventListener("click", function () { step(-1); });
+    carousel.querySelector(".carousel-next").addEventListener("click", function () { step(1); });
+    images.forEach(function (img, index) {
+      img.addEventListener("click", function () {
+        lightboxItems = images;
+        showLightboxItem(index);
+        if (!lightbox.open) lightbox.showModal();
+      });
+    });
+  });
+
+  if (lightbox) {
+    lightbox.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowRight") showLightboxItem(lightboxIndex + 1);
+      if (event.key === "ArrowLeft") showLightboxItem(lightboxIndex - 1);
+    });
+    lightbox.addEventListener("click", function (event) {
+      if (event.target === lightbox) lightbox.close();  // a click on the backdrop
+    });
+  }
+
+  const heatmapToggle = document.getElementById("toggle-heatmaps");
+  if (heatmapToggle) {
+    heatmapToggle.addEventListener("click", function () {
+      const showing = heatmapToggle.getAttribute("aria-pressed") === "true";
+      heatmapToggle.setAttribute("aria-pressed", showing ? "false" : "true");
+      heatmapToggle.textContent = showing ? "Show heatmaps" : "Hide heatmaps";
+      document.querySelectorAll("img[data-heatmap]").forEach(function (img) {
+        img.src = showing ? img.dataset.crop : img.dataset.heatmap;
+        img.dataset.full = img.src;
+      });
+    });
+  }
+
+  // -- actions -----------------------------------------------------------------------------
+
+  const deleteForm = document.getElementById("delete-form");
+  if (deleteForm) {
+    deleteForm.addEventListener("submit", function (event) {
+      if (!window.confirm(deleteForm.dataset.confirm)) event.preventDefault();
+    });
+  }
+  const permalink = document.getElementById("permalink");
+  if (permalink) {
+    permalink.addEventListener("focus", function () { permalink.select(); });
+  }
+
+  if (!result || !result.faces) return;
+
+  // -- people's tracks: a box and a score at any time t (interpolated between samples) -------
+
+  const video = document.getElementById("video");
+  const sampleTimes = (result.sampled_frames || []).map(function (f) { return f.time_s; });
+  const gaps = [];
+  for (let i = 1; i < sampleTimes.length; i++) gaps.push(sampleTimes[i] - sampleTimes[i - 1]);
+  gaps.sort(function (a, b) { return a - b; });
+  const step = gaps.length ? gaps[Math.floor(gaps.length / 2)] : 1;
+
+  const tracks = result.faces.map(function (face, n) {
+    return {
+      label: "Person " + (n + 1),
+      frames: face.frames.slice().sort(function (a, b) { return a.time_s - b.time_s; }),
+      probability: face.fake_probability,
+    };
+  });
+
+  function lerp(a, b, w) { return a + (b - a) * w; }
+
+  function trackAt(track, t) {
+    const frames = track.frames;
+    if (!frames.length) return null;
+    const first = frames[0];
+    const last = frames[frames.length - 1];
+    if (t < first.time_s - step / 2 || t > last.time_s + step / 2) return null;
+    if (t <= first.time_s) return { box: first.box, score: first.score };
+    if (t >= last.time_s) return { box: last.box, score: last.score };
+    for (let i = 0; i < frames.length - 1; i++) {
+      const a = frames[i];
+      const b = frames[i + 1];
+      if (t < a.time_s || t > b.time_s) continue;
+      const span = b.time_s - a.time_s;
+      if (span > 2.5 * step) {  // the person was missing in between: show only near a sample
+        if (t - a.time_s <= step / 2) return { box: a.box, score: a.score };
+        if (b.time_s - t <= step / 2) return { box: b.box, score: b.score };
+        return null;
+      }
+      const w = span > 0 ? (t - a.time_s) / span : 0;
+      return {
+        box: [0, 1, 2, 3].map(function (k) { return lerp(a.box[k], b.box[k], w); }),
+        score: lerp(a.score, b.score, w),
+      };
+    }
+    return null;
+  }
+
+  // -- video overlay -----------------------------------------------------------------------
+
+  const overlay = document.getElementById("overlay");
+  let drawCount = 0;
+
+  function drawOverlay() {
+    if (!video || !overlay || !result.video) return;
+    const ctx = overlay.getContext("2d");
+    const ratio = window.devicePixelRatio || 1;
+    const width = video.clientWidth;
+    const height = video.clientHeight;
+    if (overlay.width !== Math.round(width * ratio) || overlay.height !== Math.round(height * ratio)) {
+      overlay.width = Math.round(width * ratio);
+      overlay.height = Math.round(height * ratio);
+      overlay.style.width = width + "px";
+      overlay.style.height = height + "px";
+    }
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    // Boxes are in the upright frame's pixels (result.video.width x height); the element shows
+    // that frame letterboxed (object-fit: contain).
+    const frameW = result.video.width;
+    const frameH = result.video.height;
+    const scale = Math.min(width / frameW, height / frameH);
+    const offsetX = (width - frameW * scale) / 2;
+    const offsetY = (height - frameH * scale) / 2;
+    const t = video.currentTime;
+    let boxes = 0;
+    ctx.lineWidth = 3;
+    ctx.font = "600 14px system-ui, sans-serif";
+    ctx.textBaseline = "bottom";
+    tracks.forEach(function (track) {
+      const here = trackAt(track, t);
+      if (!here) return;
+      const x = offsetX + here.box[0] * scale;
+      const y = offsetY + here.box[1] * scale;
+      const w = (here.box[2] - here.box[0]) * scale;
+      const h = (here.box[3] - here.box[1]) * scale;
+      const colour = scoreColour(here.score);
+      ctx.strokeStyle = colour;
+      ctx.strokeRect(x, y, w, h);
+      const label = track.label + " · " + percentText(here.score);
+      const textW = ctx.measureText(label).width + 10;
+      const labelY = y > 22 ? y - 2 : y + h + 22;
+      ctx.fillStyle = colour;
+      ctx.fillRect(x - 1.5, labelY - 20, textW, 20);
+      ctx.fillStyle = "#fff";
+      ctx.fillText(label, x + 4, labelY - 3);
+      boxes += 1;
+    });
+    drawCount += 1;
+    overlay.dataset.boxes = String(boxes);
+    overlay.dataset.draws = String(drawCount);
+    overlay.dataset.time = t.toFixed(3);
+  }
+
+  if (video) {
+    const showVideoError = function () { document.getElementById("video-error").hidden = false; };
+    if (video.error) showVideoError();
+    video.addEventListener("error", showVideoError);
+  }
+
+  if (video && overlay) {
+    const useFrameCallback = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
+    function onFrame() {
+      drawOverlay();
+      if (useFrameCallback) video.requestVideoFrameCallback(onFrame);
+    }
+    function loop() {
+      drawOverlay();
+      if (!video.paused && !video.ended) window.requestAnimationFrame(loop);
+    }
+    if (useFrameCallback) video.requestVideoFrameCallback(onFrame);
+    video.addEventListener("play", function () { window.requestAnimationFrame(loop); });
+    ["loadeddata", "seeked", "pause", "timeupdate"].forEach(function (type) {
+      video.addEventListener(type, drawOverlay);
+    });
+    window.addEventListener("resize", drawOverlay);
+    drawOverlay();
+  }
+
+  // -- chart ---------------------------------------------------------------------------------
+
+  const chartCanvas = document.getElementById("score-chart");
+  if (chartCanvas && window.Chart && tracks.length) {
+    const palette = ["#2563eb", "#db2777", "#16a34a", "#ea580c", "#7c3aed", "#0891b2"];
+    const duration = result.video ? result.video.duration_s : null;
+    const threshold = result.threshold === null || result.threshold === undefined ? 0.5 : result.threshold;
+    const datasets = tracks.map(function (track, n) {
+      const colour = palette[n % palette.length];
+      return {
+        label: track.label + " (" + percentText(track.probability) + ")",
+        data: track.frames.map(function (f) { return { x: f.time_s, y: f.score }; }),
+        borderColor: colour,
+        backgroundColor: colour,
+        pointRadius: 4,
+        pointHoverRadius: 6,
+        tension: 0.2,
+      };
+    });
+    datasets.push({
+      label: "Threshold (" + percentText(threshold) + ")",
+      data: [{ x: 0, y: threshold }, { x: duration || sampleTimes[sampleTimes.length - 1] || 1, y: threshold }],
+      borderColor: "#6b7280",
+      borderDash: [6, 4],
+      borderWidth: 1.5,
+      pointRadius: 0,
+      pointHoverRadius: 0,
+    });
+    const nowLine = {
+      id: "nowLine",
+      afterDatasetsDraw: function (chart) {
+        if (!video || !video.currentTime) return;
+        const x = chart.scales.x.getPixelForValue(video.currentTime);
+        const area = chart.chartArea;
+        if (x < area.left || x > area.right) return;
+        const ctx = chart.ctx;
+        ctx.save();
+        ctx.strokeStyle = "rgba(17, 24, 39, 0.55)";
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(x, area.top);
+        ctx.lineTo(x, area.bottom);
+        ctx.stroke();
+        ctx.restore();
+      },
+    };
+    const chart = new window.Chart(chartCanvas, {
+      type: "line",
+      data: { datasets: datasets },
+      plugins: [nowLine],
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        parsing: false,
+        interaction: { mode: "nearest", intersect: false },
+        scales: {
+          x: {
+            type: "linear",
+            min: 0,
+            max: duration || undefined,
+            title: { display: true, text: "time in the video (seconds)" },
+          },
+          y: {
+            min: 0,
+            max: 1,
+            title: { display: true, text: "fake score" },
+            ticks: { callback: function (v) { return Math.round(v * 100) + " %"; } },
+          },
+        },
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: function (item) {
+                return item.dataset.label.split(" (")[0] + ": " + percentText(item.parsed.y) + " at " + item.parsed.x.toFixed(2) + " s";
+              },
+            },
+          },
+        },
+        onClick: function (event, elements) {
+          if (!video || !elements.length) return;
+          const point = elements[0];
+          const value = chart.data.datasets[point.datasetIndex].data[point.index];
+          video.currentTime = value.x;
+        },
+      },
+    });
+    chartCanvas.dataset.ready = "true";
+    chartCanvas.dataset.series = String(tracks.length);
+    if (video) {
+      video.addEventListener("timeupdate", function () { chart.draw(); });
+      video.addEventListener("seeked", function () { chart.draw(); });
+    }
+  }
+})();

@@ -1,0 +1,125 @@
+"""Turning an uploaded file into a queued job: receive, hash, probe, check limits, deduplicate.
+
+Shared by the REST API and the upload page so both enforce the same limits with the same
+messages. Limits are checked on the probed content, never on the name or the declared type.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import IO
+
+from deepfake_detector.config import ServiceSettings
+from deepfake_detector.errors import MediaError
+from deepfake_detector.media.probe import probe
+from deepfake_detector.service.jobs import JobQueue
+from deepfake_detector.service.storage import Analysis, Store, UploadTooLarge, Video
+
+log = logging.getLogger(__name__)
+
+_PROBE_MAX_PIXELS = 8192 * 8192
+
+
+class UploadError(Exception):
+    """An upload refused with a reason fit to show the person or program that sent it."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Accepted:
+    analysis: Analysis
+    video: Video
+    deduplicated: bool
+    """True when this content had already been analysed (or queued) with these settings."""
+
+
+def display_name(client_name: str | None) -> str:
+    """The client's file name reduced to something safe to store and show: no folders, no
+    control characters, at most 255 characters. It is never used as a path."""
+    name = (client_name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r"\s+", " ", name).strip()
+    return name[:255] or "upload"
+
+
+def _minutes(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+def _megabytes(n_bytes: float) -> str:
+    return f"{n_bytes / 1_000_000:g} MB"
+
+
+def accept_upload(
+    stream: IO[bytes] | None,
+    client_name: str | None,
+    *,
+    store: Store,
+    queue: JobQueue,
+    service: ServiceSettings,
+    settings_key: str,
+) -> Accepted:
+    """Receive ``stream`` into the store and queue its analysis (unless already done or queued).
+
+    Raises ``UploadError`` (400, 413, 415 or 422) with a clear message for anything refused.
+    """
+    if stream is None:
+        raise UploadError(400, "missing_file", "No file was sent: choose a video to upload.")
+    limit = service.upload_max_bytes
+    try:
+        staged = store.stage(stream, limit)
+    except UploadTooLarge:
+        raise UploadError(
+            413, "file_too_large", f"The file is larger than the {_megabytes(limit)} limit."
+        ) from None
+    try:
+        if staged.size_bytes == 0:
+            raise UploadError(400, "empty_file", "The file is empty.")
+        side = service.upload_max_side
+        try:
+            # probe's own guard is for absurd declared sizes; the configured limit (a side length)
+            # is checked below with its own message.
+            info = probe(str(staged.path), max_pixels=max(_PROBE_MAX_PIXELS, side * side))
+        except MediaError as exc:
+            raise UploadError(415, "not_a_video", str(exc)) from None
+        except Exception:
+            log.exception("probe failed unexpectedly")
+            raise UploadError(
+                415, "not_a_video", "This file could not be read as a video."
+            ) from None
+        if info.duration_s > service.upload_max_duration_s:
+            raise UploadError(
+                422,
+                "video_too_long",
+                f"The video lasts {_minutes(info.duration_s)}; the limit is "
+                f"{_minutes(service.upload_max_duration_s)}.",
+            )
+        if max(info.width, info.height) > side:
+            raise UploadError(
+                422,
+                "resolution_too_high",
+                f"The video is {info.width}×{info.height} pixels; the limit is {side} pixels "
+                "on its longer side.",
+            )
+        video = store.keep_video(staged, info.to_dict())
+    except BaseException:
+        store.discard(staged)
+        raise
+    analysis, created = store.find_or_create_analysis(
+        video.sha256, settings_key, display_name(client_name)
+    )
+    if created:
+        queue.enqueue(analysis.id)
+    return Accepted(analysis, video, deduplicated=not created)

@@ -1,0 +1,189 @@
+"""The pages: upload, the analysis (progress, then verdict and evidence), history.
+
+Pages are rendered on the server (they work without scripts); scripts in ``static/js`` add the
+upload progress bar, live progress, the chart, the carousels and the video overlay. Jinja
+autoescaping is on for every template, so file names and metadata from uploads are escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import BadRequest, NotFound
+
+from deepfake_detector.service import wording
+from deepfake_detector.service.api import ApiError, analysis_json, paging_args
+from deepfake_detector.service.context import service
+from deepfake_detector.service.security import check_csrf
+from deepfake_detector.service.uploads import UploadError, accept_upload
+
+bp = Blueprint("web", __name__)
+
+ACCEPTED_TYPES = "video/*,.mp4,.mov,.m4v,.webm,.mkv,.avi"
+
+
+@bp.before_request
+def _csrf() -> None:
+    check_csrf()
+
+
+def init_template_helpers(app: Flask) -> None:
+    app.jinja_env.filters["percent"] = wording.percent
+    app.jinja_env.filters["seconds"] = _seconds
+    app.jinja_env.filters["megabytes"] = lambda n: f"{(n or 0) / 1_000_000:.1f} MB"
+    app.jinja_env.filters["when"] = _when
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
+def _when(iso_text: str | None) -> str:
+    return "–" if not iso_text else iso_text[:16].replace("T", " ") + " UTC"
+
+
+@bp.get("/")
+def upload_page() -> str:
+    settings = service().settings
+    return render_template(
+        "upload.html",
+        accept=ACCEPTED_TYPES,
+        max_bytes=settings.upload_max_bytes,
+        max_duration=settings.upload_max_duration_s,
+        max_side=settings.upload_max_side,
+    )
+
+
+@bp.post("/upload")
+def upload() -> Response | tuple[Any, int]:
+    """The upload form's target: JSON for the page's script, a redirect without scripts."""
+    ctx = service()
+    wants_json = request.accept_mimetypes.best == "application/json"
+    upload = request.files.get("file")
+    try:
+        accepted = accept_upload(
+            upload.stream if upload is not None and upload.filename else None,
+            upload.filename if upload is not None else None,
+            store=ctx.store,
+            queue=ctx.queue,
+            service=ctx.settings,
+            settings_key=ctx.settings_key,
+        )
+    except UploadError as exc:
+        if wants_json:
+            raise
+        settings = ctx.settings
+        page = render_template(
+            "upload.html",
+            accept=ACCEPTED_TYPES,
+            max_bytes=settings.upload_max_bytes,
+            max_duration=settings.upload_max_duration_s,
+            max_side=settings.upload_max_side,
+            error=exc.message,
+        )
+        return page, exc.status
+    target = url_for("web.analysis_page", analysis_id=accepted.analysis.id)
+    if wants_json:
+        response = jsonify(
+            {"id": accepted.analysis.id, "url": target, "deduplicated": accepted.deduplicated}
+        )
+        response.status_code = 202
+        return response
+    return redirect(target, code=303)
+
+
+def _people(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One card per tracked person, with their own verdict in words."""
+    if not result:
+        return []
+    threshold = float(result.get("threshold") or 0.5)
+    people = []
+    for n, face in enumerate(result.get("faces") or []):
+        frames = face["frames"]
+        crops = [f for f in frames if f.get("crop")]
+        people.append(
+            {
+                "number": n + 1,
+                "track_id": face["track_id"],
+                "verdict": wording.describe_face(float(face["fake_probability"]), threshold),
+                "fake_probability": face["fake_probability"],
+                "first_s": frames[0]["time_s"] if frames else None,
+                "last_s": frames[-1]["time_s"] if frames else None,
+                "seen": len(frames),
+                "portrait": crops[len(crops) // 2]["crop"] if crops else None,
+                "crops": crops,
+            }
+        )
+    return people
+
+
+@bp.get("/analyses/<analysis_id>")
+def analysis_page(analysis_id: str) -> str:
+    ctx = service()
+    found = ctx.store.get(analysis_id) if len(analysis_id) == 32 else None
+    if found is None:
+        raise NotFound("No analysis with this id. It may have been deleted.")
+    analysis, video = found
+    data = analysis_json(analysis, video)
+    result = data["result"]
+    return render_template(
+        "analysis.html",
+        a=data,
+        result=result,
+        verdict=wording.describe(result, data["status"], data["error"]),
+        caveats=wording.caveats(result),
+        people=_people(result),
+        finished=data["status"] in ("done", "failed"),
+        timings=sorted(
+            ((k, v) for k, v in (result or {}).get("timings", {}).items() if k != "total"),
+            key=lambda kv: -kv[1],
+        ),
+    )
+
+
+@bp.post("/analyses/<analysis_id>/delete")
+def delete(analysis_id: str) -> Response:
+    ctx = service()
+    if len(analysis_id) != 32 or not ctx.store.delete(analysis_id):
+        raise NotFound("No analysis with this id. It may have been deleted already.")
+    flash("The analysis, its evidence and (if no other analysis uses it) the video were deleted.")
+    return redirect(url_for("web.history"), code=303)
+
+
+@bp.get("/history")
+def history() -> str:
+    ctx = service()
+    try:
+        page, per_page, sort = paging_args()
+    except ApiError as exc:
+        raise BadRequest(exc.message) from None
+    rows, total = ctx.store.page(page, per_page, sort)
+    pages = max(1, math.ceil(total / per_page))
+    items = [analysis_json(a, v) for a, v in rows]
+    return render_template(
+        "history.html",
+        items=items,
+        page=page,
+        pages=pages,
+        per_page=per_page,
+        total=total,
+        sort=sort,
+        describe=wording.describe,
+    )

@@ -1,0 +1,147 @@
+"""Jobs survive restarts: queued ones stay in huey's SQLite queue, running ones are found by
+their dead worker and queued again; a deleted job stops and leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from service_support import RunningApp, make_app, upload, wait_for_job
+
+from deepfake_detector.config import ServiceSettings
+from deepfake_detector.service.context import EXTENSION_KEY
+from deepfake_detector.service.jobs import MAX_ATTEMPTS, JobQueue, recover, start_worker
+from deepfake_detector.service.storage import RUNNING, Analysis, Store, Video
+
+import video_factory
+
+
+def post_video(url: str, path: Path) -> dict:
+    """A multipart upload as any HTTP client would send it."""
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{path.name}"\r\nContent-Type: video/mp4\r\n\r\n'
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url + "/api/v1/analyses",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 202
+        return json.loads(response.read())
+
+
+def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:
+    """Queued while no worker runs; a new process (new app, queue and worker) picks it up."""
+    data = tmp_path / "data"
+    clip = video_factory.no_face(tmp_path / "queued.mp4", duration_s=1.0)
+    before = make_app(data)
+    ctx = before.extensions[EXTENSION_KEY]
+    created = upload(before.test_client(), clip).get_json()
+    assert created["status"] == "queued"
+    assert ctx.queue.pending_ids() == {created["id"]}
+    ctx.store.engine.dispose()
+    del before, ctx
+
+    after = make_app(data)
+    ctx = after.extensions[EXTENSION_KEY]
+    worker = start_worker(ctx.store, ctx.queue, ctx.analysis_settings, preload=False)
+    try:
+        final, _ = wait_for_job(after.test_client(), created["id"], timeout=60)
+    finally:
+        worker.stop(graceful=False)
+    assert final["status"] == "done" and final["verdict"] == "INCONCLUSIVE"
+
+
+def test_a_running_job_survives_the_server_being_killed(
+    tmp_path: Path, server_factory, panning_video: Path
+) -> None:
+    data = tmp_path / "data"
+    server = server_factory(data)
+    created = post_video(server.url, panning_video)
+    deadline = time.monotonic() + 60
+    status = created["status"]
+    while status != "running" and time.monotonic() < deadline:
+        status = server.get_json(f"/api/v1/analyses/{created['id']}")["status"]
+        time.sleep(0.05)
+    assert status == "running"
+    server.process.kill()  # no chance to clean up: as a power cut or the OOM killer would
+    server.process.wait(10)
+
+    settings = ServiceSettings(data_dir=str(data))
+    store = Store(settings.resolved_database_url(), settings.resolved_storage_dir())
+    found = store.get(created["id"])
+    assert found is not None and found[0].status == RUNNING
+    assert not JobQueue(settings).pending_ids(), "huey had already handed the task out"
+
+    restarted = server_factory(data)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        body = restarted.get_json(f"/api/v1/analyses/{created['id']}")
+        if body["status"] in ("done", "failed"):
+            break
+        time.sleep(0.2)
+    assert body["status"] == "done", body
+    assert body["verdict"] in ("REAL", "FAKE")
+    found = store.get(created["id"])
+    assert found is not None and found[0].attempts == 2
+
+
+def test_a_job_that_keeps_killing_its_worker_is_failed(tmp_path: Path) -> None:
+    settings = ServiceSettings(data_dir=str(tmp_path))
+    store = Store(settings.resolved_database_url(), settings.resolved_storage_dir())
+    queue = JobQueue(settings)
+    with store.session() as s:
+        s.add(Video(sha256="a" * 64, size_bytes=1, file_name="video.mp4", content_type="", info={}))
+        s.flush()
+        for n, attempts in enumerate((1, MAX_ATTEMPTS)):
+            s.add(
+                Analysis(
+                    id=f"{n:032x}",
+                    video_sha256="a" * 64,
+                    settings_key=str(n),
+                    status=RUNNING,
+                    worker="a-worker-that-died",
+                    attempts=attempts,
+                )
+            )
+    requeued = recover(store, queue, own_token="me")
+    assert requeued == [f"{0:032x}"] and queue.pending_ids() == {f"{0:032x}"}
+    retried, given_up = store.get(f"{0:032x}"), store.get(f"{1:032x}")
+    assert retried is not None and retried[0].status == "queued"
+    assert given_up is not None and given_up[0].status == "failed"
+    assert "interrupted 3 times" in (given_up[0].error or "")
+
+
+def test_deleting_a_running_job_stops_it_and_leaves_nothing(
+    running_app: RunningApp, tmp_path: Path
+) -> None:
+    client = running_app.client()
+    clip = video_factory.panning_face(tmp_path / "delete-while-running.mp4", duration_s=1.6)
+    created = upload(client, clip).get_json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = client.get(f"/api/v1/analyses/{created['id']}").get_json()["status"]
+        if status != "queued":
+            break
+        time.sleep(0.02)
+    assert client.delete(f"/api/v1/analyses/{created['id']}").status_code == 204
+    folder = Path(running_app.ctx.settings.resolved_storage_dir()) / created["file"]["sha256"]
+    deadline = time.monotonic() + 60
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not folder.exists(), "the worker left evidence of a deleted job behind"
+    # The worker is still there for the next job.
+    follow_up = video_factory.no_face(tmp_path / "next.mp4", duration_s=1.0)
+    final, _ = wait_for_job(client, upload(client, follow_up).get_json()["id"])
+    assert final["status"] == "done"

@@ -1,0 +1,153 @@
+"""Pages through the Flask test client: CSRF on forms, security headers, escaping, the upload
+form without scripts, history, delete. (The browser tests drive the same pages in Chromium.)"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from pathlib import Path
+
+from flask.testing import FlaskClient
+from service_support import RunningApp, upload, wait_for_job
+
+from deepfake_detector.service.security import CONTENT_SECURITY_POLICY
+
+import video_factory
+
+
+def csrf_token(client: FlaskClient, path: str = "/") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def test_every_response_has_the_security_headers(client: FlaskClient) -> None:
+    for path in ("/", "/history", "/api/v1/health", "/static/css/app.css", "/nope"):
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert csp == CONTENT_SECURITY_POLICY
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+
+
+def test_pages_have_no_inline_scripts_or_styles(
+    running_app: RunningApp, panning_video: Path
+) -> None:
+    client = running_app.client()
+    analysis = upload(client, panning_video).get_json()
+    wait_for_job(client, analysis["id"])
+    for path in ("/", "/history", analysis["links"]["page"], "/nope"):
+        html = client.get(path).get_data(as_text=True)
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, tag
+        assert " style=" not in html and "<style" not in html
+        assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+
+
+def test_forms_need_the_csrf_token(running_app: RunningApp, tmp_path: Path) -> None:
+    client = running_app.client()
+    data = {"file": (io.BytesIO(b"not a video"), "x.mp4")}
+    refused = client.post("/upload", data=data, content_type="multipart/form-data")
+    assert refused.status_code == 403
+    assert "did not come from this site" in refused.get_data(as_text=True)
+    token = csrf_token(client)
+    wrong = client.post(
+        "/upload",
+        data={"csrf_token": "x" * 43, "file": (io.BytesIO(b"not a video"), "x.mp4")},
+        content_type="multipart/form-data",
+    )
+    assert wrong.status_code == 403
+    accepted = client.post(
+        "/upload",
+        data={"csrf_token": token, "file": (io.BytesIO(b"not a video"), "x.mp4")},
+        content_type="multipart/form-data",
+    )
+    assert accepted.status_code == 415  # past CSRF, stopped by the content check
+    page = accepted.get_data(as_text=True)
+    assert "not a video that can be read" in page and "<form" in page
+
+    clip = video_factory.no_face(tmp_path / "delete-me.mp4", duration_s=1.0)
+    created = upload(client, clip).get_json()
+    refused = client.post(f"/analyses/{created['id']}/delete")
+    assert refused.status_code == 403
+    assert client.get(f"/api/v1/analyses/{created['id']}").status_code == 200
+    wait_for_job(client, created["id"])
+    deleted = client.post(f"/analyses/{created['id']}/delete", data={"csrf_token": token})
+    assert deleted.status_code == 303 and deleted.headers["Location"].endswith("/history")
+    assert client.get(f"/api/v1/analyses/{created['id']}").status_code == 404
+    assert "were deleted" in client.get("/history").get_data(as_text=True)
+
+
+def test_upload_form_works_without_scripts_and_names_are_escaped(
+    running_app: RunningApp, tmp_path: Path
+) -> None:
+    client = running_app.client()
+    token = csrf_token(client)
+    nasty = "'><img src=x onerror=alert(1)><script>alert(2)<.mp4"  # no "/": kept whole
+    clip = video_factory.no_face(tmp_path / "escape.mp4", duration_s=1.2)
+    with open(clip, "rb") as f:
+        response = client.post(
+            "/upload",
+            data={"csrf_token": token, "file": (f, nasty)},
+            content_type="multipart/form-data",
+        )
+    assert response.status_code == 303
+    page_url = response.headers["Location"]
+    analysis_id = page_url.rstrip("/").rsplit("/", 1)[-1]
+    wait_for_job(client, analysis_id)
+    assert client.get(f"/api/v1/analyses/{analysis_id}").get_json()["file"]["name"] == nasty
+    for path in (page_url, "/history"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert(2)" not in html and "<img src=x" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;.mp4" in html
+
+
+def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video: Path) -> None:
+    client = running_app.client()
+    created = upload(client, panning_video).get_json()
+    final, _ = wait_for_job(client, created["id"])
+    html = client.get(final["links"]["page"]).get_data(as_text=True)
+    assert 'id="verdict"' in html
+    assert "chance that the face in this video was digitally manipulated" in html
+    assert "untrained" in html  # the shipped default model says its scores mean nothing
+    assert html.count('class="card person') == 1
+    assert 'id="score-chart"' in html and 'id="overlay"' in html
+    assert html.count('data-heatmap="') == len(final["heatmaps"]) > 0
+    assert 'id="download-report"' in html and 'id="permalink"' in html
+
+
+def test_history_sorts_and_pages(running_app: RunningApp, panning_video: Path) -> None:
+    client = running_app.client()
+    upload(client, panning_video)
+    html = client.get("/history?per_page=1&sort=-created_at").get_data(as_text=True)
+    assert html.count("<tr>") == 2  # header + one row
+    assert 'rel="next"' in html and "Page 1 of" in html
+    assert 'aria-sort="descending"' in html
+    second = client.get("/history?per_page=1&page=2&sort=name").get_data(as_text=True)
+    assert 'rel="prev"' in second and 'aria-sort="ascending"' in second
+    bad = client.get("/history?sort=bogus")
+    assert bad.status_code == 400 and "sort must be one of" in bad.get_data(as_text=True)
+
+
+def test_unknown_analysis_page_is_a_friendly_404(client: FlaskClient) -> None:
+    response = client.get("/analyses/" + "f" * 32)
+    assert response.status_code == 404
+    assert "No analysis with this id" in response.get_data(as_text=True)
+    assert response.mimetype == "text/html"
+
+
+def test_vendored_chart_library_is_pinned_and_licensed(client: FlaskClient) -> None:
+    vendor = Path(__file__).resolve().parents[2] / "src/deepfake_detector/service/static/vendor"
+    readme = (vendor / "README.md").read_text()
+    script = (vendor / "chartjs/chart.umd.min.js").read_bytes()
+    assert hashlib.sha256(script).hexdigest() in readme
+    assert script.startswith(b"/*!\n * Chart.js v4.6.1")
+    assert "MIT" in (vendor / "chartjs/LICENSE.md").read_text()
+    served = client.get("/static/vendor/chartjs/chart.umd.min.js")
+    assert served.status_code == 200 and served.mimetype == "text/javascript"
+    page = client.get("/").get_data(as_text=True) + client.get("/history").get_data(as_text=True)
+    assert "http://" not in page.replace("http://localhost", "")  # nothing from elsewhere
