@@ -183,3 +183,148 @@ def no_face(path: str | os.PathLike[str], duration_s: float = 3.0, **kwargs: obj
         duration_s=duration_s,
         **kwargs,
     )
+
+
+# -- Helpers for checking where faces are (appended for tests/faces) ----------------------------
+
+Layers = list[tuple[np.ndarray, Callable[[float], Placement]]]
+
+
+def placed_box(
+    box: tuple[float, float, float, float], where: Placement
+) -> tuple[float, float, float, float]:
+    """Where a box of a source photo (e.g. ``ASTRONAUT_FACE``) lands in a frame."""
+    x1, y1, x2, y2 = box
+    s = where.scale
+    return (where.x + x1 * s, where.y + y1 * s, where.x + x2 * s, where.y + y2 * s)
+
+
+def scaled_layers(layers: Layers, k: float) -> Layers:
+    """The same scene for a frame ``k`` times larger (render at ``k * size`` for sharp faces)."""
+
+    def scaled(where: Callable[[float], Placement]) -> Callable[[float], Placement]:
+        def at(t: float) -> Placement:
+            p = where(t)
+            return Placement(p.x * k, p.y * k, p.scale * k)
+
+        return at
+
+    return [(photo, scaled(where)) for photo, where in layers]
+
+
+def two_faces_layers() -> Layers:
+    """The scene of :func:`two_faces` (same motion), for rendering frames without encoding."""
+    return [
+        (astronaut(), lambda t: Placement(-40 + 10 * math.sin(t), -40, 0.65)),
+        (grace_hopper(), lambda t: Placement(340 - 10 * math.sin(t), -30, 0.55)),
+    ]
+
+
+def panning_layers(duration_s: float = 4.0) -> Layers:
+    """The scene of :func:`panning_face` (same motion), for rendering frames without encoding."""
+    return [(astronaut(), lambda t: Placement(-60 + 200 * t / duration_s, -20, 0.7))]
+
+
+def decode_frames(path: str | os.PathLike[str], count: int) -> tuple[list[np.ndarray], list[float]]:
+    """``count`` evenly spaced RGB frames of a short test video and their times in seconds,
+    decoded with PyAV directly (independent of the package's own media code)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [(f.to_ndarray(format="rgb24"), float(f.time)) for f in container.decode(stream)]
+    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    return [frames[i][0] for i in picks], [frames[i][1] for i in picks]
+
+
+# --- Clips for the media tests: frames that carry their own index, any encoder settings. ---
+
+INDEX_CELL = 16
+INDEX_GRID = 4  # 4x4 cells: 16 bits, frames 0..65535
+
+
+def index_frame(i: int, size: tuple[int, int] = (64, 64)) -> np.ndarray:
+    """An RGB frame showing ``i`` as a 4x4 grid of black/white 16-pixel cells (bit 0 at the top
+    left), big enough to survive lossy coding; the rest of the frame is mid grey."""
+    w, h = size
+    image = np.full((h, w, 3), 128, np.uint8)
+    for bit in range(INDEX_GRID * INDEX_GRID):
+        r, c = divmod(bit, INDEX_GRID)
+        value = 255 if (i >> bit) & 1 else 0
+        image[r * INDEX_CELL : (r + 1) * INDEX_CELL, c * INDEX_CELL : (c + 1) * INDEX_CELL] = value
+    return image
+
+
+def read_index(image: np.ndarray) -> int:
+    """The number :func:`index_frame` drew into ``image`` (RGB, upright)."""
+    i = 0
+    for bit in range(INDEX_GRID * INDEX_GRID):
+        r, c = divmod(bit, INDEX_GRID)
+        cell = image[
+            r * INDEX_CELL + 4 : (r + 1) * INDEX_CELL - 4,
+            c * INDEX_CELL + 4 : (c + 1) * INDEX_CELL - 4,
+        ]
+        if cell.mean() > 128:
+            i |= 1 << bit
+    return i
+
+
+def encode_video(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    fps: float = 25,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    pix_fmt: str = "yuv420p",
+    container_format: str | None = None,
+    times: Iterable[float] | None = None,
+    container_options: dict[str, str] | None = None,
+) -> Path:
+    """Like :func:`write_video` but with the encoder's own options (e.g. B-frames:
+    ``{"preset": "veryfast", "bf": "3", "g": "12"}``), muxer options (e.g.
+    ``{"movflags": "faststart"}``) and ``times`` in seconds that may start anywhere (written at
+    millisecond resolution)."""
+    path = Path(path)
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), "w", format=container_format, options=container_options) as out:
+        stream = out.add_stream(codec, rate=rate, options=dict(options or {}))
+        stream.pix_fmt = pix_fmt
+        if times is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        time_iter = iter(times) if times is not None else None
+        for i, image in enumerate(frames):
+            if i == 0:
+                stream.height, stream.width = image.shape[:2]
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            if time_iter is not None:
+                frame.pts = round(next(time_iter) * 1000)
+                frame.time_base = Fraction(1, 1000)
+            else:
+                frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def indexed_video(path: str | os.PathLike[str], n: int, fps: float = 25, **kwargs: object) -> Path:
+    """``n`` frames, frame ``i`` showing ``i`` (see :func:`index_frame`)."""
+    return encode_video(path, (index_frame(i) for i in range(n)), fps=fps, **kwargs)  # type: ignore[arg-type]
+
+
+def audio_only(path: str | os.PathLike[str], codec: str = "aac", seconds: float = 1.0) -> Path:
+    """A silent mono audio file with no video stream (``aac`` in .m4a, ``mp2`` in .mp2...)."""
+    path = Path(path)
+    rate = 44100 if codec != "libopus" else 48000
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        fmt = stream.codec_context.format.name
+        samples = stream.codec_context.frame_size or 1024
+        dtype = {"fltp": np.float32, "flt": np.float32, "s16": np.int16, "s16p": np.int16}[fmt]
+        for k in range(max(1, round(seconds * rate / samples))):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, samples), dtype), format=fmt, layout="mono"
+            )
+            frame.sample_rate = rate
+            frame.pts = k * samples
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path

@@ -35,7 +35,8 @@ class AnalysisSettings:
     min_face_px: int = 24
     """Faces smaller than this (shorter side, in original frame pixels) are ignored."""
     track_iou: float = 0.3
-    """Minimum overlap for a detection to continue a track."""
+    """Overlap at which a detection continues a track outright; below it, a detection may still
+    continue one if it is close enough for the time elapsed and of similar size."""
     min_track_fraction: float = 0.15
     """Tracks seen in fewer than this fraction of sampled frames are dropped as spurious."""
     model: str = "default"

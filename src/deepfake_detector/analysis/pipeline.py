@@ -178,10 +178,9 @@ class Analyzer:
 
         report("classify", _PROGRESS_CLASSIFY[0])
         threshold = self.classifier.info.threshold
-        by_index = {f.sample_index: f for f in frames}
         faces: list[FaceResult] = []
         for n, track in enumerate(tracks):
-            faces.append(self._score_track(track, by_index, threshold, clock, evidence))
+            faces.append(self._score_track(track, frames, threshold, clock, evidence))
             span = _PROGRESS_CLASSIFY[1] - _PROGRESS_CLASSIFY[0]
             report("classify", _PROGRESS_CLASSIFY[0] + span * (n + 1) / len(tracks))
         result.faces = faces
@@ -223,27 +222,31 @@ class Analyzer:
     def _score_track(
         self,
         track: FaceTrack,
-        frames: dict[int, _FrameFaces],
+        frames: list[_FrameFaces],
         threshold: float,
         clock: _StageClock,
         evidence: Path | None,
     ) -> FaceResult:
-        crops = [_crop_of(frames[f.sample_index], f.detection) for f in track.faces]
+        # A track refers to frames by their position in the list given to build_tracks.
+        seen_in = [frames[f.sample_index] for f in track.faces]
+        crops = [
+            _crop_of(frame, f.detection) for frame, f in zip(seen_in, track.faces, strict=True)
+        ]
         t = time.perf_counter()
         scores = self.classifier.score_clip(crops)
         clock.add("classify", time.perf_counter() - t)
         observations = []
-        for k, (face, crop) in enumerate(zip(track.faces, crops, strict=True)):
+        for k, (face, frame, crop) in enumerate(zip(track.faces, seen_in, crops, strict=True)):
             crop_path = None
             if evidence is not None:
                 t = time.perf_counter()
-                crop_path = f"crops/face{track.track_id}_{face.sample_index:04d}.jpg"
+                crop_path = f"crops/face{track.track_id}_{frame.sample_index:04d}.jpg"
                 _write_jpeg(evidence / crop_path, crop)
                 clock.add("evidence", time.perf_counter() - t)
             observations.append(
                 FaceObservation(
-                    sample_index=face.sample_index,
-                    time_s=round(face.time_s, 4),
+                    sample_index=frame.sample_index,
+                    time_s=round(frame.time_s, 4),
                     box=tuple(round(float(v), 1) for v in face.detection.box),  # type: ignore[arg-type]
                     detection_score=round(float(face.detection.score), 4),
                     score=float(scores.frame_probabilities[k]),
