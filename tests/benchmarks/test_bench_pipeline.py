@@ -1,0 +1,93 @@
+"""The pipeline benchmark runs end to end on a tiny clip and reports what the issue asks for."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_pipeline  # noqa: E402  (lives in benchmarks/, put on the path above)
+import clipgen  # noqa: E402
+
+VERDICTS = {"REAL", "FAKE"}
+
+
+@pytest.mark.slow
+def test_smoke_run_reports_both_pipelines(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    code = bench_pipeline.main(
+        ["--smoke", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    )
+    report = json.loads(out.read_text())
+
+    assert code == 0, json.dumps(report["cases"], indent=1)
+    assert report["machine"]["cpu_count"] >= 1
+    assert report["machine"]["torch_threads"] >= 1
+    assert report["settings"]["frames"] == bench_pipeline.SMOKE_FRAMES
+    (case,) = report["cases"]
+    assert case["clip"]["name"] == clipgen.SMOKE.name
+    assert case["clip"]["frames"] == clipgen.SMOKE.frame_count
+    assert case["clip"]["file_size_mb"] > 0
+
+    ours, baseline = case["ours"], case["baseline"]
+    for side in (ours, baseline):
+        assert side["verdict"] in VERDICTS
+        assert side["total_s"] > 0
+        assert side["peak_rss_mb"] > 0
+        assert side["stages_s"]
+    assert ours["frames_analyzed"] == bench_pipeline.SMOKE_FRAMES
+    assert ours["face_crops"] >= 1
+    assert ours["load_s"] > 0
+    assert baseline["frames_analyzed"] == bench_pipeline.SMOKE_FRAMES
+    assert baseline["faces"] >= 1
+    assert set(baseline["stages_s"]) >= {"model_load", "decode", "detect", "inference"}
+
+    assert case["speedup"] == pytest.approx(baseline["total_s"] / ours["total_s"], rel=0.01)
+    assert set(case["targets"]) == {
+        "applies",
+        "ours_total_s_lt_5",
+        "speedup_ge_10",
+        "peak_rss_lt_1536_mb",
+    }
+    assert case["targets"]["applies"] is False  # targets are for the real benchmark clips
+    assert set(report["targets"]) >= {"clip", "all_met"}
+
+
+def test_targets_apply_to_the_two_second_gop_clips_only() -> None:
+    def case(name: str, ours_s: float, base_s: float, rss: float) -> dict[str, object]:
+        spec = clipgen.CLIPS[name]
+        c: dict[str, object] = {
+            "clip": {"name": name},
+            "ours": {"total_s": ours_s, "peak_rss_mb": rss},
+            "speedup": base_s / ours_s,
+        }
+        c["targets"] = bench_pipeline.case_targets(spec, c)
+        return c
+
+    headline = case("60s-1080p-g60", 4.0, 60.0, 900)
+    assert headline["targets"] == {
+        "applies": True,
+        "ours_total_s_lt_5": True,
+        "speedup_ge_10": True,
+        "peak_rss_lt_1536_mb": True,
+    }
+    short = case("10s-720p-g60", 1.0, 5.0, 2000)
+    assert short["targets"]["ours_total_s_lt_5"] is None  # time target is for 60 s 1080p only
+    long_gop = case("60s-1080p-g250", 9.0, 60.0, 3000)
+    assert long_gop["targets"]["applies"] is False
+
+    summary = bench_pipeline.summarize_targets([headline, short, long_gop])
+    assert summary["ours_total_s_lt_5"] is True
+    assert summary["speedup_ge_10"] is True
+    assert summary["peak_rss_lt_1536_mb_all_clips"] is False  # the 10 s clip breaks it
+    assert summary["all_met"] is False
+
+
+def test_unknown_case_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        bench_pipeline.selected_clips(bench_pipeline.parse_args(["--cases", "nope"]))
