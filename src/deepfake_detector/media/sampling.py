@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import numpy as np
-
+from deepfake_detector.media.decoder import decode_samples
+from deepfake_detector.media.frames import SampledFrame
 from deepfake_detector.media.probe import VideoInfo
 
-
-@dataclass(frozen=True)
-class SampledFrame:
-    """One decoded frame: upright (rotation applied), RGB, ``uint8`` of shape ``(H, W, 3)``."""
-
-    sample_index: int
-    """Position in the requested sample list (0-based)."""
-    time_s: float
-    """Presentation time of the decoded frame, in seconds from the start of the stream."""
-    image: np.ndarray
+__all__ = ["SampledFrame", "iter_sampled_frames", "sample_times"]
 
 
 def sample_times(
@@ -29,18 +20,31 @@ def sample_times(
 ) -> list[float]:
     """Evenly spaced target times covering the whole video (never "the first N frames").
 
+    The video is cut into equal segments and the centre of each is taken, so the samples reach
+    from near the start to near the end whatever the length.
+
     With ``per_second`` the count is ``ceil(duration * per_second)``; either way at most
-    ``max_frames`` and at most the number of frames the video has.
+    ``max_frames`` and at most the number of frames the video has, and at least one.
     """
-    raise NotImplementedError
+    if count < 1 or max_frames < 1:
+        raise ValueError("count and max_frames must be at least 1")
+    if per_second is not None and not per_second > 0:
+        raise ValueError("per_second must be positive")
+    duration = max(0.0, info.duration_s)
+    n = math.ceil(duration * per_second) if per_second is not None else count
+    available = info.frame_count or max(1, round(duration * info.fps))
+    n = max(1, min(n, max_frames, available))
+    return [duration * (i + 0.5) / n for i in range(n)]
 
 
-def iter_sampled_frames(
-    path: str, info: VideoInfo, times: list[float]
-) -> Iterator[SampledFrame]:
+def iter_sampled_frames(path: str, info: VideoInfo, times: list[float]) -> Iterator[SampledFrame]:
     """Yield the frame shown at each target time, in time order, in bounded memory.
 
-    Chooses per video between decoding straight through and skipping to keyframes, by the
-    number of packets each would decode. Raises ``MediaError`` if no frame can be decoded.
+    "Shown at ``t``" is the last frame whose presentation time is at or before ``t`` (seconds
+    from the stream start); a time past the end gives the last frame, one before the start the
+    first. Chooses per video between decoding straight through and skipping to keyframes, by the
+    number of frames each would decode (see :mod:`deepfake_detector.media.plan`). Samples whose
+    frame lies in damaged or missing data are left out. Raises ``MediaError`` if no frame can be
+    decoded.
     """
-    raise NotImplementedError
+    return decode_samples(path, info, times)

@@ -1,0 +1,125 @@
+"""Open a file as a video with PyAV and pick its picture stream.
+
+Every FFmpeg failure is turned into a :class:`MediaError` whose message a user can act on; the
+original exception stays chained for logs, but no path or traceback is put in the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from av.container import InputContainer
+from av.stream import Disposition
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from deepfake_detector.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+FORMATS_HINT = "Use a video file such as MP4, MOV, MKV, WebM or AVI."
+
+# FFmpeg opens a plain text file as ANSI art (the "tty" demuxer): that is never a video to analyse.
+_TEXT_FORMATS = frozenset({"tty"})
+# A stream flagged like this is cover art or a still, not footage.
+_NOT_FOOTAGE = Disposition.attached_pic | Disposition.still_image
+
+
+def check_file(path: str | Path) -> Path:
+    """Fail early, with a plain message, on paths FFmpeg would reject with a cryptic one."""
+    p = Path(path)
+    if not p.exists():
+        raise MediaError("The video file does not exist.")
+    if p.is_dir():
+        raise MediaError("Expected a video file but got a folder.")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise MediaError("The video file cannot be read.") from exc
+    if size == 0:
+        raise MediaError("The video file is empty (0 bytes).")
+    if not os.access(p, os.R_OK):
+        raise MediaError("The video file cannot be read (permission denied).")
+    return p
+
+
+def _looks_like_mp4(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] in {b"ftyp", b"mdat", b"moov", b"wide", b"free"}
+
+
+def _unreadable(path: Path) -> MediaError:
+    if _looks_like_mp4(path):
+        # The MP4/MOV index ("moov" box) usually sits at the end: cut files lose it first.
+        return MediaError(
+            "The MP4/MOV file is incomplete or damaged: its index is missing, which usually "
+            "means the upload or the recording was cut short. Please provide the complete file."
+        )
+    return MediaError(f"The file is not a video that can be read, or it is damaged. {FORMATS_HINT}")
+
+
+@contextmanager
+def open_video(path: str | Path) -> Iterator[tuple[InputContainer, VideoStream]]:
+    """Open ``path`` and yield the container and its first real video stream; always closes."""
+    p = check_file(path)
+    try:
+        container = av.open(str(p), mode="r", metadata_errors="replace")
+    except (av.FFmpegError, OSError, ValueError, UnicodeError) as exc:
+        raise _unreadable(p) from exc
+    try:
+        stream = video_stream(container)
+        yield container, stream
+    finally:
+        container.close()
+
+
+def video_stream(container: InputContainer) -> VideoStream:
+    """The stream to analyse: the first video stream that is footage (not cover art)."""
+    fmt = container.format.name
+    if fmt == "image2" or fmt.endswith("_pipe"):
+        raise MediaError(f"This is a still image, not a video. {FORMATS_HINT}")
+    if fmt in _TEXT_FORMATS:
+        raise MediaError(f"This is a text file, not a video. {FORMATS_HINT}")
+    for stream in container.streams.video:
+        if not (stream.disposition & _NOT_FOOTAGE):
+            return stream
+    if container.streams.audio:
+        raise MediaError("The file contains only audio: there is no video track to analyse.")
+    raise MediaError(f"The file has no video track. {FORMATS_HINT}")
+
+
+def rotation_cw(frame: VideoFrame) -> int:
+    """Clockwise degrees (0/90/180/270) to turn ``frame`` so it displays upright.
+
+    FFmpeg's display matrix (``VideoFrame.rotation``) states how far the *display* turns the picture
+    counter-clockwise; turning the stored picture that much counter-clockwise is the same as
+    turning it ``-rotation`` clockwise. Angles between quarter turns round to the nearest one.
+    """
+    ccw = frame.rotation or 0
+    return (-round(ccw / 90) * 90) % 360
+
+
+_CV2_ROTATE = {
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
+
+
+def to_upright_rgb(frame: VideoFrame, rotation: int) -> np.ndarray:
+    """RGB ``uint8`` ``(H, W, 3)`` array of ``frame``, turned ``rotation`` degrees clockwise."""
+    image = frame.to_ndarray(format="rgb24")
+    if rotation in _CV2_ROTATE:
+        image = cv2.rotate(image, _CV2_ROTATE[rotation])
+    return np.ascontiguousarray(image)
