@@ -1,4 +1,4 @@
-"""Networks, checkpoint formats, ONNX export and runtime backends for the face-sequence classifier."""
+"""Networks, checkpoint formats, ONNX export and runtime backends for the face classifier."""
 
 from deepfake_detector.models.classifier import Classifier, ClipScores, ModelInfo, load_classifier
 

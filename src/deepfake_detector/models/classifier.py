@@ -1,10 +1,12 @@
 """The one object the pipeline talks to: a loaded model + backend that scores a clip of face crops.
 
-Loaded once per process (``load_classifier`` caches by resolved model, device and backend).
+Loaded once per process (``load_classifier`` caches by resolved model, device, backend and
+precision). The backends live in ``runtime.py``; this module holds only the contract.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,7 +19,7 @@ from deepfake_detector.faces.crop import CropSpec
 class ModelInfo:
     name: str
     sha256: str
-    """sha256 of the weights file (for an in-process initialised model: of its safetensors bytes)."""
+    """sha256 of the weights file (for a model built in process: of its safetensors bytes)."""
     architecture: str
     """``seed-resnext50-lstm`` (the original project's network, its quirks kept) or
     ``sequence`` (our batch-first sequence model)."""
@@ -63,7 +65,39 @@ class Classifier(Protocol):
         ...
 
 
-def load_classifier(model: str = "default", device: str = "auto", backend: str = "auto") -> Classifier:
+_CACHE: dict[tuple[object, ...], Classifier] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_classifier(
+    model: str = "default", device: str = "auto", backend: str = "auto", precision: str = "fp32"
+) -> Classifier:
     """Resolve ``model`` (registry name, seed ``.pt``, ``.safetensors`` or model folder) and load it
-    once per process. Raises ``ModelError`` with a user-facing message on any failure."""
-    raise NotImplementedError
+    once per process. Raises ``ModelError`` with a user-facing message on any failure.
+
+    ``backend``: ``auto`` (= torch) | ``torch`` | ``onnxruntime`` | ``openvino``; ``precision``:
+    ``fp32`` (default, exact) | ``bf16`` (torch, openvino) | ``fp16`` (torch on CUDA). The cache
+    key is (resolved model, device, backend, precision), with ``auto`` resolved first, so
+    ``load_classifier()`` and ``load_classifier("default", "cpu", "torch")`` share one instance
+    on a CPU machine."""
+    from deepfake_detector.models.registry import model_key, resolve_model
+    from deepfake_detector.models.runtime import create_classifier, resolve_device
+
+    backend = "torch" if backend in ("auto", "", None) else backend
+    if backend == "torch":
+        device = str(resolve_device(device))
+    elif device in ("auto", "", None):
+        device = "cpu"
+    key = (model_key(model), device, backend, precision)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is None:
+            cached = create_classifier(resolve_model(model), device, backend, precision)
+            _CACHE[key] = cached
+        return cached
+
+
+def clear_classifier_cache() -> None:
+    """Forget loaded classifiers (tests; a server reloading its models)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
