@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deepfake_detector.analysis.evidence import write_jpeg
 from deepfake_detector.analysis.schema import (
     AnalysisResult,
     FaceObservation,
@@ -55,7 +56,6 @@ _PROGRESS_FRAMES = (0.05, 0.80)
 _PROGRESS_CLASSIFY = (0.80, 0.98)
 _FRAME_QUEUE_DEPTH = 3
 _EVIDENCE_MAX_SIDE = 1280
-_JPEG_QUALITY = 90
 
 
 @dataclass
@@ -241,7 +241,7 @@ class Analyzer:
             if evidence is not None:
                 t = time.perf_counter()
                 crop_path = f"crops/face{track.track_id}_{frame.sample_index:04d}.jpg"
-                _write_jpeg(evidence / crop_path, crop)
+                write_jpeg(evidence / crop_path, crop)
                 clock.add("evidence", time.perf_counter() - t)
             observations.append(
                 FaceObservation(
@@ -334,19 +334,8 @@ def _write_frame(evidence: Path, frame: SampledFrame) -> str:
         image = cv2.resize(
             image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
         )
-    _write_jpeg(evidence / relative, image)
+    write_jpeg(evidence / relative, image)
     return relative
-
-
-def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
-    ok, data = cv2.imencode(
-        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]
-    )
-    if not ok:
-        raise RuntimeError(f"could not encode {path.name} as JPEG")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data.tobytes())
-    tmp.replace(path)
 
 
 _ANALYZERS: dict[AnalysisSettings, Analyzer] = {}

@@ -76,11 +76,18 @@ _UNTRAINED_SHA: list[str] = []
 
 
 def _untrained() -> ResolvedModel:
+    """The first call builds the network once for its sha256 and hands that very network to the
+    first ``load_network`` call, so a process start initialises ResNeXt50 once, not twice."""
+    built: list[nn.Module] = []
     if not _UNTRAINED_SHA:
-        _UNTRAINED_SHA.append(state_dict_sha256(_untrained_network().state_dict()))
-    return ResolvedModel(
-        untrained_config(), _UNTRAINED_SHA[0], f"builtin:{UNTRAINED_NAME}", _untrained_network
-    )
+        network = _untrained_network()
+        _UNTRAINED_SHA.append(state_dict_sha256(network.state_dict()))
+        built.append(network)
+
+    def load() -> nn.Module:
+        return built.pop() if built else _untrained_network()
+
+    return ResolvedModel(untrained_config(), _UNTRAINED_SHA[0], f"builtin:{UNTRAINED_NAME}", load)
 
 
 def shipped_models() -> list[str]:

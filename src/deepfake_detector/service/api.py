@@ -20,7 +20,7 @@ from deepfake_detector.service.context import ServiceContext, service
 from deepfake_detector.service.openapi import SORT_KEYS, openapi_document
 from deepfake_detector.service.security import check_same_origin
 from deepfake_detector.service.storage import Analysis, Video, Worker, iso, utcnow
-from deepfake_detector.service.uploads import UploadError, accept_upload
+from deepfake_detector.service.uploads import UploadError, accept_file_field
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -123,14 +123,7 @@ def create_analysis() -> Response:
     ctx = service()
     upload = request.files.get("file")
     try:
-        accepted = accept_upload(
-            upload.stream if upload is not None and upload.filename else None,
-            upload.filename if upload is not None else None,
-            store=ctx.store,
-            queue=ctx.queue,
-            service=ctx.settings,
-            settings_key=ctx.settings_key,
-        )
+        accepted = accept_file_field(upload, ctx)
     except UploadError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     body = analysis_json(accepted.analysis, accepted.video)

@@ -17,10 +17,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from deepfake_detector.analysis.evidence import read_rgb, write_jpeg
+
 log = logging.getLogger(__name__)
 
 _ALPHA = 0.45
-_JPEG_QUALITY = 90
 
 
 def _explainer() -> Any | None:
@@ -44,13 +45,13 @@ def render(analyzer: Any, result: dict[str, Any], evidence_dir: Path) -> dict[st
         names = [f["crop"] for f in face["frames"] if f.get("crop")]
         if not names:
             continue
-        crops = [_read_rgb(evidence_dir / name) for name in names]
+        crops = [read_rgb(evidence_dir / name) for name in names]
         maps = np.asarray(explain_clip(analyzer.classifier, crops), dtype=np.float32)
         if maps.ndim != 3 or len(maps) != len(crops):
             raise ValueError(f"explainer returned shape {maps.shape} for {len(crops)} crops")
         for name, crop, heat in zip(names, crops, maps, strict=True):
             target = f"heatmaps/{Path(name).name}"
-            _write_rgb(evidence_dir / target, overlay(crop, heat))
+            write_jpeg(evidence_dir / target, overlay(crop, heat))
             made[name] = target
     return made
 
@@ -63,21 +64,3 @@ def overlay(crop: np.ndarray, heat: np.ndarray) -> np.ndarray:
     coloured = cv2.applyColorMap((resized * 255).astype(np.uint8), cv2.COLORMAP_JET)
     coloured = cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
     return cv2.addWeighted(crop, 1.0 - _ALPHA, coloured, _ALPHA, 0.0)
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(path)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _write_rgb(path: Path, rgb: np.ndarray) -> None:
-    ok, data = cv2.imencode(
-        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]
-    )
-    if not ok:
-        raise RuntimeError(f"could not encode {path.name}")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data.tobytes())
-    tmp.replace(path)

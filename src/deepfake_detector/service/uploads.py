@@ -10,13 +10,18 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from deepfake_detector.config import ServiceSettings
 from deepfake_detector.errors import MediaError
 from deepfake_detector.media.probe import probe
 from deepfake_detector.service.jobs import JobQueue
 from deepfake_detector.service.storage import Analysis, Store, UploadTooLarge, Video
+
+if TYPE_CHECKING:
+    from werkzeug.datastructures import FileStorage
+
+    from deepfake_detector.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +128,16 @@ def accept_upload(
     if created:
         queue.enqueue(analysis.id)
     return Accepted(analysis, video, deduplicated=not created)
+
+
+def accept_file_field(upload: FileStorage | None, ctx: ServiceContext) -> Accepted:
+    """Accept a request's multipart ``file`` field (the API and the upload page share this)."""
+    has_file = upload is not None and bool(upload.filename)
+    return accept_upload(
+        upload.stream if has_file else None,  # type: ignore[union-attr]
+        upload.filename if upload is not None else None,
+        store=ctx.store,
+        queue=ctx.queue,
+        service=ctx.settings,
+        settings_key=ctx.settings_key,
+    )

@@ -27,7 +27,7 @@ from deepfake_detector.service import wording
 from deepfake_detector.service.api import ApiError, analysis_json, paging_args
 from deepfake_detector.service.context import service
 from deepfake_detector.service.security import check_csrf
-from deepfake_detector.service.uploads import UploadError, accept_upload
+from deepfake_detector.service.uploads import UploadError, accept_file_field
 
 bp = Blueprint("web", __name__)
 
@@ -78,14 +78,7 @@ def upload() -> Response | tuple[Any, int]:
     wants_json = request.accept_mimetypes.best == "application/json"
     upload = request.files.get("file")
     try:
-        accepted = accept_upload(
-            upload.stream if upload is not None and upload.filename else None,
-            upload.filename if upload is not None else None,
-            store=ctx.store,
-            queue=ctx.queue,
-            service=ctx.settings,
-            settings_key=ctx.settings_key,
-        )
+        accepted = accept_file_field(upload, ctx)
     except UploadError as exc:
         if wants_json:
             raise
