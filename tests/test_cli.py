@@ -117,3 +117,54 @@ def test_quiet_when_piped(panning_video: Path) -> None:
     assert proc.returncode in (0, 1), proc.stderr
     assert json.loads(proc.stdout)["frames_analyzed"] == 2
     assert proc.stderr == ""
+
+
+def seed_checkpoint(path: Path, fake_bias: float) -> Path:
+    """A checkpoint in the original project's format whose final layer is pushed to one class:
+    index 0 (FAKE) when ``fake_bias`` > 0, index 1 (REAL) when < 0."""
+    import torch
+
+    from deepfake_detector.models.seed import SeedResNeXtLSTM
+
+    state = SeedResNeXtLSTM().state_dict()
+    state["linear1.weight"].zero_()
+    state["linear1.bias"].copy_(torch.tensor([fake_bias, -fake_bias]))
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize(("fake_bias", "verdict", "status"), [(8.0, "FAKE", 1), (-8.0, "REAL", 0)])
+def test_seed_checkpoint_by_path_and_exit_status(
+    capsys: pytest.CaptureFixture[str],
+    panning_video: Path,
+    tmp_path: Path,
+    fake_bias: float,
+    verdict: str,
+    status: int,
+) -> None:
+    model = seed_checkpoint(tmp_path / "model_87_acc_20_frames_final_data.pt", fake_bias)
+    code, out, _ = run_cli(
+        capsys,
+        "scan",
+        str(panning_video),
+        "--model",
+        str(model),
+        "--frames",
+        "3",
+        "--format",
+        "json",
+    )
+    result = json.loads(out)
+    assert result["verdict"] == verdict
+    assert result["model"]["architecture"] == "seed-resnext50-lstm"
+    assert result["model"]["input_size"] == 112
+    assert code == status
+
+
+def test_unknown_model_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], panning_video: Path
+) -> None:
+    code, out, err = run_cli(capsys, "scan", str(panning_video), "--model", "no-such-model")
+    assert code == 2
+    assert "no-such-model" in err and "Traceback" not in err
+    assert out == ""
