@@ -240,8 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(handler=list_models)
 
     from deepfake_detector.service.cli_serve import add_serve_parser
+    from deepfake_detector.training.evaluate_command import add_evaluate_parser
+    from deepfake_detector.training.index_command import add_index_parser
+    from deepfake_detector.training.synth_command import add_synth_parser
 
     add_serve_parser(sub)
+    add_index_parser(sub)
+    add_evaluate_parser(sub)
+    add_synth_parser(sub)
     return parser
 
 

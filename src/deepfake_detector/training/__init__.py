@@ -1,0 +1,1 @@
+"""Dataset indexes, synthesised fakes, training and evaluation."""

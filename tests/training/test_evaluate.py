@@ -1,0 +1,112 @@
+"""End to end: a tiny index of face crops and videos through the real Analyzer, report files,
+and the command's main path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from deepfake_detector.analysis.pipeline import Analyzer
+from deepfake_detector.config import AnalysisSettings
+from deepfake_detector.training.evaluate import evaluate, write_report
+from deepfake_detector.training.evaluate_command import main
+from deepfake_detector.training.index import IndexItem, write_index
+
+import video_factory
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer(AnalysisSettings(frames=4, device="cpu"))
+
+
+@pytest.fixture()
+def dataset(tmp_path: Path, panning_video: Path, no_face_video: Path) -> Path:
+    """Index with 2 face crops (real + fake label) and 2 videos, in tmp_path/index.jsonl."""
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for name, photo in (
+        ("a.jpg", video_factory.astronaut()),
+        ("g.jpg", video_factory.grace_hopper()),
+    ):
+        cv2.imwrite(str(faces / name), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    items = [
+        IndexItem("faces/a.jpg", 0, kind="face", source="photos", method="real", split="test"),
+        IndexItem("faces/g.jpg", 1, kind="face", source="photos", method="Fakeish", split="test"),
+        IndexItem(
+            str(panning_video), 0, kind="video", source="synthetic", method="real", split="test"
+        ),
+        IndexItem(
+            str(no_face_video), 1, kind="video", source="synthetic", method="x", split="test"
+        ),
+        IndexItem("faces/missing.jpg", 1, kind="face", source="photos", method="x", split="val"),
+    ]
+    write_index(items, tmp_path / "index.jsonl")
+    return tmp_path / "index.jsonl"
+
+
+def test_evaluate_end_to_end(dataset: Path, analyzer: Analyzer, tmp_path: Path) -> None:
+    from deepfake_detector.training.index import read_index
+
+    items = [it for it in read_index(dataset) if it.split == "test"]
+    seen: list[int] = []
+    report = evaluate(items, dataset.parent, analyzer, progress=lambda d, t, p: seen.append(d))
+    assert seen == [1, 2, 3, 4]
+    assert set(report.metrics) == {"video", "face"}  # never pooled
+    assert report.counts["face"] == {
+        "n": 2,
+        "n_real": 1,
+        "n_fake": 1,
+        "unscored": 0,
+        **{k: v for k, v in report.counts["face"].items() if k.startswith("verdict_")},
+    }
+    assert report.metrics["face"]["auc"] in (0.0, 1.0, 0.5)
+    rows = {Path(r.path).name: r for r in report.items}
+    assert rows["a.jpg"].scored and 0.0 <= rows["a.jpg"].score <= 1.0
+    assert rows["a.jpg"].raw_logit is not None
+    no_face = rows[no_face_video_name(items)]
+    assert not no_face.scored and no_face.score == 0.5 and no_face.verdict == "INCONCLUSIVE"
+    assert report.counts["video"]["unscored"] == 1
+    assert report.metrics_scored_only["video"]["n"] == 1
+    assert "synthetic" in report.by_source["video"]
+    assert report.by_method["face"]["Fakeish"]["vs_source_reals"]["n"] == 2
+    assert report.model["name"] and report.model["sha256"]
+
+    paths = write_report(report, tmp_path / "out")
+    data = json.loads(paths["report"].read_text())
+    assert data["metrics"]["face"]["n"] == 2 and len(data["items"]) == 4
+    for key in ("roc", "reliability"):
+        assert paths[key].read_bytes()[:8] == PNG_MAGIC
+
+
+def no_face_video_name(items: list[IndexItem]) -> str:
+    return next(Path(it.path).name for it in items if it.kind == "video" and it.label == 1)
+
+
+def test_command_main_with_jsonl_index(dataset: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+    code = main(
+        ["--data", str(dataset), "--frames", "4", "--device", "cpu", "--out", str(out), "-q"]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "face (all)" in printed and "video (all)" in printed
+    assert {p.name for p in out.iterdir()} >= {"report.json", "roc.png", "reliability.png"}
+
+
+def test_command_bad_input_exits_2(tmp_path: Path, dataset: Path, capsys) -> None:
+    assert main(["--data", str(tmp_path / "nope"), "-q"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    assert main(["--data", str(bad), "-q"]) == 2
+    assert main(["--data", str(dataset), "--split", "train", "-q"]) == 2
+    assert "no items in split" in capsys.readouterr().err
+    code = main(["--data", str(dataset), "--fit-temperature-on", "val", "--model", "default", "-q"])
+    assert code == 2
+    assert "model folder" in capsys.readouterr().err
