@@ -103,7 +103,7 @@ def test_type_and_size_are_checked_before_sending(server: Server, watch: PageWat
     big = {"name": "huge.mp4", "mimeType": "video/mp4", "buffer": bytes(6_000_000)}
     page.set_input_files("#file-input", files=[big])
     page.wait_for_function(
-        "document.getElementById('file-error').textContent.includes('the limit is')"
+        "() => document.getElementById('file-error').textContent.includes('the limit is')"
     )
     assert "huge.mp4" in page.inner_text("#file-error")
     assert f"{UPLOAD_LIMIT_MB}.0 MB" in page.inner_text("#file-error")
@@ -178,7 +178,7 @@ def test_upload_watch_the_analysis_and_read_the_result(
     page.locator("#frames .slide img").nth(3).click()
     page.wait_for_selector("#lightbox[open]")
     page.wait_for_function(
-        "document.getElementById('lightbox-image').complete"
+        "() => document.getElementById('lightbox-image').complete"
         " && document.getElementById('lightbox-image').naturalWidth === 640"
     )
     assert "Frame 4" in page.inner_text("#lightbox-caption")
@@ -207,7 +207,7 @@ def test_upload_watch_the_analysis_and_read_the_result(
     page.locator("#playback").screenshot(path=str(SHOTS / "video-with-boxes.png"))
     page.evaluate("document.getElementById('video').pause()")
     page.evaluate("document.getElementById('video').currentTime = 0.5")
-    page.wait_for_function("document.getElementById('overlay').dataset.time === '0.500'")
+    page.wait_for_function("() => document.getElementById('overlay').dataset.time === '0.500'")
     shot(page, "result.png", full_page=True)
 
     # The JSON report and the permanent link.
