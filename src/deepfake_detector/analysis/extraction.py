@@ -1,0 +1,247 @@
+"""Video → sampled frames → faces → one track per person, each with its crops.
+
+The face half of the pipeline, shared by analysis (``Analyzer``) and by the training crop cache, so
+that training and serving cannot crop differently. Decoding runs in a producer thread feeding a
+small bounded queue: decoding the next frame overlaps face detection on this one while at most a
+few frames are ever in memory, and each frame is cropped as soon as its faces are found, then
+dropped.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deepfake_detector.analysis.evidence import write_jpeg
+from deepfake_detector.config import AnalysisSettings
+from deepfake_detector.errors import MediaError
+from deepfake_detector.faces import (
+    CropSpec,
+    FaceDetection,
+    FaceDetector,
+    FaceTrack,
+    build_tracks,
+    create_detector,
+    crop_face,
+)
+from deepfake_detector.faces.crop import crop_matrix
+from deepfake_detector.media import (
+    SampledFrame,
+    VideoInfo,
+    iter_sampled_frames,
+    probe,
+    sample_times,
+)
+
+ProgressCallback = Callable[[str, float], None]
+"""Called with (stage name, fraction of that stage done 0..1)."""
+
+_FRAME_QUEUE_DEPTH = 3
+_EVIDENCE_MAX_SIDE = 1280
+
+
+@dataclass
+class StageClock:
+    """Seconds spent per stage, summed over calls."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+
+@dataclass
+class FrameFaces:
+    """What is kept of one sampled frame once it has been looked at: never the frame itself."""
+
+    sample_index: int
+    time_s: float
+    detections: list[FaceDetection]
+    crops: list[np.ndarray]
+    image_path: str | None = None
+    """Evidence JPEG, relative to the evidence folder, when one is written."""
+
+
+@dataclass
+class Person:
+    """One face track with, per frame it was seen in, the frame, the detection and the crop."""
+
+    track_id: int
+    frames: list[FrameFaces]
+    detections: list[FaceDetection]
+    crops: list[np.ndarray]
+
+    def crop_landmarks(self, spec: CropSpec) -> list[np.ndarray | None]:
+        """The 5-point landmarks of each crop in that crop's pixel coordinates."""
+        out: list[np.ndarray | None] = []
+        for detection in self.detections:
+            if detection.landmarks is None:
+                out.append(None)
+                continue
+            m = crop_matrix(detection, spec)
+            pts = np.asarray(detection.landmarks, dtype=np.float64)
+            out.append(pts @ m[:, :2].T + m[:, 2])
+        return out
+
+
+@dataclass
+class ExtractedFaces:
+    frames: list[FrameFaces]
+    """Every sampled frame that decoded, in time order."""
+    people: list[Person]
+
+
+class FaceExtractor:
+    """Samples frames, detects, crops and tracks faces with one detector loaded once."""
+
+    def __init__(
+        self, settings: AnalysisSettings, crop: CropSpec, detector: FaceDetector | None = None
+    ) -> None:
+        self.settings = settings
+        self.crop = crop
+        self.detector = detector or create_detector(
+            settings.detector,
+            max_side=settings.detect_max_side,
+            min_score=settings.detect_min_score,
+            min_face_px=settings.min_face_px,
+        )
+
+    def probe(self, path: str | Path) -> VideoInfo:
+        return probe(str(path), max_pixels=self.settings.max_pixels)
+
+    def extract(
+        self,
+        path: str | Path,
+        info: VideoInfo,
+        *,
+        clock: StageClock | None = None,
+        progress: ProgressCallback | None = None,
+        evidence_dir: Path | None = None,
+    ) -> ExtractedFaces:
+        """Raises ``MediaError`` when no frame decodes; an empty ``people`` means no face."""
+        s = self.settings
+        clock = clock if clock is not None else StageClock()
+        report = progress or (lambda stage, fraction: None)
+        times = sample_times(
+            info, count=s.frames, per_second=s.frames_per_second, max_frames=s.max_frames
+        )
+        if evidence_dir is not None:
+            (evidence_dir / "frames").mkdir(parents=True, exist_ok=True)
+        frames: list[FrameFaces] = []
+        for frame in _decode_in_background(Path(path), info, times, clock):
+            t = time.perf_counter()
+            detections = self.detector.detect(frame.image)
+            clock.add("detect", time.perf_counter() - t)
+            t = time.perf_counter()
+            crops = [crop_face(frame.image, d, self.crop) for d in detections]
+            clock.add("crop", time.perf_counter() - t)
+            kept = FrameFaces(frame.sample_index, frame.time_s, detections, crops)
+            if evidence_dir is not None:
+                t = time.perf_counter()
+                kept.image_path = _write_frame(evidence_dir, frame)
+                clock.add("evidence", time.perf_counter() - t)
+            frames.append(kept)
+            report("frames", len(frames) / len(times))
+        if not frames:
+            raise MediaError("No frame of this video could be decoded.")
+
+        t = time.perf_counter()
+        tracks = build_tracks(
+            [f.detections for f in frames],
+            [f.time_s for f in frames],
+            min_iou=s.track_iou,
+            min_track_fraction=s.min_track_fraction,
+        )
+        people = [_person(track, frames) for track in tracks]
+        clock.add("track", time.perf_counter() - t)
+        return ExtractedFaces(frames, people)
+
+
+def _person(track: FaceTrack, frames: list[FrameFaces]) -> Person:
+    # A track refers to frames by their position in the list given to build_tracks.
+    seen_in = [frames[face.sample_index] for face in track.faces]
+    detections = [face.detection for face in track.faces]
+    crops = [_crop_of(frame, d) for frame, d in zip(seen_in, detections, strict=True)]
+    return Person(track.track_id, seen_in, detections, crops)
+
+
+def _crop_of(frame: FrameFaces, detection: FaceDetection) -> np.ndarray:
+    for candidate, crop in zip(frame.detections, frame.crops, strict=True):
+        if candidate is detection or candidate.box == detection.box:
+            return crop
+    raise RuntimeError(f"tracked face not among the detections of frame {frame.sample_index}")
+
+
+_END = object()
+
+
+def _decode_in_background(
+    path: Path, info: VideoInfo, times: list[float], clock: StageClock
+) -> Iterator[SampledFrame]:
+    """Yield sampled frames decoded by a producer thread; decoding errors surface here.
+
+    The queue is bounded so memory holds at most a few decoded frames whatever the video length.
+    """
+    frames: queue.Queue[object] = queue.Queue(maxsize=_FRAME_QUEUE_DEPTH)
+    stop = threading.Event()
+    decode_seconds = [0.0]
+
+    def offer(item: object) -> bool:
+        """Put unless the consumer has gone away; never blocks forever."""
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        sampled = iter_sampled_frames(str(path), info, times)
+        try:
+            while True:
+                t = time.perf_counter()
+                frame = next(sampled, _END)
+                decode_seconds[0] += time.perf_counter() - t
+                if not offer(frame) or frame is _END:
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            offer(exc)
+        finally:
+            close = getattr(sampled, "close", None)
+            if close is not None:
+                close()
+
+    producer = threading.Thread(target=produce, name="frame-decoder", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = frames.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        producer.join()
+        clock.add("decode", decode_seconds[0])
+
+
+def _write_frame(evidence: Path, frame: SampledFrame) -> str:
+    relative = f"frames/{frame.sample_index:04d}.jpg"
+    image = frame.image
+    h, w = image.shape[:2]
+    if max(h, w) > _EVIDENCE_MAX_SIDE:
+        scale = _EVIDENCE_MAX_SIDE / max(h, w)
+        size = (round(w * scale), round(h * scale))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    write_jpeg(evidence / relative, image)
+    return relative
