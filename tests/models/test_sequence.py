@@ -44,5 +44,5 @@ def test_backbone_registry():
     assert "resnext50_32x4d" in available_backbones()
     spec = get_backbone("resnext50_32x4d")
     assert spec.feature_dim == 2048 and spec.cam_layer == "layer4"
-    names = [name for name, _ in spec.build().named_children()]
+    names = [name for name, _ in spec.create().named_children()]
     assert names == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]

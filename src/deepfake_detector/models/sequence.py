@@ -28,11 +28,12 @@ class SequenceClassifier(nn.Module):
         hidden: int = 256,
         bidirectional: bool = True,
         dropout: float = 0.2,
+        pretrained: bool = False,
     ) -> None:
         super().__init__()
         spec = get_backbone(backbone)
         self.backbone_name = backbone
-        self.backbone = spec.build()
+        self.backbone = spec.create(pretrained=pretrained)
         self._cam_layer = spec.cam_layer
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)

@@ -1,0 +1,344 @@
+"""Training and validation clips from a crop cache of REAL faces, with fakes made on the fly.
+
+One sample is one track (one person) of one cache entry. A clip is up to T of its crops; with
+probability ``fake_probability`` it is turned into a fake by one family drawn by weight (label 1),
+else it stays real (label 0). Augmentation follows, drawn once per clip and applied to every
+frame of reals and fakes alike, then :func:`deepfake_detector.models.runtime.preprocess` — the very
+function serving uses, so training and inference normalise identically.
+
+Short tracks and still images are **not** repeated to T frames: the clip keeps its true length,
+is zero-padded to T and carries ``length`` (``SequenceClassifier`` packs the sequence and ignores
+the padding). Repeating a still T times would teach the temporal head a "frozen video" pattern
+that no real input has.
+
+Every sample is a pure function of ``(seed, epoch, index)``: the same config gives the same
+clips in the same order, in any number of DataLoader workers, before and after a resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepfake_detector.models.checkpoints import ModelConfig
+from deepfake_detector.models.runtime import preprocess
+from deepfake_detector.training.config import AugmentConfig, ConfigError, TrainConfig
+from deepfake_detector.training.crop_cache import CacheEntry, CropCache
+from deepfake_detector.training.index import REAL
+from deepfake_detector.training.selfblend import self_blend
+
+FakeFamily = Callable[
+    [Sequence[np.ndarray], Sequence[np.ndarray | None], np.random.Generator], list[np.ndarray]
+]
+VAL_EPOCH = -1
+"""The pseudo-epoch that seeds the fixed validation set."""
+
+
+def selfblend_sequence(
+    crops: Sequence[np.ndarray], landmarks: Sequence[np.ndarray | None], rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Self-blend every frame with the same random state: one colour/geometry/mask draw per clip,
+    so the fake is temporally consistent like a real face swap (no flicker to shortcut on)."""
+    seed = int(rng.integers(2**63))
+    return [
+        self_blend(crop, points, np.random.default_rng(seed))[0]
+        for crop, points in zip(crops, landmarks, strict=True)
+    ]
+
+
+def fake_families(names: Sequence[str]) -> dict[str, FakeFamily]:
+    """The families named in a config: ``selfblend`` here, the rest from ``generator_traces``."""
+    families: dict[str, FakeFamily] = {}
+    extra: dict[str, FakeFamily] = {}
+    if any(n != "selfblend" for n in names):
+        try:
+            from deepfake_detector.training.generator_traces import FAKE_FAMILIES
+        except ImportError:  # pragma: no cover - the module ships with the package
+            FAKE_FAMILIES = {}
+        extra = dict(FAKE_FAMILIES)
+    for name in names:
+        if name == "selfblend":
+            families[name] = selfblend_sequence
+        elif name in extra:
+            families[name] = extra[name]
+        else:
+            known = sorted({"selfblend", *extra})
+            raise ConfigError(f"unknown fake family {name!r}; known: {', '.join(known)}")
+    return families
+
+
+@dataclass(frozen=True)
+class Track:
+    """One person's crops in one cache entry, in time order (indices into the entry's arrays)."""
+
+    entry: int
+    track_id: int
+    frames: tuple[int, ...]
+
+
+@dataclass
+class SplitTracks:
+    """The identity-disjoint split of a cache's real tracks."""
+
+    entries: list[CacheEntry]
+    train: list[Track]
+    val: list[Track]
+    counts: dict[str, int]
+
+
+def _group_of(entry: CacheEntry) -> str:
+    return entry.group or entry.path
+
+
+def _stable_hash(text: str, seed: int) -> float:
+    digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
+    """Real, usable entries → tracks, split by the entries' own ``split`` when any entry has
+    ``val``, else by identity ``group``: ``val_fraction`` of the groups (at least one) chosen by
+    a seeded hash, so adding data never moves an existing group to the other side."""
+    all_entries = cache.entries()
+    entries = [e for e in all_entries if not e.error and e.crops > 0 and e.label == REAL]
+    counts = {
+        "entries": len(all_entries),
+        "skipped_fake": sum(e.label != REAL for e in all_entries),
+        "skipped_empty_or_error": sum(
+            e.label == REAL and (bool(e.error) or e.crops == 0) for e in all_entries
+        ),
+    }
+    if not entries:
+        raise ConfigError(f"{cache.root}: the cache holds no usable real face crops")
+    if any(e.split in ("val", "validation") for e in entries):
+        is_val = [e.split in ("val", "validation") for e in entries]
+        entries_in_train = [e.split not in ("test",) for e in entries]
+    else:
+        groups = sorted({_group_of(e) for e in entries})
+        if len(groups) < 2:
+            raise ConfigError(
+                f"{cache.root}: one identity group only; validation needs held-out identities"
+            )
+        n_val = min(len(groups) - 1, max(1, round(config.val_fraction * len(groups))))
+        ranked = sorted(groups, key=lambda g: _stable_hash(g, config.seed))
+        val_groups = set(ranked[:n_val])
+        is_val = [_group_of(e) in val_groups for e in entries]
+        entries_in_train = [True] * len(entries)
+    train: list[Track] = []
+    val: list[Track] = []
+    for i, entry in enumerate(entries):
+        with np.load(cache.root / entry.file) as z:
+            track, time_s = z["track"], z["time_s"]
+        for tid in np.unique(track):
+            idx = np.flatnonzero(track == tid)
+            idx = idx[np.argsort(time_s[idx], kind="stable")]
+            if len(idx) < 1:
+                continue
+            t = Track(i, int(tid), tuple(int(k) for k in idx))
+            if is_val[i]:
+                val.append(t)
+            elif entries_in_train[i]:
+                train.append(t)
+    if not train or not val:
+        raise ConfigError(
+            f"{cache.root}: the split left {len(train)} training and {len(val)} validation "
+            "tracks; both need at least one"
+        )
+    if config.val_max_tracks and len(val) > config.val_max_tracks:
+        rng = np.random.default_rng([config.seed, 7])
+        keep = sorted(rng.choice(len(val), config.val_max_tracks, replace=False).tolist())
+        val = [val[k] for k in keep]
+    counts |= {
+        "real_entries": len(entries),
+        "train_entries": len({t.entry for t in train}),
+        "val_entries": len({t.entry for t in val}),
+        "train_tracks": len(train),
+        "val_tracks": len(val),
+        "train_crops": sum(len(t.frames) for t in train),
+        "val_crops": sum(len(t.frames) for t in val),
+    }
+    return SplitTracks(entries, train, val, counts)
+
+
+def choose_frames(n: int, t: int, sampling: str, rng: np.random.Generator | None) -> list[int]:
+    """Positions (into a track of ``n`` crops) of a clip of ``min(n, t)`` crops, in time order.
+    ``spread``: evenly spaced (random phase when ``rng`` is given); ``window``: consecutive."""
+    if n <= t:
+        return list(range(n))
+    if sampling == "window":
+        start = 0 if rng is None else int(rng.integers(0, n - t + 1))
+        return list(range(start, start + t))
+    step = n / t
+    phase = 0.5 if rng is None else float(rng.random())
+    return [min(n - 1, math.floor((k + phase) * step)) for k in range(t)]
+
+
+def _resize(crop: np.ndarray, size: int) -> np.ndarray:
+    if crop.shape[0] == size:
+        return crop
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def augment_clip(
+    crops: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
+) -> list[np.ndarray]:
+    """One draw of flip / colour jitter / JPEG per clip, applied to every frame alike."""
+    flip = rng.random() < cfg.hflip
+    jitter = rng.random() < cfg.jitter_p
+    b = rng.uniform(-cfg.brightness, cfg.brightness) * 255.0
+    c = 1.0 + rng.uniform(-cfg.contrast, cfg.contrast)
+    s = 1.0 + rng.uniform(-cfg.saturation, cfg.saturation)
+    jpeg = rng.random() < cfg.jpeg_p
+    quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+    mean = float(np.mean([np.mean(x) for x in crops])) if jitter else 0.0
+    out = []
+    for crop in crops:
+        x = crop[:, ::-1] if flip else crop
+        if jitter:
+            f = x.astype(np.float32)
+            grey = f @ np.array([0.299, 0.587, 0.114], np.float32)
+            f = grey[..., None] + (f - grey[..., None]) * s
+            f = (f - mean) * c + mean + b
+            x = np.clip(np.rint(f), 0, 255).astype(np.uint8)
+        if jpeg:
+            ok, buf = cv2.imencode(
+                ".jpg",
+                cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, quality],
+            )
+            if ok:
+                x = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        out.append(np.ascontiguousarray(x))
+    return out
+
+
+class ClipDataset(Dataset):
+    """Clips of tracks → ``(frames (T, 3, S, S) float32, length, label, family)``.
+
+    ``family`` is ``-1`` for reals, else the index into ``self.family_names``.
+
+    Training mode (``fixed=None``): ``len`` is the number of tracks, any integer ``index`` is
+    valid (``index % len`` picks the track, so an epoch may visit a track twice with different
+    draws), and the sample depends on ``(seed, epoch, index)``; call :meth:`set_epoch` first.
+
+    Fixed mode (validation): ``fixed`` lists ``(track, family or -1)`` pairs; no augmentation,
+    evenly spaced frames, seeded by ``(seed, VAL_EPOCH, index)``.
+    """
+
+    def __init__(
+        self,
+        cache: CropCache,
+        entries: list[CacheEntry],
+        tracks: list[Track],
+        config: TrainConfig,
+        model_config: ModelConfig,
+        fixed: list[tuple[int, int]] | None = None,
+    ) -> None:
+        self.root = cache.root
+        self.files = [e.file for e in entries]
+        self.tracks = tracks
+        self.config = config
+        self.model_config = model_config
+        self.family_names = [n for n, w in config.fakes.items() if w > 0]
+        weights = np.array([config.fakes[n] for n in self.family_names], np.float64)
+        self.family_p = weights / weights.sum()
+        self.families = fake_families(self.family_names)
+        self.fixed = fixed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose draws ``__getitem__`` returns (workers copy this value)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.fixed) if self.fixed is not None else len(self.tracks)
+
+    def _load(self, track: Track, positions: list[int]) -> tuple[list, list]:
+        with np.load(self.root / self.files[track.entry]) as z:
+            crops_all, lms_all = z["crops"], z["landmarks"]
+        idx = [track.frames[p] for p in positions]
+        size = self.model_config.input_size
+        crops, landmarks = [], []
+        for k in idx:
+            crop = crops_all[k]
+            scale = size / crop.shape[0]
+            crops.append(_resize(crop, size))
+            lm = lms_all[k].astype(np.float64)
+            landmarks.append(None if not np.all(np.isfinite(lm)) else lm * scale)
+        return crops, landmarks
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int, int]:
+        cfg = self.config
+        if self.fixed is not None:
+            track_i, family = self.fixed[index]
+            rng = np.random.default_rng([cfg.seed, 2**31 + 1, index])
+            positions = choose_frames(
+                len(self.tracks[track_i].frames), cfg.clip_frames, "spread", None
+            )
+        else:
+            track_i = index % len(self.tracks)
+            rng = np.random.default_rng([cfg.seed, self.epoch, index])
+            positions = choose_frames(
+                len(self.tracks[track_i].frames), cfg.clip_frames, cfg.clip_sampling, rng
+            )
+            family = -1
+            if rng.random() < cfg.fake_probability:
+                family = int(rng.choice(len(self.family_names), p=self.family_p))
+        crops, landmarks = self._load(self.tracks[track_i], positions)
+        if family >= 0:
+            crops = self.families[self.family_names[family]](crops, landmarks, rng)
+        if self.fixed is None:
+            crops = augment_clip(crops, rng, cfg.augment)
+        x = preprocess(crops, self.model_config)
+        t = cfg.clip_frames
+        frames = np.zeros((t, *x.shape[1:]), np.float32)
+        frames[: len(x)] = x
+        return torch.from_numpy(frames), len(x), int(family >= 0), family
+
+
+def validation_plan(n_tracks: int, n_families: int) -> list[tuple[int, int]]:
+    """Every validation track once as a real and once per fake family."""
+    return [(i, f) for i in range(n_tracks) for f in range(-1, n_families)]
+
+
+def make_datasets(
+    config: TrainConfig, model_config: ModelConfig
+) -> tuple[ClipDataset, ClipDataset, dict[str, int]]:
+    """``(train, val, counts)`` for a config; the model config fixes size and normalisation."""
+    cache = CropCache(config.cache)
+    split = split_cache(cache, config)
+    train = ClipDataset(cache, split.entries, split.train, config, model_config)
+    n_fam = len(train.family_names)
+    val = ClipDataset(
+        cache,
+        split.entries,
+        split.val,
+        config,
+        model_config,
+        fixed=validation_plan(len(split.val), n_fam),
+    )
+    return train, val, split.counts
+
+
+def model_config_for(config: TrainConfig, cache_dir: str | None = None) -> ModelConfig:
+    """The ``ModelConfig`` a run trains: the cache's crop geometry at the training input size,
+    ImageNet mean/std in RGB (what every registered backbone expects)."""
+    from deepfake_detector.models.checkpoints import HeadConfig
+
+    spec = CropCache(cache_dir or config.cache).spec
+    return ModelConfig(
+        name=config.name,
+        backbone=config.backbone,
+        head=HeadConfig(config.hidden, config.bidirectional, config.dropout),
+        input_size=config.input_size,
+        crop=replace(spec, size=config.input_size),
+        max_frames=max(32, config.clip_frames),
+    )

@@ -1,0 +1,574 @@
+"""The training loop behind ``deepfake-detector train``: real crops in, a model folder out.
+
+Per epoch: ``steps_per_epoch`` AdamW steps on clips (clip BCE + ``frame_loss_weight`` × per-frame
+BCE over valid frames), then the fixed validation set (real and per-family fake clips of held-out
+identities), a JSON log line, a human line on stderr, ``last.pt`` (everything needed to resume)
+and, when validation AUC improves, the best model as ``out/model/`` (fp16 safetensors +
+config.json + MODEL_CARD.md). ``last.pt`` holds tensors and plain containers only, so it loads
+with ``torch.load(weights_only=True)``: resuming never runs code from a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from deepfake_detector.errors import ModelError
+from deepfake_detector.models.backbones import get_backbone
+from deepfake_detector.models.checkpoints import (
+    ModelConfig,
+    build_network,
+    load_checkpoint,
+    save_checkpoint,
+)
+from deepfake_detector.models.runtime import resolve_device
+from deepfake_detector.training.config import ConfigError, TrainConfig
+from deepfake_detector.training.data import make_datasets, model_config_for
+from deepfake_detector.training.metrics import binary_metrics
+
+STATE_NAME = "last.pt"
+LOG_NAME = "log.jsonl"
+MODEL_DIR = "model"
+CARD_NAME = "MODEL_CARD.md"
+DATA_NOTE = (
+    "trained on ../shared/data/train_real: research-only licences (MEAD, VoxCeleb, LRS2/3, "
+    "RMFD, ...)"
+)
+
+
+@dataclass
+class TrainResult:
+    """What a run did; ``history`` holds every epoch's log record (resumed ones included)."""
+
+    out: Path
+    model_dir: Path | None
+    start_epoch: int
+    epochs_run: int
+    best_epoch: int | None
+    best_auc: float | None
+    stopped_early: bool
+    device: str
+    precision: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Native bf16 (AVX512-BF16 or AMX): only then is bf16 autocast faster than fp32 on a CPU."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` → bf16 or fp16 on CUDA (bf16 where supported), bf16 on CPUs with native bf16,
+    else fp32; ``fp16`` on a CPU is refused."""
+    if device.type == "cuda":
+        if precision == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return precision
+    if precision == "fp16":
+        raise ConfigError("fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
+    if precision == "auto":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return precision
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if channels_last:
+        b, t = x.shape[:2]
+        x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (b, t))
+    return x
+
+
+def clip_loss(
+    clip_logit: torch.Tensor,
+    frame_logits: torch.Tensor,
+    labels: torch.Tensor,
+    lengths: torch.Tensor,
+    frame_weight: float,
+) -> torch.Tensor:
+    """Clip BCE + ``frame_weight`` × mean BCE over valid frames (each inherits its clip's label)."""
+    y = labels.float()
+    loss = nn.functional.binary_cross_entropy_with_logits(clip_logit.float(), y)
+    if frame_weight > 0:
+        t = frame_logits.shape[1]
+        mask = (torch.arange(t, device=lengths.device)[None, :] < lengths[:, None]).float()
+        per = nn.functional.binary_cross_entropy_with_logits(
+            frame_logits.float(), y[:, None].expand(-1, t), reduction="none"
+        )
+        loss = loss + frame_weight * (per * mask).sum() / mask.sum().clamp(min=1)
+    return loss
+
+
+def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float) -> Any:
+    """Linear warmup to 1, then cosine decay to ``min_ratio`` at ``total_steps``."""
+
+    def f(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        span = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / span)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+class _Log:
+    """``log.jsonl`` (one JSON object per line, appended) and human lines on stderr."""
+
+    def __init__(self, path: Path, quiet: bool) -> None:
+        self.path = path
+        self.quiet = quiet
+
+    def record(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def say(self, line: str) -> None:
+        if not self.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+@torch.no_grad()
+def evaluate_clips(
+    network: nn.Module,
+    loader: DataLoader,
+    family_names: list[str],
+    device: torch.device,
+    precision: str,
+    channels_last: bool,
+) -> dict[str, Any]:
+    """Validation metrics: overall (reals vs all fakes) and per family (reals vs that family)."""
+    network.eval()
+    scores, labels, families = [], [], []
+    for frames, lengths, label, family in loader:
+        with _autocast(device, precision):
+            clip, _ = network(_to_device(frames, device, channels_last), lengths.to(device))
+        scores.append(torch.sigmoid(clip.float()).cpu().numpy())
+        labels.append(label.numpy())
+        families.append(family.numpy())
+    s, y, fam = np.concatenate(scores), np.concatenate(labels), np.concatenate(families)
+    overall = binary_metrics(y.tolist(), s.tolist())
+    per_family = {}
+    for k, name in enumerate(family_names):
+        keep = (fam == -1) | (fam == k)
+        m = binary_metrics(y[keep].tolist(), s[keep].tolist())
+        per_family[name] = {key: m[key] for key in ("auc", "ap", "eer", "n_real", "n_fake")}
+    return {
+        "auc": overall["auc"],
+        "ap": overall["ap"],
+        "eer": overall["eer"],
+        "log_loss": overall["log_loss"],
+        "accuracy": overall["accuracy"],
+        "n": overall["n"],
+        "per_family": per_family,
+    }
+
+
+def _loader(dataset: Any, config: TrainConfig, sampler: Any, device: torch.device) -> DataLoader:
+    workers = config.num_workers
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=2 if workers else None,
+    )
+
+
+def _epoch_indices(n_tracks: int, count: int, seed: int, epoch: int) -> list[int]:
+    """``count`` sample indices for an epoch: seeded permutations of the tracks, repeated as
+    needed (index ``track + k * n`` is the k-th visit, so repeat visits draw new clips)."""
+    rng = np.random.default_rng([seed, epoch, 12345])
+    out: list[int] = []
+    k = 0
+    while len(out) < count:
+        out += (rng.permutation(n_tracks) + k * n_tracks).tolist()
+        k += 1
+    return out[:count]
+
+
+def _check_resume(saved: dict[str, Any], config: TrainConfig) -> None:
+    fixed = ("backbone", "hidden", "bidirectional", "input_size", "clip_frames", "seed", "cache")
+    changed = [k for k in fixed if saved.get(k) != getattr(config, k)]
+    if changed:
+        raise ConfigError(
+            f"cannot resume: {', '.join(changed)} changed since {STATE_NAME} was written; "
+            "use a new out folder"
+        )
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def write_model_card(folder: Path, model_config: ModelConfig, command: str) -> Path:
+    """``MODEL_CARD.md`` from the model's own config: what it is, what it saw, how well it did on
+    its validation set, and what it does not know."""
+    t = model_config.training
+    cfg = t.get("config", {})
+    val = t.get("best_val") or {}
+    rows = [f"| all fakes | {_fmt(val.get('auc'))} | {_fmt(val.get('eer'))} |"]
+    for name, m in (val.get("per_family") or {}).items():
+        rows.append(f"| {name} | {_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} |")
+    counts = t.get("data", {})
+    head = model_config.head
+    text = f"""# {model_config.name}
+
+## Architecture
+Sequence classifier: `{model_config.backbone}` image backbone per frame (pooled features), a
+{"bidirectional " if head.bidirectional else ""}LSTM (hidden {head.hidden}) over the clip with a
+clip head, and a per-frame linear head. Input: RGB face crops of {model_config.input_size} px
+(margin {model_config.crop.margin}, aligned: {model_config.crop.align}), ImageNet mean/std.
+Output: one fake logit per clip and per frame;
+`p_fake = sigmoid(logit / {model_config.temperature})` (calibrated: {model_config.calibrated}).
+
+## Training data
+{DATA_NOTE}.
+Crop cache `{cfg.get("cache", "?")}`: {counts.get("train_tracks", "?")} training tracks
+({counts.get("train_entries", "?")} items), {counts.get("val_tracks", "?")} validation tracks
+({counts.get("val_entries", "?")} items) of held-out identities. Only REAL faces were used; every
+fake was synthesised from them during training (families and weights: {cfg.get("fakes")}).
+The licences of those datasets restrict this model to research use.
+
+## Recipe
+{t.get("epochs_run", "?")} epochs (best: epoch {t.get("best_epoch", "?")}) ×
+{t.get("steps_per_epoch")} steps of {cfg.get("batch_size")} clips of {cfg.get("clip_frames")}
+frames; AdamW lr {cfg.get("lr")} (warmup {cfg.get("warmup_fraction")}, cosine), weight decay
+{cfg.get("weight_decay")}; loss: clip BCE + {cfg.get("frame_loss_weight")} × frame BCE;
+augmentation {cfg.get("augment")}; precision {t.get("precision")} on {t.get("device")};
+seed {cfg.get("seed")}; wall time {t.get("wall_time_s", 0):.0f} s.
+
+## Validation (synthetic fakes of held-out identities)
+| fakes | AUC | EER |
+|---|---|---|
+{chr(10).join(rows)}
+
+## Known limits
+- Validated only on fakes synthesised like the training fakes: these figures say nothing
+  about real face-swap, reenactment or fully generated videos; evaluate on such a benchmark
+  (`deepfake-detector evaluate`) before trusting the scores.
+- Not calibrated unless `calibrated` is true in config.json; the 0.5 threshold is arbitrary.
+- Faces must be cropped the way the config says; other crops (size, margin) degrade it.
+- The training identities and recording conditions (mostly frontal, studio or interview video)
+  bias what it considers real.
+
+## Reproduce
+```
+{command}
+```
+"""
+    path = folder / CARD_NAME
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+    command: str | None = None,
+) -> TrainResult:
+    """Train (or resume) the run described by ``config``; returns what happened."""
+    started = time.monotonic()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    command = command or f"deepfake-detector train {shlex.quote(str(out / 'config.yaml'))}"
+    log = _Log(out / LOG_NAME, quiet)
+
+    model_config = model_config_for(config)
+    train_set, val_set, counts = make_datasets(config, model_config)
+    family_names = train_set.family_names
+    steps = config.steps_per_epoch or max(1, len(train_set) // config.batch_size)
+    total_steps = steps * config.epochs
+
+    torch.manual_seed(config.seed)
+    # Start from ImageNet weights when the backbone has them (a resumed run overwrites them).
+    pretrained = get_backbone(config.backbone).pretrainable
+    network = build_network(model_config, pretrained=pretrained).to(device)
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    decay = [p for n, p in network.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in network.named_parameters() if p.ndim <= 1]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
+    warmup = int(config.warmup_fraction * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(total_steps, warmup, config.min_lr_ratio)
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
+
+    start_epoch, best_auc, best_epoch, bad_epochs = 0, None, None, 0
+    history: list[dict[str, Any]] = []
+    prior_wall = 0.0
+    state_path = out / STATE_NAME
+    if resume:
+        if not state_path.is_file():
+            raise ConfigError(f"cannot resume: {state_path} does not exist")
+        try:
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError) as exc:
+            raise ConfigError(f"cannot resume from {state_path}: {exc}") from None
+        _check_resume(state["config"], config)
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], device)
+        start_epoch = int(state["epoch"])
+        best_auc, best_epoch = state["best_auc"], state["best_epoch"]
+        bad_epochs = int(state["bad_epochs"])
+        history = list(state["history"])
+        prior_wall = float(state.get("wall_time_s", 0.0))
+        log.say(f"resuming {config.name} after epoch {start_epoch} (best AUC {_fmt(best_auc)})")
+    elif state_path.exists():
+        raise ConfigError(
+            f"{state_path} exists: pass --resume to continue that run, or use a new out folder"
+        )
+    if start_epoch == 0:
+        (out / "config.yaml").write_text(_yaml(config.to_dict()), encoding="utf-8")
+        log.record(
+            {
+                "event": "start",
+                "config": config.to_dict(),
+                "data": counts,
+                "device": str(device),
+                "precision": precision,
+                "steps_per_epoch": steps,
+            }
+        )
+    log.say(
+        f"training {config.name}: {model_config.backbone} {config.input_size}px"
+        f" T={config.clip_frames}"
+        f" on {device} ({precision}); {counts['train_tracks']} train / {counts['val_tracks']} val"
+        f" tracks; {steps} steps/epoch"
+    )
+
+    val_loader = _loader(val_set, config, None, device)
+    stopped_early = False
+    for epoch in range(start_epoch, config.epochs):
+        if bad_epochs > config.early_stopping_patience:
+            stopped_early = True
+            break
+        t0 = time.monotonic()
+        network.train()
+        train_set.set_epoch(epoch)
+        indices = _epoch_indices(len(train_set), steps * config.batch_size, config.seed, epoch)
+        losses: list[float] = []
+        step_times: list[float] = []
+        n_fake = n_clips = 0
+        for frames, lengths, labels, _family in _loader(train_set, config, indices, device):
+            ts = time.monotonic()
+            x = _to_device(frames, device, config.channels_last)
+            lengths, labels = lengths.to(device), labels.to(device)
+            with _autocast(device, precision):
+                clip, frame = network(x, lengths)
+            loss = clip_loss(clip, frame, labels, lengths, config.frame_loss_weight)
+            if not torch.isfinite(loss):
+                raise ModelError(f"loss became {loss.item()} at epoch {epoch + 1}; lower lr")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            step_times.append(time.monotonic() - ts)
+            n_fake += int(labels.sum())
+            n_clips += len(labels)
+        train_s = time.monotonic() - t0
+        val = evaluate_clips(
+            network, val_loader, family_names, device, precision, config.channels_last
+        )
+        auc = val["auc"]
+        improved = auc is not None and (
+            best_auc is None or auc > best_auc + config.early_stopping_min_delta
+        )
+        if improved:
+            best_auc, best_epoch, bad_epochs = auc, epoch + 1, 0
+        else:
+            bad_epochs += 1
+        record = {
+            "event": "epoch",
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "lr": scheduler.get_last_lr()[0],
+            "train_clips": n_clips,
+            "train_fake_share": n_fake / max(1, n_clips),
+            "step_time_s": float(np.mean(step_times)),
+            "train_time_s": train_s,
+            "time_s": time.monotonic() - t0,
+            "val": val,
+            "best_auc": best_auc,
+            "best_epoch": best_epoch,
+            "improved": improved,
+        }
+        history.append(record)
+        log.record(record)
+        fams = " ".join(f"{k}={_fmt(v['auc'])}" for k, v in val["per_family"].items())
+        log.say(
+            f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.4f} val AUC {_fmt(auc)}"
+            f" [{fams}] {record['time_s']:.1f}s ({record['step_time_s'] * 1000:.0f} ms/step)"
+            + (" *best*" if improved else "")
+        )
+        wall = prior_wall + time.monotonic() - started
+        if improved:
+            meta = _training_meta(config, counts, record, val, history, device, precision, wall)
+            meta["steps_per_epoch"] = steps
+            save_checkpoint(
+                network,
+                replace(model_config, trained=True, training=meta),
+                out / MODEL_DIR,
+                dtype=torch.float16,
+            )
+        torch.save(
+            {
+                "config": config.to_dict(),
+                "model": network.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                "rng": _rng_state(device),
+                "epoch": epoch + 1,
+                "best_auc": best_auc,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad_epochs,
+                "history": history,
+                "wall_time_s": wall,
+            },
+            out / f"{STATE_NAME}.tmp",
+        )
+        (out / f"{STATE_NAME}.tmp").replace(state_path)
+        if bad_epochs > config.early_stopping_patience and epoch + 1 < config.epochs:
+            stopped_early = True
+            log.say(f"early stop: no better val AUC for {bad_epochs} epoch(s)")
+            break
+    epochs_run = len(history)
+    wall = prior_wall + time.monotonic() - started
+    model_dir = out / MODEL_DIR
+    if (model_dir / "config.json").is_file():
+        loaded = load_checkpoint(model_dir)
+        training = dict(loaded.config.training) | {
+            "epochs_run": epochs_run,
+            "stopped_early": stopped_early,
+            "wall_time_s": wall,
+            "history": [_brief(h) for h in history],
+        }
+        final = replace(loaded.config, training=training)
+        save_checkpoint(loaded.network, final, model_dir, dtype=torch.float16)
+        write_model_card(model_dir, final, command)
+    else:
+        model_dir = None
+    log.record(
+        {
+            "event": "end",
+            "epochs_run": epochs_run,
+            "best_epoch": best_epoch,
+            "best_auc": best_auc,
+            "stopped_early": stopped_early,
+            "wall_time_s": wall,
+        }
+    )
+    log.say(
+        f"done: best val AUC {_fmt(best_auc)} at epoch {best_epoch}"
+        + (" (early stop)" if stopped_early else "")
+        + (f"; model in {model_dir}" if model_dir else "")
+    )
+    return TrainResult(
+        out,
+        model_dir,
+        start_epoch,
+        epochs_run,
+        best_epoch,
+        best_auc,
+        stopped_early,
+        str(device),
+        precision,
+        history,
+    )
+
+
+def _brief(record: dict[str, Any]) -> dict[str, Any]:
+    return {"epoch": record["epoch"], "loss": record["loss"], "val_auc": record["val"]["auc"]}
+
+
+def _training_meta(
+    config: TrainConfig,
+    counts: dict[str, int],
+    record: dict[str, Any],
+    val: dict[str, Any],
+    history: list[dict[str, Any]],
+    device: torch.device,
+    precision: str,
+    wall: float,
+) -> dict[str, Any]:
+    from deepfake_detector import __version__
+
+    return {
+        "config": config.to_dict(),
+        "data": counts,
+        "data_note": DATA_NOTE,
+        "best_epoch": record["epoch"],
+        "best_val": val,
+        "epochs_run": len(history),
+        "device": str(device),
+        "precision": precision,
+        "wall_time_s": wall,
+        "torch": torch.__version__,
+        "code_version": __version__,
+    }
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)

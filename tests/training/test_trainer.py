@@ -1,0 +1,199 @@
+"""The training loop end to end on a tiny synthetic crop cache (real photo crops, tiny backbone)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from deepfake_detector.models import load_classifier
+from deepfake_detector.models.backbones import available_backbones, register_backbone
+from deepfake_detector.training.config import ConfigError, TrainConfig, load_train_config
+from deepfake_detector.training.data import make_datasets, model_config_for
+from deepfake_detector.training.train_command import add_train_parser
+from deepfake_detector.training.trainer import train
+
+from video_factory import ASTRONAUT_FACE, GRACE_HOPPER_FACE, astronaut, grace_hopper
+
+TINY = "tiny_test_cnn"
+SIZE = 64
+
+if TINY not in available_backbones():
+
+    @register_backbone(TINY, feature_dim=16, cam_layer="2")
+    def _tiny() -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
+        )
+
+
+def _crop(
+    photo: np.ndarray, box: tuple[int, int, int, int], dx: int, dy: int, size: int
+) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    side = int(max(x2 - x1, y2 - y1) * 1.5)
+    cx, cy = (x1 + x2) // 2 + dx, (y1 + y2) // 2 + dy
+    x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+    patch = photo[y0 : y0 + side, x0 : x0 + side]
+    return cv2.resize(np.ascontiguousarray(patch), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def write_cache(folder: Path, size: int = SIZE) -> Path:
+    """A crop cache in the on-disk format: 6 identity groups, 2 tracks of 3 crops per video
+    entry, plus one still-image entry (1 crop) and one fake entry (must be skipped)."""
+    (folder / "crops").mkdir(parents=True)
+    (folder / "cache.json").write_text(
+        json.dumps({"format": 1, "spec": {"size": size, "margin": 0.25, "align": True}})
+    )
+    photos = [(astronaut(), ASTRONAUT_FACE), (grace_hopper(), GRACE_HOPPER_FACE)]
+    records = []
+    rng = np.random.default_rng(0)
+    for g in range(6):
+        photo, box = photos[g % 2]
+        crops, track, times = [], [], []
+        for tid in range(2):
+            for k in range(3):
+                dx, dy = (rng.integers(-12, 13, size=2) + np.array([tid * 10, 0])).tolist()
+                crops.append(_crop(photo, box, dx, dy, size))
+                track.append(tid)
+                times.append(k * 0.5)
+        n = len(crops)
+        records.append((f"v{g}.mp4", "video", f"id{g}", 0, crops, track, times))
+    records.append(("still.jpg", "face", "id0", 0, [_crop(*photos[0], 3, 3, size)], [0], [0.0]))
+    records.append(("fake.mp4", "video", "id9", 1, [_crop(*photos[1], 0, 0, size)], [0], [0.0]))
+    lines = []
+    for path, kind, group, label, crops, track, times in records:
+        n = len(crops)
+        file = f"crops/{Path(path).stem}.npz"
+        np.savez_compressed(
+            folder / file,
+            crops=np.stack(crops).astype(np.uint8),
+            landmarks=np.full((n, 5, 2), np.nan, np.float32),
+            track=np.asarray(track, np.int16),
+            time_s=np.asarray(times, np.float32),
+        )
+        lines.append(json.dumps({
+            "path": path, "label": label, "kind": kind, "source": "test", "method": "real",
+            "group": group, "split": "", "extra": {}, "file": file, "crops": n,
+            "tracks": len(set(track)), "error": None,
+        }))
+    (folder / "entries.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_cache(tmp_path_factory.mktemp("cache") / "cache")
+
+
+def _config(cache: Path, out: Path, **kw: object) -> TrainConfig:
+    base = dict(
+        name="tiny-test", cache=str(cache), out=str(out), backbone=TINY, hidden=8,
+        input_size=SIZE, clip_frames=2, batch_size=4, epochs=2, steps_per_epoch=2, lr=1e-3,
+        precision="fp32", device="cpu", seed=3, val_fraction=0.34, num_workers=0,
+        fakes={"selfblend": 1.0, "upsampling": 1.0},
+    )
+    return TrainConfig.from_dict(base | kw)
+
+
+def test_train_resume_and_saved_model(cache_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = train(_config(cache_dir, out, epochs=1), quiet=True)
+    assert first.epochs_run == 1 and (out / "last.pt").is_file()
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
+
+    with pytest.raises(ConfigError, match="--resume"):
+        train(_config(cache_dir, out, epochs=2), quiet=True)
+    result = train(_config(cache_dir, out, epochs=2), resume=True, quiet=True)
+    assert result.start_epoch == 1  # continues with epoch 2
+    assert [h["epoch"] for h in result.history] == [1, 2]
+
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["event"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    for r in epochs:
+        assert math.isfinite(r["loss"])
+        assert r["val"]["auc"] is not None
+        assert set(r["val"]["per_family"]) == {"selfblend", "upsampling"}
+
+    model_dir = out / "model"
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["trained"] is True and config["backbone"] == TINY
+    assert config["input_size"] == SIZE and config["crop"]["margin"] == 0.25
+    assert config["training"]["data"]["val_tracks"] > 0
+    assert "selfblend" in config["training"]["best_val"]["per_family"]
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert "train_real" in card and "research-only" in card and "deepfake-detector train" in card
+
+    clf = load_classifier(str(model_dir), device="cpu")
+    crops = [_crop(astronaut(), ASTRONAUT_FACE, 0, 0, 80) for _ in range(3)]
+    scores = clf.score_clip(crops)
+    assert 0.0 <= scores.fake_probability <= 1.0
+    assert scores.frame_probabilities.shape == (3,)
+
+
+def test_early_stopping_when_val_auc_does_not_improve(cache_dir: Path, tmp_path: Path) -> None:
+    # min_delta 1.0: no epoch after the first can improve on an AUC, so patience 0 stops at 2.
+    config = _config(cache_dir, tmp_path / "run", epochs=5, steps_per_epoch=1,
+                     early_stopping_patience=0, early_stopping_min_delta=1.0,
+                     fakes={"selfblend": 1.0})
+    result = train(config, quiet=True)
+    assert result.stopped_early and result.epochs_run == 2 and result.best_epoch == 1
+
+
+def test_dataset_is_deterministic(cache_dir: Path, tmp_path: Path) -> None:
+    config = _config(cache_dir, tmp_path, clip_frames=3)
+    mc = model_config_for(config)
+    a, val_a, counts = make_datasets(config, mc)
+    b, val_b, _ = make_datasets(config, mc)
+    assert counts["skipped_fake"] == 1 and counts["val_tracks"] > 0
+    a.set_epoch(4)
+    b.set_epoch(4)
+    for i in (0, 5, 3 + len(a)):
+        xa, la, ya, fa = a[i]
+        xb, lb, yb, fb = b[i]
+        assert torch.equal(xa, xb) and (la, ya, fa) == (lb, yb, fb)
+        assert xa.shape == (3, 3, SIZE, SIZE)
+    labels = {a[i][2] for i in range(40)}
+    assert labels == {0, 1}
+    b.set_epoch(5)
+    assert any(not torch.equal(a[i][0], b[i][0]) for i in range(4))
+    # The still image gives a 1-frame clip: zero-padded, its length says so.
+    lengths = {a[i][1] for i in range(len(a))} | {val_a[i][1] for i in range(len(val_a))}
+    assert lengths == {1, 3}
+    assert torch.equal(val_a[1][0], val_b[1][0]) and val_a[1][2] == 1
+
+
+def test_config_errors(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("name: x\ncache: c\nout: o\nlrr: 0.1\n")
+    with pytest.raises(ConfigError, match="lrr"):
+        load_train_config(path)
+    path.write_text("name: x\ncache: c\nout: o\nbatch_size: 0\nprecision: fp8\n")
+    with pytest.raises(ConfigError, match=r"batch_size.*precision"):
+        load_train_config(path)
+    path.write_text("name: x\nout: o\n")
+    with pytest.raises(ConfigError, match="cache"):
+        load_train_config(path)
+    path.write_text("name: x\ncache: c\nout: o\nepochs: 3\n")
+    assert load_train_config(path, epochs=7, steps_per_epoch=None).epochs == 7
+
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", str(path), "--quiet"])
+    assert args.handler(args) == 2  # cache "c" does not exist: one line, exit 2
+
+
+def test_shipped_configs_parse() -> None:
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("selfblend-efficientnet-lite0.yaml", "selfblend-resnext50.yaml"):
+        assert load_train_config(root / name).fakes == {"selfblend": 1.0}
