@@ -113,7 +113,8 @@ def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video
     html = client.get(final["links"]["page"]).get_data(as_text=True)
     assert 'id="verdict"' in html
     assert "chance that the face in this video was digitally manipulated" in html
-    assert "untrained" in html  # the shipped default model says its scores mean nothing
+    # The page warns exactly when the model's weights are untrained (its scores mean nothing).
+    assert ("untrained" in html) == (final["result"]["model"]["trained"] is False)
     assert html.count('class="card person') == 1
     assert 'id="score-chart"' in html and 'id="overlay"' in html
     assert html.count('data-heatmap="') == len(final["heatmaps"]) > 0
