@@ -45,6 +45,9 @@ ProgressCallback = Callable[[str, float], None]
 
 _FRAME_QUEUE_DEPTH = 3
 _EVIDENCE_MAX_SIDE = 1280
+IMAGE_PAD = 0.4
+"""Face images are edge-padded by this fraction per side before detection: detectors miss faces
+that fill the whole picture (tight crops)."""
 
 
 @dataclass
@@ -89,6 +92,15 @@ class Person:
             pts = np.asarray(detection.landmarks, dtype=np.float64)
             out.append(pts @ m[:, :2].T + m[:, 2])
         return out
+
+
+@dataclass(frozen=True)
+class ImageFace:
+    """The face of an image that already is (roughly) a face crop."""
+
+    crop: np.ndarray
+    landmarks: np.ndarray | None
+    """``(5, 2)`` in crop pixel coordinates."""
 
 
 @dataclass
@@ -162,6 +174,26 @@ class FaceExtractor:
         people = [_person(track, frames) for track in tracks]
         clock.add("track", time.perf_counter() - t)
         return ExtractedFaces(frames, people)
+
+    def face_image(self, image: np.ndarray) -> ImageFace | None:
+        """The largest face of an RGB image that is itself a face photo or crop, cut exactly as
+        video faces are (same detector, crop and alignment); ``None`` when none is found."""
+        h, w = image.shape[:2]
+        py, px = round(IMAGE_PAD * h), round(IMAGE_PAD * w)
+        padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE)
+        detections = self.detector.detect(padded)
+        if not detections:
+            return None
+        best = _largest(detections)
+        landmarks = None
+        if best.landmarks is not None:
+            m = crop_matrix(best, self.crop)
+            landmarks = np.asarray(best.landmarks, np.float64) @ m[:, :2].T + m[:, 2]
+        return ImageFace(crop_face(padded, best, self.crop), landmarks)
+
+
+def _largest(detections: list[FaceDetection]) -> FaceDetection:
+    return max(detections, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
 
 
 def _person(track: FaceTrack, frames: list[FrameFaces]) -> Person:

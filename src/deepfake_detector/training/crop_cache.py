@@ -34,13 +34,10 @@ import numpy as np
 from deepfake_detector.analysis.extraction import FaceExtractor
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.errors import DetectorError
-from deepfake_detector.faces import CropSpec, FaceDetection, crop_face, crop_matrix
+from deepfake_detector.faces import CropSpec
 from deepfake_detector.training.index import IndexItem
 
 CACHE_FORMAT = 1
-IMAGE_PAD = 0.4
-"""Padding added on each side of a face image before detection: tight face crops give a detector
-no context (MTCNN misses most of them), edge-replicated context brings them back."""
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 _INDEX_FIELDS = tuple(f.name for f in fields(IndexItem))
 
@@ -405,34 +402,19 @@ def _extract_video(extractor: FaceExtractor, media: str) -> CachedCrops:
 
 
 def _extract_image(extractor: FaceExtractor, media: str) -> CachedCrops:
-    """The largest face of an image, found on an edge-padded copy (tight crops defeat detectors)."""
+    """The largest face of an image, cut as video faces are (see ``FaceExtractor.face_image``)."""
     bgr = cv2.imread(media, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read image: {media}")
-    image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    h, w = image.shape[:2]
-    py, px = round(IMAGE_PAD * h), round(IMAGE_PAD * w)
-    padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE)
-    detections = extractor.detector.detect(padded)
-    if not detections:
+    face = extractor.face_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    if face is None:
         return _empty(extractor.crop.size)
-    best = max(detections, key=_area)
-    crop = crop_face(padded, best, extractor.crop)
-    lm: np.ndarray | None = None
-    if best.landmarks is not None:
-        m = crop_matrix(best, extractor.crop)
-        lm = np.asarray(best.landmarks, np.float64) @ m[:, :2].T + m[:, 2]
     return CachedCrops(
-        crop[None].astype(np.uint8, copy=False),
-        _landmarks(lm)[None],
+        face.crop[None].astype(np.uint8, copy=False),
+        _landmarks(face.landmarks)[None],
         np.zeros((1,), np.int16),
         np.zeros((1,), np.float32),
     )
-
-
-def _area(d: FaceDetection) -> float:
-    x1, y1, x2, y2 = d.box
-    return (x2 - x1) * (y2 - y1)
 
 
 def _save(path: Path, arrays: CachedCrops) -> None:

@@ -96,12 +96,19 @@ def raw_logit_of(probability: float, temperature: float) -> float:
     return temperature * _logit(probability)
 
 
-def load_face_crop(path: str | Path, size: int) -> np.ndarray:
-    """A face image file → RGB ``uint8`` ``(size, size, 3)``; ``ValueError`` if unreadable."""
+def load_face_crop(path: str | Path, size: int, extractor: Any = None) -> np.ndarray:
+    """A face image file → RGB ``uint8`` ``(size, size, 3)``; ``ValueError`` if unreadable.
+
+    With ``extractor`` (a ``FaceExtractor``) the face is found and cut exactly as training crops
+    were (``FaceExtractor.face_image``); only when no face is found is the whole image resized."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read image {path}")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if extractor is not None:
+        face = extractor.face_image(rgb)
+        if face is not None:
+            return np.ascontiguousarray(face.crop)
     if rgb.shape[:2] != (size, size):
         shrink = rgb.shape[0] > size or rgb.shape[1] > size
         rgb = cv2.resize(
@@ -147,7 +154,7 @@ def _score_face(item: IndexItem, path: Path, analyzer: Any, threshold: float) ->
         scored=False,
     )
     try:
-        crop = load_face_crop(path, classifier.info.crop.size)
+        crop = load_face_crop(path, classifier.info.crop.size, analyzer.extractor)
         p = float(classifier.score_clip([crop]).fake_probability)
     except Exception as exc:  # one bad file must not end a long evaluation
         row.error = f"{type(exc).__name__}: {exc}"
