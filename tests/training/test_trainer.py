@@ -30,8 +30,11 @@ if TINY not in available_backbones():
     @register_backbone(TINY, feature_dim=16, cam_layer="2")
     def _tiny() -> nn.Module:
         return nn.Sequential(
-            nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
+            nn.Conv2d(3, 8, 3, 2, 1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, 2, 1),
+            nn.ReLU(),
         )
 
 
@@ -80,11 +83,24 @@ def write_cache(folder: Path, size: int = SIZE) -> Path:
             track=np.asarray(track, np.int16),
             time_s=np.asarray(times, np.float32),
         )
-        lines.append(json.dumps({
-            "path": path, "label": label, "kind": kind, "source": "test", "method": "real",
-            "group": group, "split": "", "extra": {}, "file": file, "crops": n,
-            "tracks": len(set(track)), "error": None,
-        }))
+        lines.append(
+            json.dumps(
+                {
+                    "path": path,
+                    "label": label,
+                    "kind": kind,
+                    "source": "test",
+                    "method": "real",
+                    "group": group,
+                    "split": "",
+                    "extra": {},
+                    "file": file,
+                    "crops": n,
+                    "tracks": len(set(track)),
+                    "error": None,
+                }
+            )
+        )
     (folder / "entries.jsonl").write_text("\n".join(lines) + "\n")
     return folder
 
@@ -96,9 +112,22 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _config(cache: Path, out: Path, **kw: object) -> TrainConfig:
     base = dict(
-        name="tiny-test", cache=str(cache), out=str(out), backbone=TINY, hidden=8,
-        input_size=SIZE, clip_frames=2, batch_size=4, epochs=2, steps_per_epoch=2, lr=1e-3,
-        precision="fp32", device="cpu", seed=3, val_fraction=0.34, num_workers=0,
+        name="tiny-test",
+        cache=str(cache),
+        out=str(out),
+        backbone=TINY,
+        hidden=8,
+        input_size=SIZE,
+        clip_frames=2,
+        batch_size=4,
+        epochs=2,
+        steps_per_epoch=2,
+        lr=1e-3,
+        precision="fp32",
+        device="cpu",
+        seed=3,
+        val_fraction=0.34,
+        num_workers=0,
         fakes={"selfblend": 1.0, "upsampling": 1.0},
     )
     return TrainConfig.from_dict(base | kw)
@@ -143,9 +172,15 @@ def test_train_resume_and_saved_model(cache_dir: Path, tmp_path: Path) -> None:
 
 def test_early_stopping_when_val_auc_does_not_improve(cache_dir: Path, tmp_path: Path) -> None:
     # min_delta 1.0: no epoch after the first can improve on an AUC, so patience 0 stops at 2.
-    config = _config(cache_dir, tmp_path / "run", epochs=5, steps_per_epoch=1,
-                     early_stopping_patience=0, early_stopping_min_delta=1.0,
-                     fakes={"selfblend": 1.0})
+    config = _config(
+        cache_dir,
+        tmp_path / "run",
+        epochs=5,
+        steps_per_epoch=1,
+        early_stopping_patience=0,
+        early_stopping_min_delta=1.0,
+        fakes={"selfblend": 1.0},
+    )
     result = train(config, quiet=True)
     assert result.stopped_early and result.epochs_run == 2 and result.best_epoch == 1
 
