@@ -240,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(handler=list_models)
 
     from deepfake_detector.service.cli_serve import add_serve_parser
+    from deepfake_detector.training.autoencoder_command import add_autoencoder_parser
     from deepfake_detector.training.evaluate_command import add_evaluate_parser
     from deepfake_detector.training.extract_command import add_extract_parser
     from deepfake_detector.training.index_command import add_index_parser
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_parser(sub)
     add_extract_parser(sub)
     add_train_parser(sub)
+    add_autoencoder_parser(sub)
     add_evaluate_parser(sub)
     add_synth_parser(sub)
     return parser

@@ -82,6 +82,9 @@ def test_evaluate_end_to_end(dataset: Path, analyzer: Analyzer, tmp_path: Path) 
     assert data["metrics"]["face"]["n"] == 2 and len(data["items"]) == 4
     for key in ("roc", "reliability"):
         assert paths[key].read_bytes()[:8] == PNG_MAGIC
+    markdown = paths["markdown"].read_text()
+    assert "**faces** (1 real, 1 fake, 0 unscored)" in markdown
+    assert "| source: synthetic |" in markdown and "| method: Fakeish |" in markdown
 
 
 def no_face_video_name(items: list[IndexItem]) -> str:
@@ -110,3 +113,45 @@ def test_command_bad_input_exits_2(tmp_path: Path, dataset: Path, capsys) -> Non
     code = main(["--data", str(dataset), "--fit-temperature-on", "val", "--model", "default", "-q"])
     assert code == 2
     assert "model folder" in capsys.readouterr().err
+
+
+def test_fit_temperature_on_a_split_stores_it_with_the_model(tmp_path: Path, capsys) -> None:
+    """--fit-temperature-on end to end: fit on one split's raw logits, store in the model folder,
+    then evaluate another split with the new temperature (a copy of the shipped default)."""
+    import shutil
+
+    from deepfake_detector.models.registry import WEIGHTS_DIR, default_model_name
+
+    model = tmp_path / "model"
+    shutil.copytree(WEIGHTS_DIR / default_model_name(), model)
+    before = json.loads((model / "config.json").read_text())
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    items = []
+    for i, photo in enumerate((video_factory.astronaut(), video_factory.grace_hopper())):
+        for flip in (False, True):
+            name = f"{i}{'f' if flip else ''}.jpg"
+            image = photo[:, ::-1] if flip else photo
+            cv2.imwrite(str(faces / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            label = int(flip)  # arbitrary labels: only the fit and its bookkeeping are checked
+            items.append(IndexItem(f"faces/{name}", label, kind="face", split="val"))
+    items.append(IndexItem("faces/0.jpg", 0, kind="face", split="test"))
+    items.append(IndexItem("faces/1f.jpg", 1, kind="face", split="test"))
+    write_index(items, tmp_path / "index.jsonl")
+
+    out = tmp_path / "report"
+    code = main(
+        ["--data", str(tmp_path / "index.jsonl"), "--model", str(model), "--device", "cpu"]
+        + ["--fit-temperature-on", "val", "--out", str(out), "-q"]
+    )
+    assert code == 0
+    assert "stored temperature" in capsys.readouterr().out
+    after = json.loads((model / "config.json").read_text())
+    calibration = json.loads((out / "report.json").read_text())["notes"]["calibration"]
+    assert calibration["fitted_on"] == "val" and calibration["n"] == 4
+    assert after["temperature"] == pytest.approx(calibration["temperature"], rel=1e-6)
+    assert after["temperature"] != before["temperature"] and after["temperature"] > 0
+    assert after["calibrated"] is True
+    assert before["temperature"] == pytest.approx(
+        json.loads((WEIGHTS_DIR / default_model_name() / "config.json").read_text())["temperature"]
+    )  # the shipped model itself is untouched

@@ -15,6 +15,7 @@ from torch import nn
 
 from deepfake_detector.models import load_classifier
 from deepfake_detector.models.backbones import available_backbones, register_backbone
+from deepfake_detector.training.autoencoder_command import add_autoencoder_parser
 from deepfake_detector.training.config import ConfigError, TrainConfig, load_train_config
 from deepfake_detector.training.data import make_datasets, model_config_for
 from deepfake_detector.training.train_command import add_train_parser
@@ -228,7 +229,52 @@ def test_config_errors(tmp_path: Path) -> None:
     assert args.handler(args) == 2  # cache "c" does not exist: one line, exit 2
 
 
+def test_validation_on_families_not_trained_on(cache_dir: Path, tmp_path: Path) -> None:
+    """val_fakes measures generalisation to held-out families; the autoencoder family needs a
+    trace autoencoder, which train-autoencoder fits on the training crops only."""
+    families = ["selfblend", "flicker", "autoencoder"]
+    with pytest.raises(ConfigError, match="autoencoder: PATH"):
+        _config(cache_dir, tmp_path / "run", fakes={"selfblend": 1.0}, val_fakes=families)
+    with pytest.raises(ConfigError, match="twice"):
+        _config(cache_dir, tmp_path / "run", val_fakes=["flicker", "flicker"])
+
+    weights = tmp_path / "ae" / "trace.safetensors"
+    config = _config(
+        cache_dir,
+        tmp_path / "run",
+        epochs=1,
+        fakes={"selfblend": 1.0},
+        val_fakes=families,
+        autoencoder=str(weights),
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config.to_dict()))  # JSON is YAML
+    parser = argparse.ArgumentParser()
+    add_autoencoder_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train-autoencoder", str(path), "--steps", "3", "--patch", "32"])
+    assert args.handler(args) == 0 and weights.is_file()
+    assert args.handler(args) == 2  # exists: refuses without --force
+    assert not list(weights.parent.glob(".autoencoder-*"))  # no temporary file left behind
+
+    train_set, val_set, _ = make_datasets(config, model_config_for(config))
+    assert train_set.family_names == ["selfblend"]
+    assert {train_set[i][3] for i in range(40)} == {-1, 0}
+    assert val_set.family_names == families
+    assert len(val_set) == 4 * len(val_set.tracks)  # one real + one clip per family
+
+    result = train(config, quiet=True)
+    assert set(result.history[-1]["val"]["per_family"]) == set(families)
+    card = (result.model_dir / "MODEL_CARD.md").read_text()
+    assert "| selfblend |" in card and "| flicker (not trained on) |" in card
+    assert "| autoencoder (not trained on) |" in card
+
+
 def test_shipped_configs_parse() -> None:
     root = Path(__file__).resolve().parents[2] / "configs"
     for name in ("selfblend-efficientnet-lite0.yaml", "selfblend-resnext50.yaml"):
         assert load_train_config(root / name).fakes == {"selfblend": 1.0}
+    ablation = sorted((root / "ablation").glob("*.yaml"))
+    assert len(ablation) == 6
+    for path in ablation:
+        config = load_train_config(path)
+        assert config.validation_families() == ["selfblend", "upsampling", "autoencoder", "flicker"]

@@ -107,7 +107,15 @@ class TrainConfig:
     """Chance that a training clip is turned into a fake."""
     fakes: dict[str, float] = field(default_factory=lambda: {"selfblend": 1.0})
     """Fake families and their sampling weights. ``selfblend`` is built in; others come from
-    ``deepfake_detector.training.generator_traces.FAKE_FAMILIES`` (``upsampling``, ``flicker``)."""
+    ``deepfake_detector.training.generator_traces.FAKE_FAMILIES`` (``upsampling``, ``flicker``,
+    ``autoencoder``, which needs ``autoencoder``)."""
+    val_fakes: list[str] = field(default_factory=list)
+    """Fake families of the validation set (empty: those trained on). Naming families that are
+    not trained on measures how the model generalises to them; early stopping and the
+    temperature then use every validation family."""
+    autoencoder: str = ""
+    """Trained trace autoencoder (safetensors) for the ``autoencoder`` family; write it with
+    ``deepfake-detector train-autoencoder CONFIG.yaml``."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Augmentations (see :class:`AugmentConfig`)."""
     precision: str = "auto"
@@ -187,8 +195,33 @@ class TrainConfig:
             out.append("fakes weights must be finite and >= 0")
         elif sum(self.fakes.values()) <= 0:
             out.append("at least one fakes weight must be > 0")
+        if not isinstance(self.val_fakes, list) or not all(
+            isinstance(n, str) and n for n in self.val_fakes
+        ):
+            out.append("val_fakes must be a list of family names")
+        elif len(set(self.val_fakes)) != len(self.val_fakes):
+            out.append("val_fakes names a family twice")
+        elif "autoencoder" in self.fake_families_used() and not self.autoencoder:
+            out.append(
+                "the autoencoder family needs `autoencoder: PATH` "
+                "(write one with: deepfake-detector train-autoencoder CONFIG.yaml)"
+            )
         out += self.augment.problems()
         return out
+
+    def training_families(self) -> list[str]:
+        """Families drawn during training (weight > 0), in config order."""
+        return [n for n, w in self.fakes.items() if w > 0]
+
+    def validation_families(self) -> list[str]:
+        """Families in the validation set: ``val_fakes``, else the training families."""
+        return list(self.val_fakes) or self.training_families()
+
+    def fake_families_used(self) -> set[str]:
+        """Every family the run builds (training and validation)."""
+        if not isinstance(self.fakes, dict):
+            return set(self.val_fakes)
+        return set(self.training_families()) | set(self.val_fakes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML types (for logs, checkpoints and the model's metadata)."""
@@ -223,7 +256,11 @@ class TrainConfig:
             ):
                 raise ConfigError(f"{source}: fakes must map family names to numeric weights")
             kwargs["fakes"] = {k: float(v) for k, v in fakes.items()}
-        for key in ("cache", "out"):
+        if "val_fakes" in kwargs:
+            names = kwargs["val_fakes"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ConfigError(f"{source}: val_fakes must be a list of family names")
+        for key in ("cache", "out", "autoencoder"):
             if isinstance(kwargs.get(key), Path):
                 kwargs[key] = str(kwargs[key])
         try:

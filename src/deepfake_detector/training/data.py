@@ -53,16 +53,25 @@ def selfblend_sequence(
     ]
 
 
-def fake_families(names: Sequence[str]) -> dict[str, FakeFamily]:
-    """The families named in a config: ``selfblend`` here, the rest from ``generator_traces``."""
+def fake_families(names: Sequence[str], autoencoder: str = "") -> dict[str, FakeFamily]:
+    """The families named in a config: ``selfblend`` here, the rest from ``generator_traces``
+    (``autoencoder`` loads its trained model from the ``autoencoder`` path)."""
     families: dict[str, FakeFamily] = {}
     extra: dict[str, FakeFamily] = {}
     if any(n != "selfblend" for n in names):
-        try:
-            from deepfake_detector.training.generator_traces import FAKE_FAMILIES
-        except ImportError:  # pragma: no cover - the module ships with the package
-            FAKE_FAMILIES = {}
-        extra = dict(FAKE_FAMILIES)
+        from deepfake_detector.training.generator_traces import load_autoencoder, make_families
+
+        model = None
+        if "autoencoder" in names:
+            if not autoencoder:
+                raise ConfigError("the autoencoder family needs a trained autoencoder path")
+            try:
+                model = load_autoencoder(autoencoder)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise ConfigError(
+                    f"cannot load the trace autoencoder {autoencoder}: {exc}"
+                ) from None
+        extra = make_families(model)
     for name in names:
         if name == "selfblend":
             families[name] = selfblend_sequence
@@ -180,7 +189,8 @@ def choose_frames(n: int, t: int, sampling: str, rng: np.random.Generator | None
     return [min(n - 1, math.floor((k + phase) * step)) for k in range(t)]
 
 
-def _resize(crop: np.ndarray, size: int) -> np.ndarray:
+def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:
+    """A cached crop at the network input size (area down, linear up)."""
     if crop.shape[0] == size:
         return crop
     interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
@@ -230,7 +240,8 @@ class ClipDataset(Dataset):
     draws), and the sample depends on ``(seed, epoch, index)``; call :meth:`set_epoch` first.
 
     Fixed mode (validation): ``fixed`` lists ``(track, family or -1)`` pairs; no augmentation,
-    evenly spaced frames, seeded by ``(seed, VAL_EPOCH, index)``.
+    evenly spaced frames, seeded by ``(seed, VAL_EPOCH, index)``; ``family_names`` (default: the
+    training families) may name families the model is not trained on.
     """
 
     def __init__(
@@ -241,16 +252,19 @@ class ClipDataset(Dataset):
         config: TrainConfig,
         model_config: ModelConfig,
         fixed: list[tuple[int, int]] | None = None,
+        family_names: Sequence[str] | None = None,
     ) -> None:
         self.root = cache.root
         self.files = [e.file for e in entries]
         self.tracks = tracks
         self.config = config
         self.model_config = model_config
-        self.family_names = [n for n, w in config.fakes.items() if w > 0]
-        weights = np.array([config.fakes[n] for n in self.family_names], np.float64)
-        self.family_p = weights / weights.sum()
-        self.families = fake_families(self.family_names)
+        self.family_names = (
+            config.training_families() if family_names is None else list(family_names)
+        )
+        weights = np.array([config.fakes.get(n, 0.0) for n in self.family_names], np.float64)
+        self.family_p = weights / weights.sum() if weights.sum() > 0 else None
+        self.families = fake_families(self.family_names, config.autoencoder)
         self.fixed = fixed
         self.epoch = 0
 
@@ -270,7 +284,7 @@ class ClipDataset(Dataset):
         for k in idx:
             crop = crops_all[k]
             scale = size / crop.shape[0]
-            crops.append(_resize(crop, size))
+            crops.append(resize_crop(crop, size))
             lm = lms_all[k].astype(np.float64)
             landmarks.append(None if not np.all(np.isfinite(lm)) else lm * scale)
         return crops, landmarks
@@ -316,14 +330,15 @@ def make_datasets(
     cache = CropCache(config.cache)
     split = split_cache(cache, config)
     train = ClipDataset(cache, split.entries, split.train, config, model_config)
-    n_fam = len(train.family_names)
+    val_names = config.validation_families()
     val = ClipDataset(
         cache,
         split.entries,
         split.val,
         config,
         model_config,
-        fixed=validation_plan(len(split.val), n_fam),
+        fixed=validation_plan(len(split.val), len(val_names)),
+        family_names=val_names,
     )
     return train, val, split.counts
 

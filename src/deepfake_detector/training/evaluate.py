@@ -241,16 +241,64 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def _cell(value: Any) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def report_markdown(report: EvaluationReport) -> str:
+    """The report as Markdown tables (model cards quote it): per kind, the whole set, then each
+    source and each method with its counts. AUC needs both classes; a group with one class
+    shows its accuracy at the threshold only."""
+    lines = [
+        f"Model `{report.model.get('name')}` (sha256 {str(report.model.get('sha256'))[:12]}), "
+        f"threshold {report.threshold:g}; data `{report.notes.get('data', '?')}`, split "
+        f"`{report.notes.get('split', '?')}`.",
+        "",
+    ]
+    for kind in _kinds(report):
+        m = report.metrics.get(kind)
+        if not m:
+            continue
+        counts = report.counts.get(kind, {})
+        lines += [
+            f"**{kind}s** ({m['n_real']} real, {m['n_fake']} fake, "
+            f"{counts.get('unscored', 0)} unscored)",
+            "",
+            "| group | real | fake | AUC | accuracy | balanced acc. | EER | log loss |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+
+        def row(name: str, g: dict[str, Any]) -> str:
+            return (
+                f"| {name} | {g['n_real']} | {g['n_fake']} | {_cell(g['auc'])} | "
+                f"{_cell(g['accuracy'])} | {_cell(g['balanced_accuracy'])} | {_cell(g['eer'])} | "
+                f"{_cell(g['log_loss'])} |"
+            )
+
+        lines.append(row("all", m))
+        for source, g in report.by_source.get(kind, {}).items():
+            lines.append(row(f"source: {source}", g))
+        methods = report.by_method.get(kind, {})
+        if len(methods) > 2 or any(k not in ("(none)", "real") for k in methods):
+            for method, g in methods.items():
+                lines.append(row(f"method: {method}", g))
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write_report(report: EvaluationReport, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``report.json``, ``roc.png`` and ``reliability.png`` into ``out_dir``."""
+    """Write ``report.json``, ``report.md``, ``roc.png`` and ``reliability.png`` into
+    ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "report": out / "report.json",
+        "markdown": out / "report.md",
         "roc": out / "roc.png",
         "reliability": out / "reliability.png",
     }
     _atomic_write_text(paths["report"], json.dumps(report.to_dict(), indent=2) + "\n")
+    _atomic_write_text(paths["markdown"], report_markdown(report))
     _plot_roc(report, paths["roc"])
     _plot_reliability(report, paths["reliability"])
     return paths

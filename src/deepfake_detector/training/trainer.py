@@ -246,8 +246,10 @@ def write_model_card(folder: Path, model_config: ModelConfig, command: str) -> P
     cfg = t.get("config", {})
     val = t.get("best_val") or {}
     rows = [f"| all fakes | {_fmt(val.get('auc'))} | {_fmt(val.get('eer'))} |"]
+    trained_on = {n for n, w in (cfg.get("fakes") or {}).items() if w > 0}
     for name, m in (val.get("per_family") or {}).items():
-        rows.append(f"| {name} | {_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} |")
+        label = name if name in trained_on else f"{name} (not trained on)"
+        rows.append(f"| {label} | {_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} |")
     counts = t.get("data", {})
     head = model_config.head
     text = f"""# {model_config.name}
@@ -322,7 +324,7 @@ def train(
 
     model_config = model_config_for(config)
     train_set, val_set, counts = make_datasets(config, model_config)
-    family_names = train_set.family_names
+    family_names = val_set.family_names
     steps = config.steps_per_epoch or max(1, len(train_set) // config.batch_size)
     total_steps = steps * config.epochs
 
