@@ -140,10 +140,8 @@ def test_fit_temperature_on_a_split_stores_it_with_the_model(tmp_path: Path, cap
     write_index(items, tmp_path / "index.jsonl")
 
     out = tmp_path / "report"
-    code = main(
-        ["--data", str(tmp_path / "index.jsonl"), "--model", str(model), "--device", "cpu"]
-        + ["--fit-temperature-on", "val", "--out", str(out), "-q"]
-    )
+    args = ["--data", str(tmp_path / "index.jsonl"), "--model", str(model), "--device", "cpu"]
+    code = main([*args, "--fit-temperature-on", "val", "--out", str(out), "-q"])
     assert code == 0
     assert "stored temperature" in capsys.readouterr().out
     after = json.loads((model / "config.json").read_text())

@@ -19,7 +19,7 @@ from deepfake_detector.training.autoencoder_command import add_autoencoder_parse
 from deepfake_detector.training.config import ConfigError, TrainConfig, load_train_config
 from deepfake_detector.training.data import make_datasets, model_config_for
 from deepfake_detector.training.train_command import add_train_parser
-from deepfake_detector.training.trainer import train
+from deepfake_detector.training.trainer import train, validate_model
 
 from video_factory import ASTRONAUT_FACE, GRACE_HOPPER_FACE, astronaut, grace_hopper
 
@@ -267,6 +267,12 @@ def test_validation_on_families_not_trained_on(cache_dir: Path, tmp_path: Path) 
     card = (result.model_dir / "MODEL_CARD.md").read_text()
     assert "| selfblend |" in card and "| flicker (not trained on) |" in card
     assert "| autoencoder (not trained on) |" in card
+
+    # The saved (fp16) best model, scored again on the same clips, matches its epoch's numbers.
+    val = validate_model(result.model_dir, config)
+    assert set(val["per_family"]) == set(families)
+    best = result.history[result.best_epoch - 1]["val"]
+    assert val["auc"] == pytest.approx(best["auc"], abs=0.05)
 
 
 def test_shipped_configs_parse() -> None:

@@ -6,6 +6,7 @@ Exit status: 0 trained (or resumed to the end); 2 bad input (config, cache, devi
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from typing import Any
@@ -40,6 +41,11 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, help="override steps_per_epoch")
     p.add_argument("--device", help="override device: auto, cpu, cuda or cuda:N")
     p.add_argument("--out", metavar="DIR", help="override the run folder")
+    p.add_argument(
+        "--validate",
+        metavar="MODEL",
+        help="do not train: score this model folder on the config's validation set (JSON)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(handler=run_train)
     return p
@@ -48,7 +54,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run_train(args: argparse.Namespace) -> int:
     """Load the config, train, report; user errors become one line and exit status 2."""
     from deepfake_detector.training.config import load_train_config
-    from deepfake_detector.training.trainer import train
+    from deepfake_detector.training.trainer import train, validate_model
 
     command = "deepfake-detector " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None
     try:
@@ -59,6 +65,9 @@ def run_train(args: argparse.Namespace) -> int:
             device=args.device,
             out=args.out,
         )
+        if args.validate:
+            print(json.dumps(validate_model(args.validate, config), indent=1))
+            return EXIT_OK
         result = train(config, resume=args.resume, quiet=args.quiet, command=command)
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -542,6 +542,27 @@ def train(
     )
 
 
+def validate_model(model_dir: str | Path, config: TrainConfig) -> dict[str, Any]:
+    """An existing model on ``config``'s validation set (the clips ``train`` would validate on,
+    with ``val_fakes``): the same metrics as a training epoch, so that models trained with
+    different recipes compare on equal footing. The model's own input size and normalisation
+    are used; its crop geometry must match the cache's."""
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    loaded = load_checkpoint(Path(model_dir))
+    _, val_set, counts = make_datasets(config, loaded.config)
+    network = loaded.network.float().to(device)
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    loader = _loader(val_set, config, None, device)
+    val = evaluate_clips(
+        network, loader, val_set.family_names, device, precision, config.channels_last
+    )
+    return val | {"model": loaded.config.name, "val_tracks": counts["val_tracks"]}
+
+
 @torch.no_grad()
 def calibrate_on_validation(
     model_dir: Path, val_loader: DataLoader, device: torch.device, channels_last: bool
