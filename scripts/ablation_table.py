@@ -16,18 +16,19 @@ from pathlib import Path
 
 
 def last_epoch(log: Path) -> dict | None:
-    """The last ``epoch`` record of a training log (with the run's fakes and total epoch time),
-    or None while it has none."""
-    record, fakes, seconds = None, {}, 0.0
+    """The last ``epoch`` record of a training log (with the run's fakes, backbone and total epoch
+    time), or None while it has none."""
+    record, fakes, backbone, seconds = None, {}, "?", 0.0
     for line in log.read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)
         if entry.get("event") == "start":
             fakes = entry["config"]["fakes"]
+            backbone = entry["config"]["backbone"]
         elif entry.get("event") == "epoch":
             record = entry
             seconds += entry.get("time_s", 0.0)
     if record is not None:
-        record = record | {"fakes": fakes, "seconds": seconds}
+        record = record | {"fakes": fakes, "backbone": backbone, "seconds": seconds}
     return record
 
 
@@ -45,17 +46,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no finished epochs under {args.runs}", file=sys.stderr)
         return 1
     families = list(next(iter(rows.values()))["val"]["per_family"])
-    print("| trained on (weights) | epochs | " + " | ".join(families) + " | mean | all fakes |")
-    print("|---|---|" + "---|" * (len(families) + 2))
+    columns = ["run", "backbone", "trained on (weights)", "epochs", *families, "mean", "all fakes"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
     table = {}
     for name, r in rows.items():
         aucs = [r["val"]["per_family"][f]["auc"] for f in families]
         mean = sum(aucs) / len(aucs)
         fakes = ", ".join(f"{k} {v:g}" for k, v in r["fakes"].items() if v > 0)
         cells = " | ".join(f"{a:.3f}" for a in aucs)
-        print(f"| {fakes} | {r['epoch']} | {cells} | {mean:.3f} | {r['val']['auc']:.3f} |")
+        print(
+            f"| {name} | {r['backbone']} | {fakes} | {r['epoch']} | {cells} | {mean:.3f} "
+            f"| {r['val']['auc']:.3f} |"
+        )
         table[name] = {
             "fakes": r["fakes"],
+            "backbone": r["backbone"],
             "epochs": r["epoch"],
             "seconds": round(r["seconds"], 1),
             "auc_per_family": dict(zip(families, aucs, strict=True)),

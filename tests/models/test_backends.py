@@ -134,7 +134,7 @@ def test_loaded_once_per_process(sequence_folder):
         assert load_classifier(str(sequence_folder)) is first
     default = load_classifier()
     assert load_classifier("default") is default
-    assert default.info.trained is False and default.device in ("cpu", "cuda:0")
+    assert default.info.trained is True and default.device in ("cpu", "cuda:0")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine with no GPU")

@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from deepfake_detector.errors import ModelError
 from deepfake_detector.models.checkpoints import WEIGHTS_NAME, state_dict_sha256
@@ -14,21 +15,51 @@ from deepfake_detector.models.registry import (
     WEIGHTS_DIR,
     _untrained_network,
     available_models,
+    default_model_name,
     resolve_model,
     shipped_models,
 )
 
 
-@pytest.mark.skipif(
-    (WEIGHTS_DIR / "default.json").is_file(), reason="trained default weights ship now"
-)
-def test_default_is_the_untrained_sequence_model_until_weights_ship():
+def test_default_is_the_shipped_trained_model():
+    assert (WEIGHTS_DIR / "default.json").is_file()
+    name = default_model_name()
+    assert name in shipped_models() and name != UNTRAINED_NAME
     assert available_models() == ["default", *shipped_models(), UNTRAINED_NAME]
     resolved = resolve_model("default")
     config = resolved.config
-    assert config.name == UNTRAINED_NAME and config.trained is False
-    assert config.architecture == "sequence" and config.backbone == "resnext50_32x4d"
+    assert config.name == name and config.trained is True and config.calibrated is True
+    assert config.architecture == "sequence" and 0.0 < config.temperature < 10.0
     assert re.fullmatch(r"[0-9a-f]{64}", resolved.sha256)
+    assert resolve_model(name).sha256 == resolved.sha256
+
+
+@pytest.mark.parametrize("name", shipped_models())
+def test_shipped_models_are_small_half_precision_and_documented(name):
+    folder = WEIGHTS_DIR / name
+    weights = folder / WEIGHTS_NAME
+    assert weights.stat().st_size <= 60 * 2**20
+    with safe_open(str(weights), framework="pt") as handle:
+        dtypes = {handle.get_slice(k).get_dtype() for k in handle.keys()}  # noqa: SIM118 (not iterable)
+    assert dtypes <= {"F16", "I64"}, dtypes  # I64: BatchNorm step counters
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for section in (
+        "## Architecture",
+        "## Training data",
+        "## Recipe",
+        "## Evaluation on",
+        "## Known limits",
+        "## Reproduce",
+    ):
+        assert section in card, section
+    assert "deepfake-detector train " in card and "deepfake-detector evaluate " in card
+    network = resolve_model(name).load_network()
+    assert any(p.abs().sum() > 0 for p in network.parameters())
+
+
+def test_the_untrained_seed_architecture_stays_selectable():
+    config = resolve_model(UNTRAINED_NAME).config
+    assert config.trained is False and config.backbone == "resnext50_32x4d"
 
 
 def test_untrained_weights_are_deterministic_and_leave_global_rng_alone():
@@ -54,7 +85,8 @@ def test_paths_resolve_by_kind(seed_checkpoint, sequence_folder):
 
 
 def test_unknown_models_name_the_known_ones(tmp_path):
-    with pytest.raises(ModelError, match=f"not one of: default, {UNTRAINED_NAME}"):
+    known = ", ".join(["default", *shipped_models(), UNTRAINED_NAME])
+    with pytest.raises(ModelError, match=f"not one of: {re.escape(known)}"):
         resolve_model("resnext-best")
     odd = tmp_path / "weights.h5"
     odd.write_bytes(b"x")

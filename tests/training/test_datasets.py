@@ -152,8 +152,10 @@ def test_folders_nearest_real_fake_ancestor(tmp_path: Path) -> None:
         FAKE,
         "video",
         "ffpp_Deepfakes",
-        "ffpp_Deepfakes__004_982",
-    )
+        "004",
+    )  # grouped with the original it was made from
+    assert items["videos/real/ffpp_original__004.mp4"].group == "004"
+    assert items["videos/fake/sub/clip.mov"].group == "clip"
     assert items["videos/fake/sub/clip.mov"].label == FAKE
     assert items["videos/fake/sub/clip.mov"].source == "sub"
     assert (items["images/real/a.jpg"].kind, items["images/real/a.jpg"].label) == ("face", REAL)

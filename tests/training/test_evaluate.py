@@ -153,3 +153,45 @@ def test_fit_temperature_on_a_split_stores_it_with_the_model(tmp_path: Path, cap
     assert before["temperature"] == pytest.approx(
         json.loads((WEIGHTS_DIR / default_model_name() / "config.json").read_text())["temperature"]
     )  # the shipped model itself is untouched
+
+
+def test_matched_pairs_by_original_and_by_group() -> None:
+    """A fake pairs with the real named by ``extra.original`` (DFDC, Celeb-DF), else with the
+    only real of its group (FF++ targets); groups with several reals, or none, give no pair."""
+    from deepfake_detector.training.evaluate import (
+        EvaluationReport,
+        ItemResult,
+        report_markdown,
+        summarise,
+    )
+
+    def row(item: IndexItem, score: float) -> ItemResult:
+        return ItemResult(item.path, "video", item.label, item.source, item.method, score, "", True)
+
+    items = [
+        IndexItem("real/004.mp4", 0, group="004"),
+        IndexItem("fake/004_982.mp4", 1, group="004"),
+        IndexItem("real/519.mp4", 0, group="519"),
+        IndexItem("fake/519_515.mp4", 1, group="519"),
+        IndexItem("part0/aaa.mp4", 0, group="id0"),
+        IndexItem("part0/bbb.mp4", 0, group="id0"),
+        IndexItem("part0/ccc.mp4", 1, group="id0", extra={"original": "aaa.mp4"}),
+        IndexItem("part0/ddd.mp4", 1, group="id0"),  # two reals in its group: no pair
+        IndexItem("fake/750_743.mp4", 1, group="750"),  # its original is absent
+    ]
+    scores = [0.3, 0.9, 0.6, 0.2, 0.4, 0.1, 0.4, 0.8, 0.7]
+    report = EvaluationReport(
+        model={"name": "m", "sha256": "0" * 64},
+        threshold=0.5,
+        items=[row(it, s) for it, s in zip(items, scores, strict=True)],
+    )
+    summarise(report, items)
+    pairs = {(p["fake"], p["real"]): p["ranked_right"] for p in report.pairs["video"]}
+    assert pairs == {
+        ("fake/004_982.mp4", "real/004.mp4"): True,
+        ("fake/519_515.mp4", "real/519.mp4"): False,
+        ("part0/ccc.mp4", "part0/aaa.mp4"): None,  # a tie
+    }
+    markdown = report_markdown(report)
+    assert "the fake scored higher in 1 of 3." in markdown
+    assert "| 004_982.mp4 | 004.mp4 | 0.900 | 0.300 |" in markdown

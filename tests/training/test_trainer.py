@@ -280,7 +280,7 @@ def test_shipped_configs_parse() -> None:
     for name in ("selfblend-efficientnet-lite0.yaml", "selfblend-resnext50.yaml"):
         assert load_train_config(root / name).fakes == {"selfblend": 1.0}
     ablation = sorted((root / "ablation").glob("*.yaml"))
-    assert len(ablation) == 6
+    assert len(ablation) == 7
     for path in ablation:
         config = load_train_config(path)
         assert config.validation_families() == ["selfblend", "upsampling", "autoencoder", "flicker"]

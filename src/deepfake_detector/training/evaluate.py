@@ -66,6 +66,8 @@ class EvaluationReport:
     by_method: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     ece: dict[str, float | None] = field(default_factory=dict)
     reliability: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    pairs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Per kind: each fake matched with the real item it was made from (``matched_pairs``)."""
     notes: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,6 +227,45 @@ def summarise(report: EvaluationReport, items: list[IndexItem]) -> None:
         report.by_method[kind] = breakdown(kind_items, scores, "method", thr)
         report.ece[kind] = expected_calibration_error(labels, scores)
         report.reliability[kind] = reliability_bins(labels, scores)
+        pairs = matched_pairs(kind_items, rows)
+        if pairs:
+            report.pairs[kind] = pairs
+
+
+def matched_pairs(items: Sequence[IndexItem], rows: Sequence[ItemResult]) -> list[dict[str, Any]]:
+    """Each fake beside the real item it was made from: the one named by ``extra["original"]``
+    (DFDC, Celeb-DF), else the only real item of its group (FF++ targets). Matched pairs share
+    the footage, so "is the fake scored above its own original?" isolates the manipulation from
+    the scene; ``ranked_right`` is None for a tie."""
+    reals_by_group: dict[str, list[int]] = {}
+    real_by_stem: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.label == 0:
+            reals_by_group.setdefault(item.group, []).append(i)
+            real_by_stem[Path(item.path).stem] = i
+    pairs = []
+    for i, item in enumerate(items):
+        if item.label != 1:
+            continue
+        original = item.extra.get("original") if isinstance(item.extra, dict) else None
+        if original:
+            j = real_by_stem.get(Path(str(original)).stem)
+        else:
+            group = reals_by_group.get(item.group, []) if item.group else []
+            j = group[0] if len(group) == 1 else None
+        if j is None:
+            continue
+        fake, real = rows[i], rows[j]
+        pairs.append(
+            {
+                "fake": fake.path,
+                "real": real.path,
+                "fake_score": fake.score,
+                "real_score": real.score,
+                "ranked_right": None if fake.score == real.score else fake.score > real.score,
+            }
+        )
+    return pairs
 
 
 # --- report files ---------------------------------------------------------------------------------
@@ -282,6 +323,22 @@ def report_markdown(report: EvaluationReport) -> str:
         if len(methods) > 2 or any(k not in ("(none)", "real") for k in methods):
             for method, g in methods.items():
                 lines.append(row(f"method: {method}", g))
+        pairs = report.pairs.get(kind, [])
+        if pairs:
+            right = sum(p["ranked_right"] is True for p in pairs)
+            lines += [
+                "",
+                f"Matched pairs (a fake and the real {kind} it was made from): the fake scored "
+                f"higher in {right} of {len(pairs)}.",
+                "",
+                "| fake | its original | fake score | original score |",
+                "|---|---|---|---|",
+                *(
+                    f"| {Path(p['fake']).name} | {Path(p['real']).name} | "
+                    f"{p['fake_score']:.3f} | {p['real_score']:.3f} |"
+                    for p in pairs
+                ),
+            ]
         lines.append("")
     return "\n".join(lines)
 

@@ -191,6 +191,10 @@ def format_summary(report: Any) -> str:
         )
         for source, sm in report.by_source.get(kind, {}).items():
             lines.append(line(f"  {source}", sm))
+        pairs = report.pairs.get(kind, [])
+        if pairs:
+            right = sum(p["ranked_right"] is True for p in pairs)
+            lines.append(f"  matched pairs: fake above its original in {right} of {len(pairs)}")
     return "\n".join(lines)
 
 

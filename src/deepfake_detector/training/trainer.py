@@ -43,7 +43,7 @@ LOG_NAME = "log.jsonl"
 MODEL_DIR = "model"
 CARD_NAME = "MODEL_CARD.md"
 DATA_NOTE = (
-    "trained on ../shared/data/train_real: research-only licences (MEAD, VoxCeleb, LRS2/3, "
+    "Trained on ../shared/data/train_real: research-only licences (MEAD, VoxCeleb, LRS2/3, "
     "RMFD, ...)"
 )
 
@@ -240,7 +240,14 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 def write_model_card(folder: Path, model_config: ModelConfig, command: str) -> Path:
-    """``MODEL_CARD.md`` from the model's own config: what it is, what it saw, how well it did on
+    """Write ``MODEL_CARD.md`` (``model_card_text``) into ``folder``."""
+    path = folder / CARD_NAME
+    path.write_text(model_card_text(model_config, command), encoding="utf-8")
+    return path
+
+
+def model_card_text(model_config: ModelConfig, command: str) -> str:
+    """The model card from the model's own config: what it is, what it saw, how well it did on
     its validation set, and what it does not know."""
     t = model_config.training
     cfg = t.get("config", {})
@@ -252,7 +259,7 @@ def write_model_card(folder: Path, model_config: ModelConfig, command: str) -> P
         rows.append(f"| {label} | {_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} |")
     counts = t.get("data", {})
     head = model_config.head
-    text = f"""# {model_config.name}
+    return f"""# {model_config.name}
 
 ## Architecture
 Sequence classifier: `{model_config.backbone}` image backbone per frame (pooled features), a
@@ -285,9 +292,9 @@ seed {cfg.get("seed")}; wall time {t.get("wall_time_s", 0):.0f} s.
 {chr(10).join(rows)}
 
 ## Known limits
-- Validated only on fakes synthesised like the training fakes: these figures say nothing
-  about real face-swap, reenactment or fully generated videos; evaluate on such a benchmark
-  (`deepfake-detector evaluate`) before trusting the scores.
+- Its validation fakes are synthesised like its training fakes: those figures say nothing
+  about real face-swap, reenactment or fully generated videos; only an evaluation on such
+  videos (`deepfake-detector evaluate`) does.
 - The temperature was fitted on synthesised fakes, so on real manipulated videos the
   probabilities may be over- or under-confident; the 0.5 threshold was not tuned.
 - Faces must be cropped the way the config says; other crops (size, margin) degrade it.
@@ -299,9 +306,6 @@ seed {cfg.get("seed")}; wall time {t.get("wall_time_s", 0):.0f} s.
 {command}
 ```
 """
-    path = folder / CARD_NAME
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def train(

@@ -2,14 +2,18 @@
 
 Folders: each media file's label comes from its nearest ancestor folder named ``real`` or ``fake``
 (any case), so ``real/``, ``videos/real/`` and ``images/fake/`` all work; videos become kind
-``video`` and images kind ``face`` (already cropped). CSV: ``path,label`` plus optional
-``source,method,group,split,kind``; ``category`` and ``identity`` (as in ``MANIFEST.csv``) are
-accepted for ``source`` and ``group``.
+``video`` and images kind ``face`` (already cropped). A file's group is its stem, except that a
+FaceForensics++-style name ``<source>__<target>_<donor>`` (digits) and ``<source>__<target>``
+both get the group ``<target>``: a fake shares its group with the original it was made from, so
+splits keep them together and evaluation can report the matched pairs. CSV: ``path,label`` plus
+optional ``source,method,group,split,kind``; ``category`` and ``identity`` (as in
+``MANIFEST.csv``) are accepted for ``source`` and ``group``.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path, PurePosixPath
 
 from deepfake_detector.training.datasets._common import DatasetError, media_kind, rel, walk_files
@@ -20,6 +24,7 @@ _LABELS = {"0": REAL, "1": FAKE, "real": REAL, "fake": FAKE}
 _ALIASES = {"category": "source", "identity": "group"}
 _OPTIONAL = ("source", "method", "group", "split", "kind")
 _SEARCH_DEPTH = 3
+_FFPP_IDS = re.compile(r"(\d+)(?:_\d+)?")
 
 
 def _source_for(path: PurePosixPath, root_name: str) -> str:
@@ -30,6 +35,13 @@ def _source_for(path: PurePosixPath, root_name: str) -> str:
         if folder.lower() not in _LABEL_FOLDERS:
             return folder
     return root_name
+
+
+def _group_for(path: PurePosixPath) -> str:
+    """``519`` for ``ffpp_original__519`` and ``ffpp_Deepfakes__519_515``; else the stem."""
+    ids = path.stem.split("__", 1)[1] if "__" in path.stem else ""
+    match = _FFPP_IDS.fullmatch(ids)
+    return match.group(1) if match else path.stem
 
 
 def detect_folders(root: Path) -> bool:
@@ -70,7 +82,7 @@ def read_folders(root: Path) -> list[IndexItem]:
                 kind=kind,
                 source=_source_for(relative, root.name),
                 method="real" if label == REAL else "",
-                group=relative.stem,
+                group=_group_for(relative),
             )
         )
     if not items:
