@@ -168,3 +168,14 @@ def test_unknown_model_is_a_clear_error(
     assert code == 2
     assert "no-such-model" in err and "Traceback" not in err
     assert out == ""
+
+
+def test_models_lists_each_name_with_what_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    from deepfake_detector.models.registry import available_models, default_model_name
+
+    code, out, _ = run_cli(capsys, "models")
+    rows = dict(line.split("\t", 1) for line in out.splitlines())
+    assert code == 0 and list(rows) == available_models()
+    assert rows["default"] == f"is {default_model_name()}"
+    assert rows[default_model_name()].startswith("trained, ")
+    assert rows["resnext50-lstm-untrained"].startswith("untrained (random weights), resnext50")

@@ -258,10 +258,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_models(args: argparse.Namespace) -> int:
-    from deepfake_detector.models.registry import available_models
+    """One line per name ``--model`` accepts: the name, a tab, what it is."""
+    from deepfake_detector.models.checkpoints import read_config
+    from deepfake_detector.models.registry import (
+        DEFAULT_NAME,
+        UNTRAINED_NAME,
+        WEIGHTS_DIR,
+        available_models,
+        default_model_name,
+        untrained_config,
+    )
 
     for name in available_models():
-        print(name)
+        if name == DEFAULT_NAME:
+            print(f"{name}\tis {default_model_name()}")
+            continue
+        config = (
+            untrained_config()
+            if name == UNTRAINED_NAME
+            else read_config(WEIGHTS_DIR / name / "config.json")
+        )
+        state = "trained" if config.trained else "untrained (random weights)"
+        print(f"{name}\t{state}, {config.backbone}, {config.input_size} px")
     return EXIT_OK
 
 
