@@ -116,6 +116,9 @@ class TrainConfig:
     autoencoder: str = ""
     """Trained trace autoencoder (safetensors) for the ``autoencoder`` family; write it with
     ``deepfake-detector train-autoencoder CONFIG.yaml``."""
+    data_note: str = ""
+    """Where the cache's faces come from and under which licences, for the model card (empty:
+    the card names the crop cache only)."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Augmentations (see :class:`AugmentConfig`)."""
     precision: str = "auto"

@@ -42,10 +42,6 @@ STATE_NAME = "last.pt"
 LOG_NAME = "log.jsonl"
 MODEL_DIR = "model"
 CARD_NAME = "MODEL_CARD.md"
-DATA_NOTE = (
-    "Trained on ../shared/data/train_real: research-only licences (MEAD, VoxCeleb, LRS2/3, "
-    "RMFD, ...)"
-)
 
 
 @dataclass
@@ -246,6 +242,11 @@ def write_model_card(folder: Path, model_config: ModelConfig, command: str) -> P
     return path
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def model_card_text(model_config: ModelConfig, command: str) -> str:
     """The model card from the model's own config: what it is, what it saw, how well it did on
     its validation set, and what it does not know."""
@@ -271,12 +272,11 @@ Output: one fake logit per clip and per frame;
 temperature fitted on: {t.get("calibration", {}).get("data", "nothing")}).
 
 ## Training data
-{DATA_NOTE}.
+{_sentence(t.get("data_note") or "sources and licences not recorded (`data_note` in the config)")}
 Crop cache `{cfg.get("cache", "?")}`: {counts.get("train_tracks", "?")} training tracks
 ({counts.get("train_entries", "?")} items), {counts.get("val_tracks", "?")} validation tracks
 ({counts.get("val_entries", "?")} items) of held-out identities. Only REAL faces were used; every
 fake was synthesised from them during training (families and weights: {cfg.get("fakes")}).
-The licences of those datasets restrict this model to research use.
 
 ## Recipe
 {t.get("epochs_run", "?")} epochs (best: epoch {t.get("best_epoch", "?")}) ×
@@ -626,7 +626,7 @@ def _training_meta(
     return {
         "config": config.to_dict(),
         "data": counts,
-        "data_note": DATA_NOTE,
+        "data_note": config.data_note,
         "best_epoch": record["epoch"],
         "best_val": val,
         "epochs_run": len(history),
