@@ -3,7 +3,7 @@
 Usage:
   python scripts/ship_model.py runs/RUN/model --report EVAL/report.json \
       --reproduce docs/models/reproduce-NAME.md [--validation VAL.json] [--notes NOTES.md] \
-      [--data DATA.md] [--default]
+      [--data DATA.md] [--logo LOGO.json] [--section SECTION.md ...] [--summary TEXT] [--default]
 
 Copies ``config.json`` and ``model.safetensors`` (already half precision) into
 ``src/deepfake_detector/models/weights/<name>/`` and writes its ``MODEL_CARD.md``: the card the
@@ -21,6 +21,7 @@ import argparse
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from safetensors import safe_open
@@ -28,6 +29,7 @@ from safetensors import safe_open
 from deepfake_detector.models.checkpoints import file_sha256, read_config
 from deepfake_detector.models.registry import WEIGHTS_DIR
 from deepfake_detector.training.evaluate import EvaluationReport, report_markdown
+from deepfake_detector.training.logo import report_markdown as logo_markdown
 from deepfake_detector.training.trainer import CARD_NAME, model_card_text
 
 MAX_BYTES = 60 * 2**20
@@ -63,9 +65,10 @@ def build_card(
     reproduce: str,
     validation: str = "",
     data_notes: str = "",
+    sections: str = "",
 ) -> str:
-    """The shipped card: training card (+ data notes) + validation + evaluation section +
-    reproduce commands."""
+    """The shipped card: training card (+ data notes) + validation + extra sections (LOGO,
+    shortcut probe, codec check) + evaluation section + reproduce commands."""
     data_name = Path(report.get("notes", {}).get("data", "the evaluation data")).name
     evaluation = (
         f"\n## Evaluation on `{data_name}`\n"
@@ -82,6 +85,7 @@ def build_card(
         head.rstrip()
         + "\n"
         + validation
+        + sections
         + evaluation
         + limits.rstrip()
         + "\n\n## Reproduce\n"
@@ -98,6 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation", type=Path, help="JSON printed by train --validate")
     parser.add_argument("--notes", type=Path, help="Markdown appended to the evaluation section")
     parser.add_argument("--data", type=Path, help="Markdown appended to the training data section")
+    parser.add_argument(
+        "--logo", type=Path, help="logo.json of scripts/logo_table.py: the LOGO section"
+    )
+    parser.add_argument(
+        "--section",
+        type=Path,
+        action="append",
+        default=[],
+        help="Markdown section added before the evaluation (repeatable; starts with ## Title)",
+    )
+    parser.add_argument("--summary", help="one line of measured accuracy, stored in config.json")
     parser.add_argument("--default", action="store_true", help="make it the default model")
     parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -128,6 +143,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.validation
         else ""
     )
+    sections = ""
+    if args.logo:
+        logo = json.loads(args.logo.read_text(encoding="utf-8"))
+        sections += (
+            "\n## Leave-one-generator-out validation\n"
+            "Each real-world generator family (or small group) was left out of one training run "
+            "of this same recipe (`scripts/logo.sh`) and scored against that run's held-out real "
+            "videos (`scripts/logo_table.py`); the epoch was chosen on the other families and "
+            "synthesised fakes only. The temperature, the uncertain band and the ECE stored "
+            "with this model come from these out-of-fold scores.\n\n" + logo_markdown(logo)
+        )
+    for path in args.section:
+        sections += "\n" + path.read_text(encoding="utf-8").strip() + "\n"
     card = build_card(
         trained_card,
         report,
@@ -135,10 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         args.reproduce.read_text(encoding="utf-8"),
         validation,
         args.data.read_text(encoding="utf-8") if args.data else "",
+        sections,
     )
     target = args.weights_dir / config.name
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.model / "config.json", target / "config.json")
+    if args.summary:
+        shipped = replace(read_config(target / "config.json"), summary=args.summary.strip())
+        (target / "config.json").write_text(
+            json.dumps(shipped.to_dict(), indent=2) + "\n", encoding="utf-8"
+        )
     shutil.copyfile(weights, target / "model.safetensors")
     (target / CARD_NAME).write_text(card, encoding="utf-8")
     if args.default:

@@ -45,7 +45,18 @@ def test_one_bad_file_does_not_stop_the_batch(
     assert rows[0]["verdict"] == "ERROR"
     assert rows[0]["error"]
     assert rows[1]["verdict"] in {"REAL", "FAKE"}
+    assert rows[0]["band"] == "" and rows[1]["band"] in {"REAL", "UNCERTAIN", "FAKE"}
     assert code == 2
+
+
+def test_table_shows_the_uncertain_band_and_what_the_score_is() -> None:
+    rows = [
+        {k: "" for k in cli.CSV_FIELDS} | {"verdict": "FAKE", "band": "UNCERTAIN", "path": "a"},
+        {k: "" for k in cli.CSV_FIELDS} | {"verdict": "REAL", "band": "REAL", "path": "b"},
+    ]
+    table = cli._table(rows, "FAKE SCORE")
+    assert "UNCERTAIN (leans FAKE)" in table and "FAKE SCORE" in table
+    assert table.splitlines()[2].startswith("REAL ")
 
 
 def test_folders_are_searched_recursively_and_globs_expanded(

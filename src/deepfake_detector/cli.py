@@ -36,6 +36,7 @@ CSV_FIELDS = [
     "path",
     "verdict",
     "fake_probability",
+    "band",
     "faces",
     "frames_analyzed",
     "duration_s",
@@ -75,8 +76,9 @@ def _evidence_dir(root: Path, video: Path) -> Path:
 class _Output:
     """Writes results in the chosen format as they arrive."""
 
-    def __init__(self, fmt: str, stream: TextIO) -> None:
+    def __init__(self, fmt: str, stream: TextIO, score_is_probability: bool = True) -> None:
         self.fmt, self.stream = fmt, stream
+        self.score_title = "P(FAKE)" if score_is_probability else "FAKE SCORE"
         self._csv: csv.DictWriter[str] | None = None
         self._rows: list[dict[str, str]] = []
 
@@ -97,7 +99,7 @@ class _Output:
 
     def close(self) -> None:
         if self.fmt == "table" and self._rows:
-            self.stream.write(_table(self._rows))
+            self.stream.write(_table(self._rows, self.score_title))
 
 
 def _summary_row(result: AnalysisResult) -> dict[str, str]:
@@ -107,6 +109,7 @@ def _summary_row(result: AnalysisResult) -> dict[str, str]:
         "path": result.path,
         "verdict": result.verdict.value,
         "fake_probability": "" if p is None else f"{p:.4f}",
+        "band": result.band or "",
         "faces": str(len(result.faces)),
         "frames_analyzed": str(result.frames_analyzed),
         "duration_s": "" if not result.video else f"{result.video['duration_s']:.2f}",
@@ -116,10 +119,18 @@ def _summary_row(result: AnalysisResult) -> dict[str, str]:
     }
 
 
-def _table(rows: list[dict[str, str]]) -> str:
+def _shown_verdict(row: dict[str, str]) -> str:
+    """The table's verdict: the band's word where the score is borderline, with the side."""
+    if row["band"] == "UNCERTAIN":
+        return f"UNCERTAIN (leans {row['verdict']})"
+    return row["verdict"]
+
+
+def _table(rows: list[dict[str, str]], score_title: str = "P(FAKE)") -> str:
+    rows = [r | {"shown": _shown_verdict(r)} for r in rows]
     columns = [
-        ("verdict", "VERDICT"),
-        ("fake_probability", "P(FAKE)"),
+        ("shown", "VERDICT"),
+        ("fake_probability", score_title),
         ("faces", "FACES"),
         ("frames_analyzed", "FRAMES"),
         ("seconds", "SECONDS"),
@@ -159,7 +170,7 @@ def scan(args: argparse.Namespace) -> int:
         )
     show_progress = not args.quiet and sys.stderr.isatty()
     bar = _progress_bar(len(paths), show_progress)
-    out = _Output(args.format, sys.stdout)
+    out = _Output(args.format, sys.stdout, analyzer.classifier.info.score_is_probability)
     status = EXIT_OK
     save_root = Path(args.save_crops) if args.save_crops else None
     for path in paths:

@@ -112,7 +112,16 @@ def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video
     final, _ = wait_for_job(client, created["id"])
     html = client.get(final["links"]["page"]).get_data(as_text=True)
     assert 'id="verdict"' in html
-    assert "chance that the face in this video was digitally manipulated" in html
+    model = final["result"]["model"]
+    if model["score_is_probability"]:
+        assert "chance that the face in this video was digitally manipulated" in html
+    else:  # calibration on real-world videos not good enough: a score, never a chance
+        assert "a fake score of" in html and "chance that" not in html
+    if model["summary"]:  # the measured accuracy in one line, with the model card beside it
+        assert 'id="model-summary"' in html
+        card = client.get(f"/models/{model['name']}/card")
+        assert card.status_code == 200 and card.mimetype == "text/plain"
+        assert card.get_data(as_text=True).startswith(f"# {model['name']}")
     # The page warns exactly when the model's weights are untrained (its scores mean nothing).
     assert ("untrained" in html) == (final["result"]["model"]["trained"] is False)
     assert html.count('class="card person') == 1
@@ -132,6 +141,12 @@ def test_history_sorts_and_pages(running_app: RunningApp, panning_video: Path) -
     assert 'rel="prev"' in second and 'aria-sort="ascending"' in second
     bad = client.get("/history?sort=bogus")
     assert bad.status_code == 400 and "sort must be one of" in bad.get_data(as_text=True)
+
+
+def test_model_cards_only_for_shipped_models(client: FlaskClient) -> None:
+    for name in ("no-such-model", "..", "default.json"):
+        response = client.get(f"/models/{name}/card")
+        assert response.status_code == 404
 
 
 def test_unknown_analysis_page_is_a_friendly_404(client: FlaskClient) -> None:

@@ -138,6 +138,7 @@ class Analyzer:
         result.fake_probability = most_suspicious.fake_probability
         result.threshold = threshold
         result.verdict = most_suspicious.verdict
+        result.band = most_suspicious.band
 
     def _score_person(
         self, person: Person, threshold: float, clock: StageClock, evidence: Path | None
@@ -171,6 +172,7 @@ class Analyzer:
             verdict=Verdict.FAKE if p >= threshold else Verdict.REAL,
             fake_probability=p,
             frames=observations,
+            band=self.classifier.info.band_of(p),
         )
 
 

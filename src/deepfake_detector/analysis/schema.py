@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class Verdict(StrEnum):
@@ -42,6 +42,8 @@ class FaceResult:
     verdict: Verdict
     fake_probability: float
     frames: list[FaceObservation]
+    band: str | None = None
+    """``REAL`` | ``UNCERTAIN`` | ``FAKE``: the verdict with the model's borderline band."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,10 @@ class AnalysisResult:
     model: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    band: str | None = None
+    """``REAL`` | ``UNCERTAIN`` | ``FAKE`` (schema 1.1): ``UNCERTAIN`` when the probability lies
+    in the model's borderline band, where it is right too rarely to call; ``None`` without a
+    score (INCONCLUSIVE, ERROR). ``verdict`` still says on which side of the threshold it is."""
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -74,6 +74,15 @@ class ModelConfig:
     """Calibration: ``p_fake = sigmoid(logit / temperature)``."""
     calibrated: bool = False
     threshold: float = 0.5
+    band: tuple[float, float] | None = None
+    """Borderline band ``[low, high)`` of calibrated probabilities: a score inside it gets the
+    verdict band ``UNCERTAIN`` instead of ``REAL``/``FAKE`` (chosen on held-out validation);
+    ``None``: no band measured."""
+    ece: float | None = None
+    """Expected calibration error on held-out real-world data (None: never measured). Above
+    ``PROBABILITY_MAX_ECE`` the score is shown as a "fake score", not as a chance."""
+    summary: str = ""
+    """One line of measured accuracy for people (the web page shows it beside the card link)."""
     max_frames: int = 32
     """Longest clip scored in one pass; longer clips are scored in contiguous chunks."""
     clip_reduction: str = "head"
@@ -102,6 +111,12 @@ class ModelConfig:
             problems.append("temperature must be > 0")
         if not 0.0 <= self.threshold <= 1.0:
             problems.append("threshold must be within [0, 1]")
+        if self.band is not None and not (
+            len(self.band) == 2 and 0.0 <= self.band[0] <= self.threshold <= self.band[1] <= 1.0
+        ):
+            problems.append("band must be [low, high] with 0 <= low <= threshold <= high <= 1")
+        if self.ece is not None and not 0.0 <= self.ece <= 1.0:
+            problems.append("ece must be within [0, 1]")
         if self.max_frames < 1:
             problems.append("max_frames must be >= 1")
         if self.format_version > FORMAT_VERSION:
@@ -115,6 +130,7 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
+        d["band"] = None if self.band is None else list(self.band)
         order = ["format_version", "name", "architecture", "backbone"]
         return {k: d[k] for k in order} | {k: v for k, v in d.items() if k not in order}
 
@@ -135,8 +151,8 @@ class ModelConfig:
                 kwargs["head"] = HeadConfig(**kwargs["head"])
             if "crop" in kwargs:
                 kwargs["crop"] = CropSpec(**kwargs["crop"])
-            for key in ("mean", "std"):
-                if key in kwargs:
+            for key in ("mean", "std", "band"):
+                if kwargs.get(key) is not None:
                     kwargs[key] = tuple(float(v) for v in kwargs[key])
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:

@@ -14,6 +14,9 @@ import numpy as np
 
 from deepfake_detector.faces.crop import CropSpec
 
+PROBABILITY_MAX_ECE = 0.10
+"""Largest held-out real-world ECE at which a score is still presented as a probability."""
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -32,6 +35,25 @@ class ModelInfo:
     """Whether a temperature fitted on held-out data is applied."""
     trained: bool
     """False for randomly initialised weights: scores then mean nothing."""
+    band: tuple[float, float] = (0.5, 0.5)
+    """Borderline band ``[low, high)``: scores inside it are ``UNCERTAIN``."""
+    ece: float | None = None
+    """Calibration error measured on held-out real-world data, ``None`` if never measured."""
+    summary: str = ""
+    """One line of measured accuracy (from the model card)."""
+
+    @property
+    def score_is_probability(self) -> bool:
+        """Whether the score may be worded as a chance: only when calibration was measured on
+        held-out real-world data and found good (ECE at most ``PROBABILITY_MAX_ECE``)."""
+        return self.calibrated and self.ece is not None and self.ece <= PROBABILITY_MAX_ECE
+
+    def band_of(self, probability: float) -> str:
+        """``REAL``, ``UNCERTAIN`` or ``FAKE`` for a calibrated probability."""
+        low, high = self.band
+        if low <= probability < high:
+            return "UNCERTAIN"
+        return "FAKE" if probability >= self.threshold else "REAL"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -43,6 +65,10 @@ class ModelInfo:
             "threshold": self.threshold,
             "calibrated": self.calibrated,
             "trained": self.trained,
+            "band": list(self.band),
+            "ece": self.ece,
+            "score_is_probability": self.score_is_probability,
+            "summary": self.summary,
         }
 
 

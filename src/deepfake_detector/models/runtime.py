@@ -39,6 +39,9 @@ def model_info(resolved: ResolvedModel) -> ModelInfo:
         threshold=c.threshold,
         calibrated=c.calibrated,
         trained=c.trained,
+        band=c.band if c.band is not None else (c.threshold, c.threshold),
+        ece=c.ece,
+        summary=c.summary,
     )
 
 

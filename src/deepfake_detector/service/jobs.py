@@ -59,8 +59,22 @@ _ANALYSIS_SHARE = 0.85
 
 
 def settings_key(settings: AnalysisSettings) -> str:
-    """Fingerprint of everything that changes a result: a new model or sampling re-analyses."""
-    text = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+    """Fingerprint of everything that changes a result: the settings and the sha256 of the
+    weights that ``settings.model`` resolves to, so that re-uploading a video after the default
+    model (or the file behind a model path) changed re-analyses it instead of returning the old
+    model's result. A model that cannot be resolved keys on its name (its jobs fail anyway)."""
+    from deepfake_detector.errors import ModelError
+    from deepfake_detector.models.registry import resolve_model
+
+    try:
+        weights = resolve_model(settings.model).sha256
+    except (ModelError, OSError, ValueError):
+        weights = f"unresolved:{settings.model}"
+    text = json.dumps(
+        {"settings": dataclasses.asdict(settings), "weights_sha256": weights},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -115,7 +115,9 @@ def _people(result: dict[str, Any] | None) -> list[dict[str, Any]]:
             {
                 "number": n + 1,
                 "track_id": face["track_id"],
-                "verdict": wording.describe_face(float(face["fake_probability"]), threshold),
+                "verdict": wording.describe_face(
+                    float(face["fake_probability"]), threshold, result.get("model")
+                ),
                 "fake_probability": face["fake_probability"],
                 "first_s": frames[0]["time_s"] if frames else None,
                 "last_s": frames[-1]["time_s"] if frames else None,
@@ -180,3 +182,19 @@ def history() -> str:
         sort=sort,
         describe=wording.describe,
     )
+
+
+@bp.get("/models/<name>/card")
+def model_card(name: str) -> Response:
+    """A shipped model's card (Markdown, shown as plain text): how it was trained and measured.
+    Only names of models inside the package are served; anything else is a 404."""
+    from deepfake_detector.models.registry import WEIGHTS_DIR, shipped_models
+
+    if name not in shipped_models():
+        raise NotFound(
+            "No model card for this name: only models shipped with the program have one."
+        )
+    card = WEIGHTS_DIR / name / "MODEL_CARD.md"
+    if not card.is_file():
+        raise NotFound("This model has no model card.")
+    return Response(card.read_text(encoding="utf-8"), mimetype="text/plain")

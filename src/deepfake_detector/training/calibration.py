@@ -116,11 +116,14 @@ def store_calibration(
     temperature: float,
     threshold: float | None = None,
     provenance: Mapping[str, Any] | None = None,
+    band: tuple[float, float] | None = None,
+    ece: float | None = None,
 ) -> ModelConfig:
     """Rewrite a model folder's ``config.json`` with ``temperature``, ``calibrated=True`` (and
     ``threshold`` if given), atomically, so a crash never leaves a half-written config. The weights
     are untouched (their sha256 stays the model's identity). ``provenance`` (what it was fitted
-    on) goes under ``training["calibration"]``."""
+    on) goes under ``training["calibration"]``; ``band`` (the borderline band) and ``ece`` (the
+    calibration error on held-out real-world data) are stored when given."""
     folder = Path(model_folder)
     if not folder.is_dir():
         raise ModelError(f"calibration can only be stored in a model folder; {folder} is not one")
@@ -129,6 +132,10 @@ def store_calibration(
     changes: dict[str, Any] = {"temperature": float(temperature), "calibrated": True}
     if threshold is not None:
         changes["threshold"] = float(threshold)
+    if band is not None:
+        changes["band"] = (float(band[0]), float(band[1]))
+    if ece is not None:
+        changes["ece"] = float(ece)
     if provenance is not None:
         changes["training"] = {**config.training, "calibration": dict(provenance)}
     new = replace(config, **changes)  # validates T > 0 and threshold in [0, 1]

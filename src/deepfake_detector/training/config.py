@@ -45,10 +45,34 @@ class AugmentConfig:
     """Contrast multiplied by ``1 ± x`` about the clip mean."""
     saturation: float = 0.1
     """Saturation multiplied by ``1 ± x``."""
+    rescale_p: float = 0.0
+    """Probability of scaling the clip down by a random factor and back up (blurs away the
+    source resolution, which differs between generators and reals)."""
+    rescale_min: float = 0.35
+    """Smallest down-scaling factor of that rescale."""
+    blur_p: float = 0.0
+    """Probability of a Gaussian blur of the whole clip."""
+    blur_sigma: tuple[float, float] = (0.3, 1.5)
+    """Blur sigma range ``[low, high]`` in pixels."""
+    video_p: float = 0.0
+    """Probability of re-encoding the clip as H.264 video (PyAV, libx264) at a random CRF: the
+    codec traces of every source are overwritten alike for both classes."""
+    video_crf: tuple[int, int] = (18, 40)
+    """CRF range ``[low, high]`` of that re-encoding."""
+    grayscale_p: float = 0.0
+    """Probability of turning the clip grey (some uploads are black and white)."""
 
     def problems(self) -> list[str]:
         out = []
-        for name in ("hflip", "jpeg_p", "jitter_p"):
+        for name in (
+            "hflip",
+            "jpeg_p",
+            "jitter_p",
+            "rescale_p",
+            "blur_p",
+            "video_p",
+            "grayscale_p",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 out.append(f"augment.{name} must be a probability in [0, 1]")
         low, high = self.jpeg_quality
@@ -57,6 +81,14 @@ class AugmentConfig:
         for name in ("brightness", "contrast", "saturation"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 out.append(f"augment.{name} must be in [0, 1)")
+        if not 0.0 < self.rescale_min <= 1.0:
+            out.append("augment.rescale_min must be in (0, 1]")
+        low_s, high_s = self.blur_sigma
+        if not 0.0 < low_s <= high_s:
+            out.append("augment.blur_sigma must be [low, high] with 0 < low <= high")
+        low_c, high_c = self.video_crf
+        if not 0 <= low_c <= high_c <= 51:
+            out.append("augment.video_crf must be [low, high] with 0 <= low <= high <= 51")
         return out
 
 
@@ -105,6 +137,20 @@ class TrainConfig:
     """Weight of the per-frame BCE (every frame of a fake clip is fake) beside the clip BCE."""
     fake_probability: float = 0.5
     """Chance that a training clip is turned into a fake."""
+    real_fakes: float = 0.0
+    """Share of fake training clips drawn from the cache's labelled FAKE items (real
+    manipulations), one generator family at a time with equal weight per family; the rest are
+    synthesised from real crops (``fakes``). 0: real faces only, every fake synthesised."""
+    holdout_families: list[str] = field(default_factory=list)
+    """Generator families (the index's ``method``) left out of training: neither their fakes nor
+    any item of an identity group they share (a swap's own original) is trained on. They are
+    scored on validation and reported, but never used to pick the epoch: leave-one-generator-out."""
+    balance_reals: bool = False
+    """Draw real clips with equal weight per ``source`` (dataset category), so that one large
+    collection (thousands of still photos) does not decide what "real" looks like."""
+    single_frame_p: float = 0.0
+    """Chance that a training clip (real or fake alike) is one frame only, so still images are
+    not a class cue."""
     fakes: dict[str, float] = field(default_factory=lambda: {"selfblend": 1.0})
     """Fake families and their sampling weights. ``selfblend`` is built in; others come from
     ``deepfake_detector.training.generator_traces.FAKE_FAMILIES`` (``upsampling``, ``flicker``,
@@ -178,6 +224,14 @@ class TrainConfig:
             out.append("frame_loss_weight must be >= 0")
         if not 0.0 <= self.dropout < 1.0:
             out.append("dropout must be in [0, 1)")
+        if not 0.0 <= self.real_fakes <= 1.0:
+            out.append("real_fakes must be in [0, 1]")
+        if not 0.0 <= self.single_frame_p <= 1.0:
+            out.append("single_frame_p must be in [0, 1]")
+        if not isinstance(self.holdout_families, list) or not all(
+            isinstance(n, str) and n for n in self.holdout_families
+        ):
+            out.append("holdout_families must be a list of generator family names")
         if not 0.0 < self.fake_probability < 1.0:
             out.append("fake_probability must be in (0, 1)")
         if not 0.0 < self.val_fraction < 1.0:
@@ -229,7 +283,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML types (for logs, checkpoints and the model's metadata)."""
         d = asdict(self)
-        d["augment"]["jpeg_quality"] = list(self.augment.jpeg_quality)
+        for key in ("jpeg_quality", "blur_sigma", "video_crf"):
+            d["augment"][key] = list(getattr(self.augment, key))
         return d
 
     @classmethod
@@ -242,6 +297,16 @@ class TrainConfig:
             if not isinstance(kwargs["augment"], dict):
                 raise ConfigError(f"{source}: augment must be a mapping")
             aug = _typed(AugmentConfig, kwargs["augment"], source, "augment.")
+            for key, kind in (("blur_sigma", float), ("video_crf", int)):
+                if key in aug:
+                    pair = aug[key]
+                    if not (
+                        isinstance(pair, list | tuple)
+                        and len(pair) == 2
+                        and all(_is_number(v) for v in pair)
+                    ):
+                        raise ConfigError(f"{source}: augment.{key} must be [low, high]")
+                    aug[key] = (kind(pair[0]), kind(pair[1]))
             if "jpeg_quality" in aug:
                 q = aug["jpeg_quality"]
                 if not (
@@ -259,6 +324,10 @@ class TrainConfig:
             ):
                 raise ConfigError(f"{source}: fakes must map family names to numeric weights")
             kwargs["fakes"] = {k: float(v) for k, v in fakes.items()}
+        if "holdout_families" in kwargs:
+            names = kwargs["holdout_families"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ConfigError(f"{source}: holdout_families must be a list of family names")
         if "val_fakes" in kwargs:
             names = kwargs["val_fakes"]
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):

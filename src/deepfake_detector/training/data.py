@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -32,6 +32,7 @@ from deepfake_detector.models.runtime import preprocess
 from deepfake_detector.training.config import AugmentConfig, ConfigError, TrainConfig
 from deepfake_detector.training.crop_cache import CacheEntry, CropCache
 from deepfake_detector.training.index import REAL
+from deepfake_detector.training.reencode import roundtrip_frames
 from deepfake_detector.training.selfblend import self_blend
 
 FakeFamily = Callable[
@@ -94,12 +95,15 @@ class Track:
 
 @dataclass
 class SplitTracks:
-    """The identity-disjoint split of a cache's real tracks."""
+    """The identity-disjoint split of a cache's tracks: real tracks, and (when the run learns
+    from labelled fakes or holds generator families out) the labelled fake tracks."""
 
     entries: list[CacheEntry]
     train: list[Track]
     val: list[Track]
     counts: dict[str, int]
+    train_fake: list[Track] = field(default_factory=list)
+    val_fake: list[Track] = field(default_factory=list)
 
 
 def _group_of(entry: CacheEntry) -> str:
@@ -111,26 +115,59 @@ def _stable_hash(text: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def family_of(entry: CacheEntry) -> str:
+    """The generator family of a labelled fake (the index's ``method``, else its source)."""
+    return entry.item.method or entry.item.source or "unknown"
+
+
+def _tracks_of(cache: CropCache, index: int, entry: CacheEntry) -> list[Track]:
+    with np.load(cache.root / entry.file) as z:
+        track, time_s = z["track"], z["time_s"]
+    out = []
+    for tid in np.unique(track):
+        idx = np.flatnonzero(track == tid)
+        idx = idx[np.argsort(time_s[idx], kind="stable")]
+        out.append(Track(index, int(tid), tuple(int(k) for k in idx)))
+    return out
+
+
 def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
-    """Real, usable entries → tracks, split by the entries' own ``split`` when any entry has
-    ``val``, else by identity ``group``: ``val_fraction`` of the groups (at least one) chosen by
-    a seeded hash, so adding data never moves an existing group to the other side."""
+    """Usable entries → tracks, split by the entries' own ``split`` when any entry has ``val``,
+    else by identity ``group``: ``val_fraction`` of the groups (at least one) chosen by a seeded
+    hash, so adding data never moves an existing group to the other side.
+
+    Labelled fakes are used when ``real_fakes > 0`` or families are held out. A held-out
+    family's fakes, and every item sharing an identity group with one of them (a face swap's own
+    original), go to validation whatever the hash says: nothing of them is trained on."""
     all_entries = cache.entries()
-    entries = [e for e in all_entries if not e.error and e.crops > 0 and e.label == REAL]
+    use_fakes = config.real_fakes > 0 or bool(config.holdout_families)
+    usable = [e for e in all_entries if not e.error and e.crops > 0]
+    entries = [e for e in usable if e.label == REAL or (use_fakes and e.label != REAL)]
     counts = {
         "entries": len(all_entries),
-        "skipped_fake": sum(e.label != REAL for e in all_entries),
-        "skipped_empty_or_error": sum(
-            e.label == REAL and (bool(e.error) or e.crops == 0) for e in all_entries
-        ),
+        "skipped_fake": sum(e.label != REAL for e in all_entries) if not use_fakes else 0,
+        "skipped_empty_or_error": sum(bool(e.error) or e.crops == 0 for e in all_entries),
     }
-    if not entries:
+    if not any(e.label == REAL for e in entries):
         raise ConfigError(f"{cache.root}: the cache holds no usable real face crops")
+    known = {family_of(e) for e in entries if e.label != REAL}
+    unknown = sorted(set(config.holdout_families) - known)
+    if unknown:
+        raise ConfigError(
+            f"holdout_families names {', '.join(unknown)}, which the cache has no fakes of; "
+            f"it has: {', '.join(sorted(known)) or 'none'}"
+        )
+    if config.real_fakes > 0 and not known - set(config.holdout_families):
+        raise ConfigError(
+            f"{cache.root}: real_fakes > 0 but the cache holds no labelled fakes to train on"
+        )
+    holdout = set(config.holdout_families)
+    held_groups = {_group_of(e) for e in entries if e.label != REAL and family_of(e) in holdout}
     if any(e.split in ("val", "validation") for e in entries):
         is_val = [e.split in ("val", "validation") for e in entries]
-        entries_in_train = [e.split not in ("test",) for e in entries]
+        in_train = [e.split not in ("test",) for e in entries]
     else:
-        groups = sorted({_group_of(e) for e in entries})
+        groups = sorted({_group_of(e) for e in entries} - held_groups)
         if len(groups) < 2:
             raise ConfigError(
                 f"{cache.root}: one identity group only; validation needs held-out identities"
@@ -139,41 +176,44 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
         ranked = sorted(groups, key=lambda g: _stable_hash(g, config.seed))
         val_groups = set(ranked[:n_val])
         is_val = [_group_of(e) in val_groups for e in entries]
-        entries_in_train = [True] * len(entries)
+        in_train = [True] * len(entries)
+    is_val = [v or _group_of(e) in held_groups for v, e in zip(is_val, entries, strict=True)]
     train: list[Track] = []
     val: list[Track] = []
+    train_fake: list[Track] = []
+    val_fake: list[Track] = []
     for i, entry in enumerate(entries):
-        with np.load(cache.root / entry.file) as z:
-            track, time_s = z["track"], z["time_s"]
-        for tid in np.unique(track):
-            idx = np.flatnonzero(track == tid)
-            idx = idx[np.argsort(time_s[idx], kind="stable")]
-            if len(idx) < 1:
-                continue
-            t = Track(i, int(tid), tuple(int(k) for k in idx))
+        fake = entry.label != REAL
+        for t in _tracks_of(cache, i, entry):
             if is_val[i]:
-                val.append(t)
-            elif entries_in_train[i]:
-                train.append(t)
+                (val_fake if fake else val).append(t)
+            elif in_train[i]:
+                (train_fake if fake else train).append(t)
     if not train or not val:
         raise ConfigError(
             f"{cache.root}: the split left {len(train)} training and {len(val)} validation "
-            "tracks; both need at least one"
+            "real tracks; both need at least one"
         )
     if config.val_max_tracks and len(val) > config.val_max_tracks:
+        # Equal weight per kind (video / still): thousands of photos must not crowd the real
+        # videos out of validation, or held-out video fakes would be compared with stills.
         rng = np.random.default_rng([config.seed, 7])
-        keep = sorted(rng.choice(len(val), config.val_max_tracks, replace=False).tolist())
+        p = _balanced_weights([entries[t.entry].item.kind for t in val])
+        keep = sorted(rng.choice(len(val), config.val_max_tracks, replace=False, p=p).tolist())
         val = [val[k] for k in keep]
     counts |= {
-        "real_entries": len(entries),
-        "train_entries": len({t.entry for t in train}),
-        "val_entries": len({t.entry for t in val}),
+        "real_entries": sum(e.label == REAL for e in entries),
+        "fake_entries": sum(e.label != REAL for e in entries),
+        "train_entries": len({t.entry for t in train + train_fake}),
+        "val_entries": len({t.entry for t in val + val_fake}),
         "train_tracks": len(train),
         "val_tracks": len(val),
-        "train_crops": sum(len(t.frames) for t in train),
-        "val_crops": sum(len(t.frames) for t in val),
+        "train_fake_tracks": len(train_fake),
+        "val_fake_tracks": len(val_fake),
+        "train_crops": sum(len(t.frames) for t in train + train_fake),
+        "val_crops": sum(len(t.frames) for t in val + val_fake),
     }
-    return SplitTracks(entries, train, val, counts)
+    return SplitTracks(entries, train, val, counts, train_fake, val_fake)
 
 
 def choose_frames(n: int, t: int, sampling: str, rng: np.random.Generator | None) -> list[int]:
@@ -200,7 +240,8 @@ def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:
 def augment_clip(
     crops: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
 ) -> list[np.ndarray]:
-    """One draw of flip / colour jitter / JPEG per clip, applied to every frame alike."""
+    """One draw of flip / colour jitter / rescale / blur / grey / JPEG or H.264 per clip,
+    applied to every frame alike (H.264 to the clip as one video)."""
     flip = rng.random() < cfg.hflip
     jitter = rng.random() < cfg.jitter_p
     b = rng.uniform(-cfg.brightness, cfg.brightness) * 255.0
@@ -208,6 +249,15 @@ def augment_clip(
     s = 1.0 + rng.uniform(-cfg.saturation, cfg.saturation)
     jpeg = rng.random() < cfg.jpeg_p
     quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+    # Draws for the augmentations added later come after the original ones, so configs that
+    # leave them at 0 draw exactly the clips they drew before.
+    rescale = cfg.rescale_p > 0 and rng.random() < cfg.rescale_p
+    factor = float(rng.uniform(cfg.rescale_min, 1.0))
+    blur = cfg.blur_p > 0 and rng.random() < cfg.blur_p
+    sigma = float(rng.uniform(*cfg.blur_sigma))
+    to_grey = cfg.grayscale_p > 0 and rng.random() < cfg.grayscale_p
+    video = cfg.video_p > 0 and rng.random() < cfg.video_p
+    crf = int(rng.integers(cfg.video_crf[0], cfg.video_crf[1] + 1))
     mean = float(np.mean([np.mean(x) for x in crops])) if jitter else 0.0
     out = []
     for crop in crops:
@@ -218,7 +268,14 @@ def augment_clip(
             f = grey[..., None] + (f - grey[..., None]) * s
             f = (f - mean) * c + mean + b
             x = np.clip(np.rint(f), 0, 255).astype(np.uint8)
-        if jpeg:
+        if rescale:
+            x = _rescale(x, factor)
+        if blur:
+            x = cv2.GaussianBlur(np.ascontiguousarray(x), (0, 0), sigma)
+        if to_grey:
+            g = cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY)
+            x = np.repeat(g[..., None], 3, axis=2)
+        if jpeg and not video:
             ok, buf = cv2.imencode(
                 ".jpg",
                 cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2BGR),
@@ -227,21 +284,35 @@ def augment_clip(
             if ok:
                 x = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         out.append(np.ascontiguousarray(x))
+    if video:
+        out = roundtrip_frames(out, crf)
     return out
+
+
+def _rescale(image: np.ndarray, factor: float) -> np.ndarray:
+    """Down by ``factor`` (area) and back up (linear): a low-resolution source at this size."""
+    h, w = image.shape[:2]
+    small = (max(8, round(w * factor)), max(8, round(h * factor)))
+    down = cv2.resize(np.ascontiguousarray(image), small, interpolation=cv2.INTER_AREA)
+    return cv2.resize(down, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 class ClipDataset(Dataset):
     """Clips of tracks → ``(frames (T, 3, S, S) float32, length, label, family)``.
 
-    ``family`` is ``-1`` for reals, else the index into ``self.family_names``.
+    ``family`` is ``-1`` for reals, else the index into ``self.family_names``: first the
+    synthesised families, then the generator families of labelled fakes (``fake_tracks``).
 
     Training mode (``fixed=None``): ``len`` is the number of tracks, any integer ``index`` is
-    valid (``index % len`` picks the track, so an epoch may visit a track twice with different
-    draws), and the sample depends on ``(seed, epoch, index)``; call :meth:`set_epoch` first.
+    valid, and the sample depends on ``(seed, epoch, index)``; call :meth:`set_epoch` first. A
+    real clip comes from ``index % len`` of the real tracks (or, with ``balance_reals``, a draw
+    with equal weight per source); a fake clip is, with chance ``real_fakes``, a labelled fake of
+    one generator family drawn with equal weight per family, else a synthesised one.
 
-    Fixed mode (validation): ``fixed`` lists ``(track, family or -1)`` pairs; no augmentation,
-    evenly spaced frames, seeded by ``(seed, VAL_EPOCH, index)``; ``family_names`` (default: the
-    training families) may name families the model is not trained on.
+    Fixed mode (validation): ``fixed`` lists ``(track, family or -1)`` pairs, where ``track``
+    indexes real tracks then fake tracks; no augmentation, evenly spaced frames, seeded by
+    ``(seed, VAL_EPOCH, index)``; ``family_names`` (default: the training families) may name
+    families the model is not trained on.
     """
 
     def __init__(
@@ -253,18 +324,28 @@ class ClipDataset(Dataset):
         model_config: ModelConfig,
         fixed: list[tuple[int, int]] | None = None,
         family_names: Sequence[str] | None = None,
+        fake_tracks: Sequence[Track] = (),
     ) -> None:
         self.root = cache.root
+        self.entries = entries
         self.files = [e.file for e in entries]
-        self.tracks = tracks
+        self.tracks = list(tracks)
+        self.fake_tracks = list(fake_tracks)
         self.config = config
         self.model_config = model_config
-        self.family_names = (
+        self.synth_names = (
             config.training_families() if family_names is None else list(family_names)
         )
-        weights = np.array([config.fakes.get(n, 0.0) for n in self.family_names], np.float64)
+        self.real_family_names = sorted({family_of(entries[t.entry]) for t in self.fake_tracks})
+        self.family_names = self.synth_names + self.real_family_names
+        weights = np.array([config.fakes.get(n, 0.0) for n in self.synth_names], np.float64)
         self.family_p = weights / weights.sum() if weights.sum() > 0 else None
-        self.families = fake_families(self.family_names, config.autoencoder)
+        self.families = fake_families(self.synth_names, config.autoencoder)
+        self.by_family = [
+            [k for k, t in enumerate(self.fake_tracks) if family_of(entries[t.entry]) == name]
+            for name in self.real_family_names
+        ]
+        self.real_p = _balanced_weights([entries[t.entry].item.source for t in self.tracks])
         self.fixed = fixed
         self.epoch = 0
 
@@ -273,7 +354,14 @@ class ClipDataset(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.fixed) if self.fixed is not None else len(self.tracks)
+        if self.fixed is not None:
+            return len(self.fixed)
+        return len(self.tracks) + len(self.fake_tracks)
+
+    def track(self, k: int) -> Track:
+        """Track ``k`` of the real tracks followed by the fake tracks."""
+        n = len(self.tracks)
+        return self.tracks[k] if k < n else self.fake_tracks[k - n]
 
     def _load(self, track: Track, positions: list[int]) -> tuple[list, list]:
         with np.load(self.root / self.files[track.entry]) as z:
@@ -289,38 +377,65 @@ class ClipDataset(Dataset):
             landmarks.append(None if not np.all(np.isfinite(lm)) else lm * scale)
         return crops, landmarks
 
+    def _draw(self, index: int, rng: np.random.Generator) -> tuple[Track, int, int]:
+        """``(track, family, clip length)`` of training sample ``index``."""
+        cfg = self.config
+        if cfg.balance_reals:
+            track = self.tracks[int(rng.choice(len(self.tracks), p=self.real_p))]
+        else:
+            track = self.tracks[index % len(self.tracks)]
+        t = cfg.clip_frames
+        if cfg.single_frame_p > 0 and rng.random() < cfg.single_frame_p:
+            t = 1
+        family = -1
+        if rng.random() < cfg.fake_probability:
+            labelled = bool(self.by_family) and cfg.real_fakes > 0
+            if labelled and rng.random() < cfg.real_fakes:
+                k = int(rng.integers(len(self.by_family)))
+                track = self.fake_tracks[int(rng.choice(self.by_family[k]))]
+                family = len(self.synth_names) + k
+            else:
+                family = int(rng.choice(len(self.synth_names), p=self.family_p))
+        return track, family, t
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int, int]:
         cfg = self.config
         if self.fixed is not None:
             track_i, family = self.fixed[index]
+            track = self.track(track_i)
             rng = np.random.default_rng([cfg.seed, 2**31 + 1, index])
-            positions = choose_frames(
-                len(self.tracks[track_i].frames), cfg.clip_frames, "spread", None
-            )
+            positions = choose_frames(len(track.frames), cfg.clip_frames, "spread", None)
         else:
-            track_i = index % len(self.tracks)
             rng = np.random.default_rng([cfg.seed, self.epoch, index])
-            positions = choose_frames(
-                len(self.tracks[track_i].frames), cfg.clip_frames, cfg.clip_sampling, rng
-            )
-            family = -1
-            if rng.random() < cfg.fake_probability:
-                family = int(rng.choice(len(self.family_names), p=self.family_p))
-        crops, landmarks = self._load(self.tracks[track_i], positions)
-        if family >= 0:
-            crops = self.families[self.family_names[family]](crops, landmarks, rng)
+            track, family, t = self._draw(index, rng)
+            positions = choose_frames(len(track.frames), t, cfg.clip_sampling, rng)
+        crops, landmarks = self._load(track, positions)
+        if 0 <= family < len(self.synth_names):
+            crops = self.families[self.synth_names[family]](crops, landmarks, rng)
         if self.fixed is None:
             crops = augment_clip(crops, rng, cfg.augment)
         x = preprocess(crops, self.model_config)
-        t = cfg.clip_frames
-        frames = np.zeros((t, *x.shape[1:]), np.float32)
+        frames = np.zeros((cfg.clip_frames, *x.shape[1:]), np.float32)
         frames[: len(x)] = x
         return torch.from_numpy(frames), len(x), int(family >= 0), family
 
 
-def validation_plan(n_tracks: int, n_families: int) -> list[tuple[int, int]]:
-    """Every validation track once as a real and once per fake family."""
-    return [(i, f) for i in range(n_tracks) for f in range(-1, n_families)]
+def _balanced_weights(sources: Sequence[str]) -> np.ndarray:
+    """Sampling weights giving every source the same total weight."""
+    if not sources:
+        return np.zeros(0)
+    _, inverse, counts = np.unique(np.asarray(sources), return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse]
+    return w / w.sum()
+
+
+def validation_plan(
+    n_tracks: int, n_families: int, fake_families: Sequence[int] = ()
+) -> list[tuple[int, int]]:
+    """Every real validation track once as a real and once per synthesised family, then every
+    labelled fake track once with its own family (``fake_families[k]`` for fake track ``k``)."""
+    plan = [(i, f) for i in range(n_tracks) for f in range(-1, n_families)]
+    return plan + [(n_tracks + k, f) for k, f in enumerate(fake_families)]
 
 
 def make_datasets(
@@ -329,7 +444,9 @@ def make_datasets(
     """``(train, val, counts)`` for a config; the model config fixes size and normalisation."""
     cache = CropCache(config.cache)
     split = split_cache(cache, config)
-    train = ClipDataset(cache, split.entries, split.train, config, model_config)
+    train = ClipDataset(
+        cache, split.entries, split.train, config, model_config, fake_tracks=split.train_fake
+    )
     val_names = config.validation_families()
     val = ClipDataset(
         cache,
@@ -337,9 +454,16 @@ def make_datasets(
         split.val,
         config,
         model_config,
-        fixed=validation_plan(len(split.val), len(val_names)),
+        fixed=[],
         family_names=val_names,
+        fake_tracks=split.val_fake,
     )
+    offset = len(val.synth_names)
+    own = [
+        offset + val.real_family_names.index(family_of(split.entries[t.entry]))
+        for t in split.val_fake
+    ]
+    val.fixed = validation_plan(len(split.val), len(val_names), own)
     return train, val, split.counts
 
 

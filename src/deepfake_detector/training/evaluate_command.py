@@ -48,6 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="fit a temperature on this split's raw logits and store it in the model folder "
         "(folder models only) before evaluating",
     )
+    p.add_argument(
+        "--codec-check",
+        type=_positive_int,
+        metavar="N",
+        help="also re-encode the first N real videos as H.264, HEVC, VP9 and AV1 (two "
+        "qualities each) and report how far each version's score moves (codec_check.md)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -213,6 +220,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise InputError(f"no items in split {args.split!r} (splits present: {splits})")
         analyzer = _analyzer(args)
         report = evaluate(selected, root, analyzer, _progress(args.quiet, "evaluating"))
+        codecs = None
+        if args.codec_check:
+            from deepfake_detector.training.codec_check import codec_check
+
+            codecs = codec_check(
+                selected, root, analyzer, args.codec_check, progress=_progress(args.quiet, "codecs")
+            )
+            if not codecs["clips"]:
+                raise InputError("--codec-check: the selection holds no real videos")
     except InputError as exc:
         print(f"deepfake-detector evaluate: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -223,8 +239,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if calibration is not None:
         report.notes["calibration"] = calibration
     out = Path(args.out or Path("evaluation") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    if codecs is not None:
+        report.notes["codec_check"] = {k: v for k, v in codecs.items() if k != "clips"}
     paths = write_report(report, out)
+    if codecs is not None:
+        from deepfake_detector.training.codec_check import codec_markdown
+
+        (out / "codec_check.json").write_text(json.dumps(codecs, indent=1), encoding="utf-8")
+        (out / "codec_check.md").write_text(codec_markdown(codecs), encoding="utf-8")
     print(format_summary(report))
+    if codecs is not None:
+        print(codec_markdown(codecs), end="")
     print(f"report: {paths['report']}")
     return EXIT_OK
 

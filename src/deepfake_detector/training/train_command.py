@@ -30,7 +30,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``train`` on the CLI's subparsers (``cli.build_parser`` calls this)."""
     p = subparsers.add_parser(
         "train",
-        help="train a deepfake classifier from a crop cache of real faces (synthetic fakes)",
+        help="train a deepfake classifier from a crop cache (reals, labelled and synthetic fakes)",
         description="Train the sequence model described by a YAML config (see configs/). "
         "Writes OUT/log.jsonl, OUT/last.pt (resume state) and OUT/model/ (best model + "
         "MODEL_CARD.md). Exit status: 0 done, 2 bad input.",
@@ -41,6 +41,13 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, help="override steps_per_epoch")
     p.add_argument("--device", help="override device: auto, cpu, cuda or cuda:N")
     p.add_argument("--out", metavar="DIR", help="override the run folder")
+    p.add_argument(
+        "--holdout",
+        action="append",
+        metavar="FAMILY",
+        help="leave this generator family out of training (repeatable; overrides "
+        "holdout_families): its fakes and their identities are only validated on",
+    )
     p.add_argument(
         "--validate",
         metavar="MODEL",
@@ -64,6 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
             steps_per_epoch=args.steps,
             device=args.device,
             out=args.out,
+            holdout_families=args.holdout,
         )
         if args.validate:
             print(json.dumps(validate_model(args.validate, config), indent=1))

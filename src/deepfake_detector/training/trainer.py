@@ -159,8 +159,10 @@ def evaluate_clips(
     device: torch.device,
     precision: str,
     channels_last: bool,
+    holdout: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Validation metrics: overall (reals vs all fakes) and per family (reals vs that family)."""
+    """Validation metrics: overall (reals vs the fakes of every family not in ``holdout``: the
+    figure that picks the epoch) and per family (reals vs that family, held-out ones marked)."""
     network.eval()
     scores, labels, families = [], [], []
     for frames, lengths, label, family in loader:
@@ -170,12 +172,17 @@ def evaluate_clips(
         labels.append(label.numpy())
         families.append(family.numpy())
     s, y, fam = np.concatenate(scores), np.concatenate(labels), np.concatenate(families)
-    overall = binary_metrics(y.tolist(), s.tolist())
+    held = [k for k, name in enumerate(family_names) if name in holdout]
+    chosen = ~np.isin(fam, held)
+    overall = binary_metrics(y[chosen].tolist(), s[chosen].tolist())
     per_family = {}
     for k, name in enumerate(family_names):
         keep = (fam == -1) | (fam == k)
+        if not np.any(fam == k):
+            continue
         m = binary_metrics(y[keep].tolist(), s[keep].tolist())
         per_family[name] = {key: m[key] for key in ("auc", "ap", "eer", "n_real", "n_fake")}
+        per_family[name]["held_out"] = name in holdout
     return {
         "auc": overall["auc"],
         "ap": overall["ap"],
@@ -255,11 +262,45 @@ def model_card_text(model_config: ModelConfig, command: str) -> str:
     val = t.get("best_val") or {}
     rows = [f"| all fakes | {_fmt(val.get('auc'))} | {_fmt(val.get('eer'))} |"]
     trained_on = {n for n, w in (cfg.get("fakes") or {}).items() if w > 0}
+    real_fakes = float(cfg.get("real_fakes") or 0.0)
     for name, m in (val.get("per_family") or {}).items():
-        label = name if name in trained_on else f"{name} (not trained on)"
+        if m.get("held_out"):
+            label = f"{name} (held out)"
+        elif name in trained_on or real_fakes > 0:
+            label = name
+        else:
+            label = f"{name} (not trained on)"
         rows.append(f"| {label} | {_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} |")
+    if real_fakes > 0:
+        fakes_line = (
+            f"Fakes: {100 * real_fakes:.0f} % of the fake clips were labelled real-world "
+            "manipulations from the cache (one generator family at a time, equal weight per "
+            f"family; held out: {', '.join(cfg.get('holdout_families') or []) or 'none'}), the "
+            f"rest synthesised from real crops (families and weights: {cfg.get('fakes')})."
+        )
+    else:
+        fakes_line = (
+            "Only REAL faces were used; every fake was synthesised from them during training "
+            f"(families and weights: {cfg.get('fakes')})."
+        )
     counts = t.get("data", {})
     head = model_config.head
+    if real_fakes > 0:
+        limits = (
+            "- Families it was trained on score better than unseen generators will: only the\n"
+            "  held-out rows, and leave-one-generator-out runs (`scripts/logo.sh`), measure\n"
+            "  generalisation.\n"
+            f"- Temperature fitted on: {t.get('calibration', {}).get('data', 'nothing')}; the\n"
+            "  0.5 threshold was not tuned."
+        )
+    else:
+        limits = (
+            "- Its validation fakes are synthesised like its training fakes: those figures say\n"
+            "  nothing about real face-swap, reenactment or fully generated videos; only an\n"
+            "  evaluation on such videos (`deepfake-detector evaluate`) does.\n"
+            "- The temperature was fitted on synthesised fakes, so on real manipulated videos the\n"
+            "  probabilities may be over- or under-confident; the 0.5 threshold was not tuned."
+        )
     return f"""# {model_config.name}
 
 ## Architecture
@@ -275,8 +316,7 @@ temperature fitted on: {t.get("calibration", {}).get("data", "nothing")}).
 {_sentence(t.get("data_note") or "sources and licences not recorded (`data_note` in the config)")}
 Crop cache `{cfg.get("cache", "?")}`: {counts.get("train_tracks", "?")} training tracks
 ({counts.get("train_entries", "?")} items), {counts.get("val_tracks", "?")} validation tracks
-({counts.get("val_entries", "?")} items) of held-out identities. Only REAL faces were used; every
-fake was synthesised from them during training (families and weights: {cfg.get("fakes")}).
+({counts.get("val_entries", "?")} items) of held-out identities. {fakes_line}
 
 ## Recipe
 {t.get("epochs_run", "?")} epochs (best: epoch {t.get("best_epoch", "?")}) ×
@@ -286,17 +326,13 @@ frames; AdamW lr {cfg.get("lr")} (warmup {cfg.get("warmup_fraction")}, cosine), 
 augmentation {cfg.get("augment")}; precision {t.get("precision")} on {t.get("device")};
 seed {cfg.get("seed")}; wall time {t.get("wall_time_s", 0):.0f} s.
 
-## Validation (synthetic fakes of held-out identities)
+## Validation (held-out identities; synthesised and labelled fakes)
 | fakes | AUC | EER |
 |---|---|---|
 {chr(10).join(rows)}
 
 ## Known limits
-- Its validation fakes are synthesised like its training fakes: those figures say nothing
-  about real face-swap, reenactment or fully generated videos; only an evaluation on such
-  videos (`deepfake-detector evaluate`) does.
-- The temperature was fitted on synthesised fakes, so on real manipulated videos the
-  probabilities may be over- or under-confident; the 0.5 threshold was not tuned.
+{limits}
 - Faces must be cropped the way the config says; other crops (size, margin) degrade it.
 - The training identities and recording conditions (mostly frontal, studio or interview video)
   bias what it considers real.
@@ -435,7 +471,13 @@ def train(
             n_clips += len(labels)
         train_s = time.monotonic() - t0
         val = evaluate_clips(
-            network, val_loader, family_names, device, precision, config.channels_last
+            network,
+            val_loader,
+            family_names,
+            device,
+            precision,
+            config.channels_last,
+            frozenset(config.holdout_families),
         )
         auc = val["auc"]
         improved = auc is not None and (
@@ -513,7 +555,9 @@ def train(
         }
         final = replace(loaded.config, training=training)
         save_checkpoint(loaded.network, final, model_dir, dtype=torch.float16)
-        final = calibrate_on_validation(model_dir, val_loader, device, config.channels_last)
+        final = calibrate_on_validation(
+            model_dir, val_loader, device, config.channels_last, _real_world_families(val_set)
+        )
         write_model_card(model_dir, final, command)
     else:
         model_dir = None
@@ -567,14 +611,29 @@ def validate_model(model_dir: str | Path, config: TrainConfig) -> dict[str, Any]
     return val | {"model": loaded.config.name, "val_tracks": counts["val_tracks"]}
 
 
+MIN_CALIBRATION_FAKES = 10
+"""Fewest labelled (real-world) validation fakes to fit the temperature on them alone."""
+
+
+def _real_world_families(val_set: Any) -> list[int]:
+    """Family indices of the validation set's labelled (real-world) fakes."""
+    offset = len(getattr(val_set, "synth_names", val_set.family_names))
+    return list(range(offset, len(val_set.family_names)))
+
+
 @torch.no_grad()
 def calibrate_on_validation(
-    model_dir: Path, val_loader: DataLoader, device: torch.device, channels_last: bool
+    model_dir: Path,
+    val_loader: DataLoader,
+    device: torch.device,
+    channels_last: bool,
+    real_world: list[int] | None = None,
 ) -> ModelConfig:
-    """Fit a temperature on the saved model's raw clip logits over the held-out validation clips
-    (real crops and synthesised fakes of identities never trained on) and store it with the
-    model, so ``fake_probability`` is calibrated on that distribution. Real deepfakes may be
-    distributed differently; the model card says which data the temperature came from."""
+    """Fit a temperature on the saved model's raw clip logits over held-out validation clips and
+    store it with the model. When the validation set holds at least ``MIN_CALIBRATION_FAKES``
+    labelled fakes (families ``real_world``), the temperature is fitted on reals and those
+    real-world fakes only, not on synthesised ones, whose scores are distributed differently;
+    the model card says which data it came from."""
     from deepfake_detector.training.calibration import (
         expected_calibration_error,
         fit_temperature,
@@ -585,12 +644,23 @@ def calibrate_on_validation(
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
     network.eval()
-    logits, labels = [], []
-    for frames, lengths, label, _family in val_loader:
+    logits, labels, families = [], [], []
+    for frames, lengths, label, family in val_loader:
         clip, _ = network(_to_device(frames, device, channels_last), lengths.to(device))
         logits.append(clip.float().cpu().numpy())
         labels.append(label.numpy())
+        families.append(family.numpy())
     z, y = np.concatenate(logits).astype(np.float64), np.concatenate(labels)
+    fam = np.concatenate(families)
+    real_world_fakes = np.isin(fam, real_world or [])
+    data = "held-out validation clips: real crops of unseen identities and their synthesised fakes"
+    if real_world_fakes.sum() >= MIN_CALIBRATION_FAKES:
+        keep = (fam == -1) | real_world_fakes
+        z, y = z[keep], y[keep]
+        data = (
+            "held-out validation clips: real crops of unseen identities and labelled real-world "
+            "fakes of unseen identities (no synthesised fakes)"
+        )
     temperature = fit_temperature(z.tolist(), y.tolist())
     before = expected_calibration_error(y.tolist(), (1 / (1 + np.exp(-z))).tolist())
     after = expected_calibration_error(y.tolist(), (1 / (1 + np.exp(-z / temperature))).tolist())
@@ -598,8 +668,7 @@ def calibrate_on_validation(
         model_dir,
         temperature,
         provenance={
-            "data": "held-out validation clips: real crops of unseen identities and their "
-            "synthesised fakes",
+            "data": data,
             "clips": len(y),
             "ece_before": round(float(before), 4),
             "ece_after": round(float(after), 4),

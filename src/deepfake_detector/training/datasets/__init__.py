@@ -92,12 +92,20 @@ def build_index(root: str | Path, layout: str = "auto", **options: Any) -> list[
 
 
 def _register_builtins() -> None:
-    from deepfake_detector.training.datasets import celebdf, dfdc, dfdc_preview, ffpp, folders
+    from deepfake_detector.training.datasets import (
+        celebdf,
+        dfdc,
+        dfdc_preview,
+        ffpp,
+        folders,
+        manifest,
+    )
 
     register_layout("ffpp", ffpp.read, ffpp.detect)
     register_layout("celebdf", celebdf.read, celebdf.detect)
     register_layout("dfdc_preview", dfdc_preview.read, dfdc_preview.detect)
     register_layout("dfdc", dfdc.read, dfdc.detect)
+    register_layout("manifest", manifest.read, manifest.detect)
     register_layout("csv", folders.read_csv, folders.detect_csv)
     register_layout("folders", folders.read_folders, folders.detect_folders)
 

@@ -1,0 +1,59 @@
+"""Leave-one-generator-out report of the fold runs under a folder (written by scripts/logo.sh).
+
+python scripts/logo_table.py runs/logo            # Markdown on stdout, JSON beside the runs
+python scripts/logo_table.py runs/logo --calibrate runs/RUN/model   # and calibrate a model
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from deepfake_detector.training.logo import (
+    calibrate_model,
+    fold_dirs,
+    logo_report,
+    report_markdown,
+    score_fold,
+    write_report,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", help="folder holding one run folder per fold")
+    parser.add_argument("--json", help="write the full report here (default: RUNS/logo.json)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--calibrate",
+        metavar="MODEL_DIR",
+        help="store the pooled temperature, the borderline band and the cross-fitted ECE in "
+        "this model folder (a model of the same recipe, e.g. the one to ship)",
+    )
+    args = parser.parse_args(argv)
+    folds = fold_dirs(args.runs)
+    if not folds:
+        print(
+            f"error: no finished fold runs (*/model/config.json) under {args.runs}", file=sys.stderr
+        )
+        return 2
+    scores = []
+    for run in folds:
+        print(f"scoring {run.name} ...", file=sys.stderr, flush=True)
+        scores.append(score_fold(run, threads=args.threads))
+    report = logo_report(scores)
+    write_report(report, args.json or Path(args.runs) / "logo.json")
+    if args.calibrate:
+        config = calibrate_model(report, args.calibrate)
+        print(
+            f"stored temperature {config.temperature:.4f}, band {config.band}, ECE {config.ece:.4f}"
+            f" in {args.calibrate}",
+            file=sys.stderr,
+        )
+    print(report_markdown(report), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Leave-one-generator-out (LOGO) report: how a recipe does on generator families it never saw.
+
+``scripts/logo.sh`` trains one run per fold with ``holdout_families``; this module reads those
+run folders, re-scores each fold's best model on its own validation clips (real crops of held-out
+identities, and the held-out family's fakes, which no fold model was trained on) and reports:
+
+- per held-out family: n, AUC, EER and balanced accuracy against the fold's held-out real
+  videos (not stills: the fakes are videos, and a clip's length must not decide);
+  for face swaps with their originals, the AUC against those originals alone (matched pairs);
+- calibration on these **out-of-fold, real-world** scores: a temperature fitted on the other
+  folds and applied to each fold (cross-fitting, so no fold calibrates itself), with ECE and log
+  loss before and after, and the temperature fitted on all folds (the one a shipped model takes);
+- the borderline band: the widest score range around 0.5 outside which at least
+  ``BAND_PRECISION`` of the clips are called right, with reals and fakes weighted equally.
+
+Only folds' validation clips are used: nothing here looks at ``dev_eval``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepfake_detector.models.checkpoints import load_checkpoint
+from deepfake_detector.training.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    reliability_bins,
+)
+from deepfake_detector.training.config import TrainConfig
+from deepfake_detector.training.metrics import binary_metrics
+
+BAND_PRECISION = 0.9
+"""Share of clips on either side of the band that must be called right (classes weighted
+equally)."""
+BAND_LIMITS = (0.2, 0.8)
+"""The band never reaches further than this from 0.5, whatever the data."""
+PAIR_SOURCE = "faceswap_pair_original_half"
+"""The ``source`` of a face swap's own original half (see ``datasets/manifest.py``)."""
+
+
+@dataclass
+class FoldScores:
+    """One fold's validation clips: raw clip logits, labels, family name ('' for reals) and the
+    item's source, restricted to reals and the fold's held-out families."""
+
+    name: str
+    holdout: list[str]
+    logits: np.ndarray
+    labels: np.ndarray
+    families: list[str]
+    sources: list[str]
+    paths: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+
+    def restricted_to_videos(self) -> FoldScores:
+        """Only clips of video items: held-out fakes are videos, and comparing them with real
+        still photos (one-frame clips) would measure the clip length, not the manipulation."""
+        keep = [k for k, kind in enumerate(self.kinds) if kind == "video"]
+        return FoldScores(
+            self.name,
+            self.holdout,
+            self.logits[keep],
+            self.labels[keep],
+            [self.families[k] for k in keep],
+            [self.sources[k] for k in keep],
+            [self.paths[k] for k in keep],
+            [self.kinds[k] for k in keep],
+        )
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@torch.no_grad()
+def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
+    """Re-score a fold run's best model (``run_dir/model``) on that run's validation clips."""
+    from deepfake_detector.training.data import make_datasets
+
+    run = Path(run_dir)
+    loaded = load_checkpoint(run / "model")
+    config = TrainConfig.from_dict(loaded.config.training["config"], source=str(run))
+    if threads:
+        torch.set_num_threads(threads)
+    _, val, _ = make_datasets(config, loaded.config)
+    network = loaded.network.float().eval()
+    holdout = set(config.holdout_families)
+    logits, labels, families, sources, paths, kinds = [], [], [], [], [], []
+    for index, (track_i, family) in enumerate(val.fixed or []):
+        name = val.family_names[family] if family >= 0 else ""
+        if family >= 0 and name not in holdout:
+            continue
+        frames, length, label, _ = val[index]
+        clip, _ = network(frames[None], torch.tensor([length]))
+        track = val.track(track_i)
+        entry = val.entries[track.entry]
+        logits.append(float(clip.float()[0]))
+        labels.append(int(label))
+        families.append(name)
+        sources.append(entry.item.source)
+        paths.append(entry.path)
+        kinds.append(entry.item.kind)
+    return FoldScores(
+        run.name,
+        sorted(holdout),
+        np.asarray(logits, np.float64),
+        np.asarray(labels, np.int64),
+        families,
+        sources,
+        paths,
+        kinds,
+    )
+
+
+def band_from_scores(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """``(low, high)``: below ``low`` at least ``BAND_PRECISION`` of the clips are real, from
+    ``high`` up at least that share are fake (classes weighted equally), each as close to 0.5
+    as that allows and never beyond ``BAND_LIMITS``."""
+    real, fake = probs[labels == 0], probs[labels == 1]
+    if not len(real) or not len(fake):
+        return BAND_LIMITS
+
+    def share_real_below(t: float) -> float:
+        r, f = np.mean(real < t), np.mean(fake < t)
+        return r / (r + f) if r + f > 0 else 1.0
+
+    def share_fake_above(t: float) -> float:
+        r, f = np.mean(real >= t), np.mean(fake >= t)
+        return f / (r + f) if r + f > 0 else 1.0
+
+    grid = np.round(np.arange(0.5, BAND_LIMITS[0] - 1e-9, -0.01), 2)
+    low = next((float(t) for t in grid if share_real_below(t) >= BAND_PRECISION), BAND_LIMITS[0])
+    grid = np.round(np.arange(0.5, BAND_LIMITS[1] + 1e-9, 0.01), 2)
+    high = next((float(t) for t in grid if share_fake_above(t) >= BAND_PRECISION), BAND_LIMITS[1])
+    return low, high
+
+
+def _family_rows(fold: FoldScores, probs: np.ndarray) -> list[dict[str, Any]]:
+    real = np.array([f == "" for f in fold.families])
+    rows = []
+    groups = [[name] for name in fold.holdout]
+    if len(fold.holdout) > 1:
+        groups.append(list(fold.holdout))
+    for names in groups:
+        fake = np.array([f in names for f in fold.families])
+        if not fake.any():
+            continue
+        keep = real | fake
+        m = binary_metrics(fold.labels[keep].tolist(), probs[keep].tolist())
+        row = {
+            "family": "+".join(names),
+            "fold": fold.name,
+            "n_fake": int(fake.sum()),
+            "n_real": int(real.sum()),
+            "auc": m["auc"],
+            "eer": m["eer"],
+            "balanced_accuracy": m["balanced_accuracy"],
+            "group": len(names) > 1,
+        }
+        pair_real = real & np.array([s == PAIR_SOURCE for s in fold.sources])
+        if pair_real.any():
+            keep = pair_real | fake
+            pm = binary_metrics(fold.labels[keep].tolist(), probs[keep].tolist())
+            row["pairs_auc"] = pm["auc"]
+            row["pairs_n_real"] = int(pair_real.sum())
+        rows.append(row)
+    return rows
+
+
+def logo_report(folds: list[FoldScores]) -> dict[str, Any]:
+    """Per-family table, cross-fitted calibration and the borderline band (see module doc)."""
+    if not folds:
+        raise ValueError("no folds to report")
+    folds = [f.restricted_to_videos() for f in folds]
+    raw_rows = [row for fold in folds for row in _family_rows(fold, _sigmoid(fold.logits))]
+    cross_probs = []
+    temperatures = {}
+    for k, fold in enumerate(folds):
+        others = [f for j, f in enumerate(folds) if j != k]
+        if others:
+            z = np.concatenate([f.logits for f in others])
+            y = np.concatenate([f.labels for f in others])
+            t = fit_temperature(z.tolist(), y.tolist())
+        else:
+            t = 1.0
+        temperatures[fold.name] = t
+        cross_probs.append(_sigmoid(fold.logits / t))
+    z_all = np.concatenate([f.logits for f in folds])
+    y_all = np.concatenate([f.labels for f in folds])
+    p_raw = _sigmoid(z_all)
+    p_cross = np.concatenate(cross_probs)
+    pooled_t = fit_temperature(z_all.tolist(), y_all.tolist())
+    calibrated_rows = [
+        row
+        for fold, probs in zip(folds, cross_probs, strict=True)
+        for row in _family_rows(fold, probs)
+    ]
+    raw_m = binary_metrics(y_all.tolist(), p_raw.tolist())
+    cross_m = binary_metrics(y_all.tolist(), p_cross.tolist())
+    low, high = band_from_scores(y_all, p_cross)
+    in_band = (p_cross >= low) & (p_cross < high)
+    outside = ~in_band
+    called = (p_cross[outside] >= 0.5).astype(int)
+    outside_m = binary_metrics(y_all[outside].tolist(), p_cross[outside].tolist())
+    singles = [r for r in raw_rows if not r["group"]]
+    talking = [r for r in singles if r["family"] != "deepfacelive" and r["auc"] is not None]
+    return {
+        "folds": [{"name": f.name, "holdout": f.holdout, "clips": len(f.labels)} for f in folds],
+        "families": raw_rows,
+        "families_calibrated": calibrated_rows,
+        "talking_heads_mean_auc": (
+            float(np.mean([r["auc"] for r in talking])) if talking else None
+        ),
+        "talking_heads_families": [r["family"] for r in talking],
+        "pooled": {
+            "n_real": int((y_all == 0).sum()),
+            "n_fake": int((y_all == 1).sum()),
+            "auc": raw_m["auc"],
+            "ece_raw": float(expected_calibration_error(y_all.tolist(), p_raw.tolist())),
+            "log_loss_raw": raw_m["log_loss"],
+            "ece_cross_fitted": float(expected_calibration_error(y_all.tolist(), p_cross.tolist())),
+            "log_loss_cross_fitted": cross_m["log_loss"],
+            "balanced_accuracy_cross_fitted": cross_m["balanced_accuracy"],
+            "reliability_cross_fitted": reliability_bins(y_all.tolist(), p_cross.tolist()),
+        },
+        "fold_temperatures": temperatures,
+        "temperature": float(pooled_t),
+        "band": {
+            "low": low,
+            "high": high,
+            "precision_target": BAND_PRECISION,
+            "share_in_band": float(in_band.mean()),
+            "accuracy_outside": float(np.mean(called == y_all[outside])) if outside.any() else None,
+            "balanced_accuracy_outside": outside_m["balanced_accuracy"],
+        },
+    }
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """The LOGO tables as Markdown (for the README and the model card)."""
+    lines = [
+        "| held-out family | fold | fakes | reals | AUC | EER | balanced acc. (calibrated) |"
+        " AUC vs own originals |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    calibrated = {(r["fold"], r["family"]): r for r in report["families_calibrated"]}
+    for r in report["families"]:
+        c = calibrated.get((r["fold"], r["family"]), {})
+        pairs = f"{_f(r['pairs_auc'])} ({r['pairs_n_real']} originals)" if "pairs_auc" in r else ""
+        lines.append(
+            f"| {r['family']}{' (group)' if r['group'] else ''} | {r['fold']} | {r['n_fake']} |"
+            f" {r['n_real']} | {_f(r['auc'])} | {_f(r['eer'])} |"
+            f" {_f(c.get('balanced_accuracy'))} | {pairs} |"
+        )
+    p, b = report["pooled"], report["band"]
+    lines += [
+        "",
+        f"Mean AUC over the talking-head families held out one at a time "
+        f"({', '.join(report['talking_heads_families'])}): "
+        f"**{_f(report['talking_heads_mean_auc'])}**.",
+        "",
+        f"Pooled out-of-fold video clips ({p['n_real']} real, {p['n_fake']} fake; a real counts "
+        f"once per fold it was validated in): AUC {_f(p['auc'])}; raw ECE {_f(p['ece_raw'])}, "
+        f"log loss {_f(p['log_loss_raw'])}; with a temperature cross-fitted on the other folds: "
+        f"ECE {_f(p['ece_cross_fitted'])}, log loss {_f(p['log_loss_cross_fitted'])}, balanced "
+        f"accuracy {_f(p['balanced_accuracy_cross_fitted'])}. Temperature fitted on all folds: "
+        f"{_f(report['temperature'])}.",
+        "",
+        f"Borderline band: {b['low']:.2f}–{b['high']:.2f} ({100 * b['share_in_band']:.0f} % of "
+        f"the clips fall in it; outside it, balanced accuracy "
+        f"{_f(b['balanced_accuracy_outside'])}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def fold_dirs(root: str | Path) -> list[Path]:
+    """Finished fold runs under ``root`` (folders with ``model/config.json``), sorted."""
+    return sorted(p.parent for p in Path(root).glob("*/model/config.json"))
+
+
+def calibrate_model(report: dict[str, Any], model_dir: str | Path) -> Any:
+    """Store the report's temperature (fitted on every fold's out-of-fold real-world clips),
+    borderline band and cross-fitted ECE in a model folder of the same recipe: these are the
+    figures for generators the model has not seen, which is what it will meet."""
+    from deepfake_detector.training.calibration import store_calibration
+
+    pooled, band = report["pooled"], report["band"]
+    return store_calibration(
+        model_dir,
+        report["temperature"],
+        provenance={
+            "data": "leave-one-generator-out: each fold model's held-out real videos and the "
+            "fakes of the generator family it never saw, pooled over "
+            f"{len(report['folds'])} folds (no dev_eval)",
+            "n_real": pooled["n_real"],
+            "n_fake": pooled["n_fake"],
+            "ece_raw": pooled["ece_raw"],
+            "ece_cross_fitted": pooled["ece_cross_fitted"],
+            "log_loss_cross_fitted": pooled["log_loss_cross_fitted"],
+            "fold_temperatures": report["fold_temperatures"],
+            "band": [band["low"], band["high"]],
+        },
+        band=(band["low"], band["high"]),
+        ece=pooled["ece_cross_fitted"],
+    )
+
+
+def write_report(report: dict[str, Any], out: str | Path) -> None:
+    Path(out).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")

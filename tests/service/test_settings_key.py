@@ -1,0 +1,35 @@
+"""The analysis de-duplication key: a re-upload is answered from the old analysis only when the
+settings *and the weights* are the same."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from deepfake_detector.config import AnalysisSettings
+from deepfake_detector.models.checkpoints import ModelConfig, build_network, save_checkpoint
+from deepfake_detector.service.jobs import settings_key
+
+
+def _model(folder: Path, seed: int) -> Path:
+    config = ModelConfig(name="key-test", backbone="mobilenet_v2", trained=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = build_network(config)
+    save_checkpoint(network, config, folder)
+    return folder
+
+
+def test_key_follows_the_weights_not_the_name(tmp_path: Path) -> None:
+    folder = _model(tmp_path / "m", seed=1)
+    settings = AnalysisSettings(model=str(folder))
+    first = settings_key(settings)
+    assert settings_key(settings) == first  # stable
+    _model(folder, seed=2)  # the same path, new weights (a new default shipped in place)
+    assert settings_key(settings) != first
+    assert settings_key(replace(settings, frames=settings.frames + 1)) != settings_key(settings)
+    # A model that cannot be resolved still gets a key (its jobs fail with a clear error).
+    missing = AnalysisSettings(model=str(tmp_path / "nothing.pt"))
+    assert settings_key(missing) != settings_key(settings)

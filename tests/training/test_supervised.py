@@ -1,0 +1,193 @@
+"""Learning from labelled fakes: identity- and generator-disjoint splits, family-balanced draws,
+leave-one-generator-out runs and their report, and the augmentations both classes share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_trainer import SIZE, _config, _crop, write_cache
+
+from deepfake_detector.training.config import AugmentConfig, ConfigError
+from deepfake_detector.training.crop_cache import CropCache
+from deepfake_detector.training.data import (
+    augment_clip,
+    family_of,
+    make_datasets,
+    model_config_for,
+    split_cache,
+)
+from deepfake_detector.training.logo import (
+    BAND_LIMITS,
+    band_from_scores,
+    logo_report,
+    report_markdown,
+    score_fold,
+)
+from deepfake_detector.training.trainer import train
+
+from video_factory import ASTRONAUT_FACE, GRACE_HOPPER_FACE, astronaut, grace_hopper
+
+FAMILIES = {"gen_a": ["a1", "a2"], "gen_b": ["b1", "b2"]}
+"""Generator family → identity groups of its fakes."""
+
+
+def _append_fakes(cache: Path) -> None:
+    """Labelled fakes of two generator families (blurred, tinted crops stand in for generated
+    faces), two identity groups each, one of which shares its group with a real original."""
+    photos = [(astronaut(), ASTRONAUT_FACE), (grace_hopper(), GRACE_HOPPER_FACE)]
+    lines = []
+    for family, groups in FAMILIES.items():
+        for g, group in enumerate(groups):
+            photo, box = photos[g % 2]
+            crops = [_crop(photo, box, 4 * k, 0, SIZE) for k in range(3)]
+            tint = np.array([30, 0, 0])
+            crops = [np.clip(c.astype(int) + tint, 0, 255).astype(np.uint8) for c in crops]
+            file = f"crops/{family}_{group}.npz"
+            np.savez_compressed(
+                cache / file,
+                crops=np.stack(crops),
+                landmarks=np.full((3, 5, 2), np.nan, np.float32),
+                track=np.zeros(3, np.int16),
+                time_s=np.arange(3, dtype=np.float32),
+            )
+            lines.append(
+                {
+                    "path": f"{family}__{group}.mp4",
+                    "label": 1,
+                    "kind": "video",
+                    "source": f"{family}_source",
+                    "method": family,
+                    # a1 is made from the real identity id1: they must stay together.
+                    "group": "id1" if group == "a1" else group,
+                    "split": "",
+                    "extra": {},
+                    "file": file,
+                    "crops": 3,
+                    "tracks": 1,
+                    "error": None,
+                }
+            )
+    with (cache / "entries.jsonl").open("a") as f:
+        for line in lines:
+            f.write(json.dumps(line) + "\n")
+
+
+@pytest.fixture(scope="module")
+def labelled_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = write_cache(tmp_path_factory.mktemp("labelled") / "cache")
+    _append_fakes(cache)
+    return cache
+
+
+def test_holdout_family_and_its_identities_never_trained_on(
+    labelled_cache: Path, tmp_path: Path
+) -> None:
+    config = _config(labelled_cache, tmp_path, real_fakes=0.5, holdout_families=["gen_a"])
+    split = split_cache(CropCache(labelled_cache), config)
+    train_entries = [split.entries[t.entry] for t in split.train + split.train_fake]
+    val_entries = [split.entries[t.entry] for t in split.val + split.val_fake]
+    assert not {family_of(e) for e in train_entries if e.label == 1} & {"gen_a"}
+    assert {e.path for e in val_entries} >= {"gen_a__a1.mp4", "gen_a__a2.mp4"}
+    # The real original sharing a held-out fake's identity is validated on, never trained on.
+    assert "id1" not in {e.group for e in train_entries}
+    assert "id1" in {e.group for e in val_entries}
+    assert not {e.group for e in train_entries} & {e.group for e in val_entries}
+
+    with pytest.raises(ConfigError, match="gen_z"):
+        split_cache(
+            CropCache(labelled_cache), _config(labelled_cache, tmp_path, holdout_families=["gen_z"])
+        )
+    every = sorted({family_of(e) for e in CropCache(labelled_cache).entries() if e.label == 1})
+    assert {"gen_a", "gen_b"} <= set(every)
+    with pytest.raises(ConfigError, match="no labelled fakes"):
+        split_cache(
+            CropCache(labelled_cache),
+            _config(labelled_cache, tmp_path, real_fakes=0.5, holdout_families=every),
+        )
+
+
+def test_labelled_fakes_are_drawn_family_balanced(labelled_cache: Path, tmp_path: Path) -> None:
+    config = _config(
+        labelled_cache, tmp_path, real_fakes=1.0, fake_probability=0.5, single_frame_p=0.3
+    )
+    train_set, val_set, counts = make_datasets(config, model_config_for(config))
+    assert counts["train_fake_tracks"] + counts["val_fake_tracks"] == 5  # 4 + fake.mp4
+    assert train_set.real_family_names  # labelled families come after the synthesised ones
+    train_set.set_epoch(0)
+    drawn = [train_set[i] for i in range(120)]
+    families = {train_set.family_names[f] for _, _, y, f in drawn if y == 1}
+    assert families == set(train_set.real_family_names)  # real_fakes=1: never synthesised
+    assert {length for _, length, _, _ in drawn} == {1, 2}  # single frames for both classes
+    assert {y for _, length, y, _ in drawn if length == 1} == {0, 1}
+    # Validation: every labelled fake track once, with its own family.
+    fake_plan = [(t, f) for t, f in val_set.fixed if t >= len(val_set.tracks)]
+    assert len(fake_plan) == counts["val_fake_tracks"]
+    for index, (t, f) in enumerate(val_set.fixed):
+        if t >= len(val_set.tracks):
+            assert val_set[index][2] == 1
+            entry = val_set.entries[val_set.track(t).entry]
+            assert val_set.family_names[f] == family_of(entry)
+
+
+def test_logo_fold_runs_and_report(labelled_cache: Path, tmp_path: Path) -> None:
+    folds = []
+    for held in ("gen_a", "gen_b"):
+        out = tmp_path / held
+        config = _config(labelled_cache, out, epochs=1, real_fakes=0.5, holdout_families=[held])
+        result = train(config, quiet=True)
+        per_family = result.history[-1]["val"]["per_family"]
+        assert per_family[held]["held_out"] is True
+        assert all(not v["held_out"] for k, v in per_family.items() if k != held)
+        card = (result.model_dir / "MODEL_CARD.md").read_text()
+        assert f"{held} (held out)" in card
+        folds.append(score_fold(out))
+    assert folds[0].holdout == ["gen_a"]
+    assert set(folds[0].families) == {"", "gen_a"}  # only reals and the held-out family
+    report = logo_report(folds)
+    assert [r["family"] for r in report["families"]] == ["gen_a", "gen_b"]
+    assert all(r["n_fake"] == 2 for r in report["families"])
+    assert report["temperature"] > 0
+    assert (
+        BAND_LIMITS[0] <= report["band"]["low"] <= 0.5 <= report["band"]["high"] <= BAND_LIMITS[1]
+    )
+    text = report_markdown(report)
+    assert "| gen_a | gen_a | 2 |" in text and "Borderline band" in text
+
+
+def test_band_from_scores() -> None:
+    rng = np.random.default_rng(0)
+    real = rng.uniform(0.0, 0.6, 500)
+    fake = rng.uniform(0.4, 1.0, 500)
+    labels = np.r_[np.zeros(500, int), np.ones(500, int)]
+    low, high = band_from_scores(labels, np.r_[real, fake])
+    # Overlap is [0.4, 0.6]: 90 % purity needs roughly [0.42, 0.58] and nothing wider.
+    assert 0.38 <= low <= 0.45 and 0.55 <= high <= 0.62
+    separated = band_from_scores(labels, np.r_[real * 0.5, 0.7 + fake * 0.3])
+    assert separated == (0.5, 0.5)
+    assert band_from_scores(np.zeros(3, int), np.ones(3) * 0.5) == BAND_LIMITS
+
+
+def test_shared_augmentations_keep_shape_and_apply_to_the_whole_clip() -> None:
+    rng = np.random.default_rng(1)
+    crops = [_crop(astronaut(), ASTRONAUT_FACE, 2 * k, 0, 63) for k in range(4)]
+    cfg = AugmentConfig(
+        hflip=0.0, jpeg_p=0.0, jitter_p=0.0, rescale_p=1.0, blur_p=1.0, video_p=1.0, grayscale_p=1.0
+    )
+    out = augment_clip(crops, rng, cfg)
+    assert len(out) == 4 and all(x.shape == (63, 63, 3) and x.dtype == np.uint8 for x in out)
+    for x in out:  # grey: three (nearly) equal channels even after the H.264 round trip
+        assert np.abs(x[..., 0].astype(int) - x[..., 2].astype(int)).mean() < 3
+    # Rescale + blur remove detail: less high-frequency energy than the original.
+    lap = [np.abs(np.diff(x.astype(float)[..., 1], axis=1)).mean() for x in (crops[0], out[0])]
+    assert lap[1] < lap[0]
+    # All off: the clip is returned unchanged.
+    off = AugmentConfig(hflip=0.0, jpeg_p=0.0, jitter_p=0.0)
+    assert all(
+        np.array_equal(a, b) for a, b in zip(augment_clip(crops, rng, off), crops, strict=True)
+    )
+    assert AugmentConfig(video_crf=(40, 20)).problems() == [
+        "augment.video_crf must be [low, high] with 0 <= low <= high <= 51"
+    ]
