@@ -30,7 +30,7 @@ from deepfake_detector.models.checkpoints import file_sha256, read_config
 from deepfake_detector.models.registry import WEIGHTS_DIR
 from deepfake_detector.training.evaluate import EvaluationReport, report_markdown
 from deepfake_detector.training.logo import report_markdown as logo_markdown
-from deepfake_detector.training.trainer import CARD_NAME, model_card_text
+from deepfake_detector.training.model_card import CARD_NAME, model_card_text
 
 MAX_BYTES = 60 * 2**20
 FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}

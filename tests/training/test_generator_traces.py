@@ -8,22 +8,29 @@ import cv2
 import numpy as np
 import pytest
 
-from deepfake_detector.training.generator_traces import (
-    FAKE_FAMILIES,
-    UPSAMPLING_MODES,
-    AutoencoderTrace,
+from deepfake_detector.training.config import ConfigError
+from deepfake_detector.training.families import (
     FakeMixer,
+    available_families,
+    build_families,
+    register_family,
+)
+from deepfake_detector.training.generator_traces import (
+    UPSAMPLING_MODES,
+    AutoencoderSequence,
+    AutoencoderTrace,
     TemporalFlicker,
     UpsamplingConfig,
     UpsamplingTrace,
     load_autoencoder,
-    make_families,
     save_autoencoder,
     train_autoencoder,
     upsampling_trace,
 )
 
 import video_factory
+
+FAKE_FAMILIES = build_families(["selfblend", "upsampling", "flicker"])
 
 SIZE = 160
 
@@ -218,31 +225,42 @@ def test_consistent_families_are_stable_over_a_static_track(name: str) -> None:
 
 def test_mixer_is_reproducible_and_follows_weights(track: list[np.ndarray]) -> None:
     small = [cv2.resize(t, (64, 64), interpolation=cv2.INTER_AREA) for t in track[:2]]
-    mixer = FakeMixer({"selfblend": 0.5, "upsampling": 0.3, "flicker": 0.2, "autoencoder": 0.0})
+    weights = {"selfblend": 0.5, "upsampling": 0.3, "flicker": 0.2}
+    mixer = FakeMixer(weights | {"autoencoder": 0.0}, FAKE_FAMILIES | {"autoencoder": None})
+    assert mixer.names == list(weights)  # weight 0: never drawn, never built
     names = []
     for seed in range(30):
-        fakes, name = mixer(small, [None, None], np.random.default_rng(seed))
+        fakes, k = mixer(small, [None, None], np.random.default_rng(seed))
         again, same = mixer(small, [None, None], np.random.default_rng(seed))
-        assert name == same
+        assert k == same
         assert all(np.array_equal(a, b) for a, b in zip(fakes, again, strict=True))
-        names.append(name)
-    assert "autoencoder" not in names
+        names.append(mixer.names[k])
     assert set(names) == {"selfblend", "upsampling", "flicker"}
     assert names.count("selfblend") > names.count("flicker")
 
 
-def test_mixer_with_autoencoder_and_errors(autoencoder: tuple) -> None:
+def test_one_registry_builds_every_family(autoencoder: tuple, tmp_path: Path) -> None:
     model, _ = autoencoder
+    assert available_families()[:4] == ["selfblend", "upsampling", "autoencoder", "flicker"]
     frames = [_square(video_factory.astronaut(), video_factory.ASTRONAUT_FACE, 1.4)] * 2
-    fakes, name = FakeMixer({"autoencoder": 1.0}, make_families(model))(
+    path = tmp_path / "ae.safetensors"
+    save_autoencoder(model, path)
+    families = build_families(["autoencoder"], autoencoder=str(path))
+    fakes, k = FakeMixer({"autoencoder": 1.0}, families)(
         frames, [None, None], np.random.default_rng(0)
     )
-    assert name == "autoencoder" and len(fakes) == 2
+    assert k == 0 and len(fakes) == 2
     with pytest.raises(RuntimeError, match="trained model"):
-        FAKE_FAMILIES["autoencoder"](frames, [None, None], np.random.default_rng(0))
+        AutoencoderSequence(None)(frames, [None, None], np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="autoencoder path"):
+        build_families(["autoencoder"])
+    with pytest.raises(ConfigError, match="unknown fake family 'gan'"):
+        build_families(["selfblend", "gan"])
     with pytest.raises(ValueError, match="unknown"):
-        FakeMixer({"gan": 1.0})
+        FakeMixer({"gan": 1.0}, FAKE_FAMILIES)
     with pytest.raises(ValueError):
-        FakeMixer({"selfblend": 0.0})
+        FakeMixer({"selfblend": 0.0}, FAKE_FAMILIES)
     with pytest.raises(ValueError):
         FAKE_FAMILIES["flicker"](frames, [None], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="twice"):
+        register_family("selfblend")(lambda context: FAKE_FAMILIES["selfblend"])

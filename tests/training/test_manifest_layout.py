@@ -96,8 +96,11 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_families_groups_pairs_and_metadata(root: Path) -> None:
-    assert detect_layout(root) == "manifest"
-    items = {i.path.rsplit("/", 1)[-1]: i for i in build_index(root, path_prefix="train_")}
+    assert detect_layout(root) == "csv"  # auto-detection reads it as a plain CSV
+    items = {
+        i.path.rsplit("/", 1)[-1]: i
+        for i in build_index(root, layout="manifest", path_prefix="train_")
+    }
     assert "notes.txt" not in items and not any(k.startswith("ffpp") for k in items)
     swap = items["dfl__celebs__Ann_0__RIGHT_swap.mp4"]
     orig = items["dfl__celebs__Ann_0__LEFT_orig.mp4"]

@@ -152,9 +152,9 @@ class TrainConfig:
     """Chance that a training clip (real or fake alike) is one frame only, so still images are
     not a class cue."""
     fakes: dict[str, float] = field(default_factory=lambda: {"selfblend": 1.0})
-    """Fake families and their sampling weights. ``selfblend`` is built in; others come from
-    ``deepfake_detector.training.generator_traces.FAKE_FAMILIES`` (``upsampling``, ``flicker``,
-    ``autoencoder``, which needs ``autoencoder``)."""
+    """Synthesised fake families and their sampling weights, by their name in the one family
+    registry (``deepfake_detector.training.families``): ``selfblend``, ``upsampling``,
+    ``flicker``, ``autoencoder`` (which needs ``autoencoder``)."""
     val_fakes: list[str] = field(default_factory=list)
     """Fake families of the validation set (empty: those trained on). Naming families that are
     not trained on measures how the model generalises to them; early stopping and the

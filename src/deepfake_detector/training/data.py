@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -31,57 +31,12 @@ from deepfake_detector.models.checkpoints import ModelConfig
 from deepfake_detector.models.runtime import preprocess
 from deepfake_detector.training.config import AugmentConfig, ConfigError, TrainConfig
 from deepfake_detector.training.crop_cache import CacheEntry, CropCache
+from deepfake_detector.training.families import FakeMixer, build_families
 from deepfake_detector.training.index import REAL
 from deepfake_detector.training.reencode import roundtrip_frames
-from deepfake_detector.training.selfblend import self_blend
 
-FakeFamily = Callable[
-    [Sequence[np.ndarray], Sequence[np.ndarray | None], np.random.Generator], list[np.ndarray]
-]
 VAL_EPOCH = -1
 """The pseudo-epoch that seeds the fixed validation set."""
-
-
-def selfblend_sequence(
-    crops: Sequence[np.ndarray], landmarks: Sequence[np.ndarray | None], rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Self-blend every frame with the same random state: one colour/geometry/mask draw per clip,
-    so the fake is temporally consistent like a real face swap (no flicker to shortcut on)."""
-    seed = int(rng.integers(2**63))
-    return [
-        self_blend(crop, points, np.random.default_rng(seed))[0]
-        for crop, points in zip(crops, landmarks, strict=True)
-    ]
-
-
-def fake_families(names: Sequence[str], autoencoder: str = "") -> dict[str, FakeFamily]:
-    """The families named in a config: ``selfblend`` here, the rest from ``generator_traces``
-    (``autoencoder`` loads its trained model from the ``autoencoder`` path)."""
-    families: dict[str, FakeFamily] = {}
-    extra: dict[str, FakeFamily] = {}
-    if any(n != "selfblend" for n in names):
-        from deepfake_detector.training.generator_traces import load_autoencoder, make_families
-
-        model = None
-        if "autoencoder" in names:
-            if not autoencoder:
-                raise ConfigError("the autoencoder family needs a trained autoencoder path")
-            try:
-                model = load_autoencoder(autoencoder)
-            except (OSError, ValueError, RuntimeError) as exc:
-                raise ConfigError(
-                    f"cannot load the trace autoencoder {autoencoder}: {exc}"
-                ) from None
-        extra = make_families(model)
-    for name in names:
-        if name == "selfblend":
-            families[name] = selfblend_sequence
-        elif name in extra:
-            families[name] = extra[name]
-        else:
-            known = sorted({"selfblend", *extra})
-            raise ConfigError(f"unknown fake family {name!r}; known: {', '.join(known)}")
-    return families
 
 
 @dataclass(frozen=True)
@@ -338,9 +293,10 @@ class ClipDataset(Dataset):
         )
         self.real_family_names = sorted({family_of(entries[t.entry]) for t in self.fake_tracks})
         self.family_names = self.synth_names + self.real_family_names
-        weights = np.array([config.fakes.get(n, 0.0) for n in self.synth_names], np.float64)
-        self.family_p = weights / weights.sum() if weights.sum() > 0 else None
-        self.families = fake_families(self.synth_names, config.autoencoder)
+        self.families = build_families(self.synth_names, config.autoencoder)
+        weights = {n: config.fakes.get(n, 0.0) for n in self.synth_names}
+        self.mixer = FakeMixer(weights, self.families) if fixed is None else None
+        """Draws the synthesised family of a training clip (``None`` in fixed mode)."""
         self.by_family = [
             [k for k, t in enumerate(self.fake_tracks) if family_of(entries[t.entry]) == name]
             for name in self.real_family_names
@@ -395,7 +351,8 @@ class ClipDataset(Dataset):
                 track = self.fake_tracks[int(rng.choice(self.by_family[k]))]
                 family = len(self.synth_names) + k
             else:
-                family = int(rng.choice(len(self.synth_names), p=self.family_p))
+                assert self.mixer is not None  # training mode
+                family = self.synth_names.index(self.mixer.names[self.mixer.choose(rng)])
         return track, family, t
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int, int]:

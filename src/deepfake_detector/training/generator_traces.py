@@ -14,8 +14,9 @@ from real crops only, so no identity or generator-specific content is learned:
 * :class:`AutoencoderTrace` - reconstruct it through a small conv autoencoder trained on the
   real crops themselves (AutoGAN's "spectrum simulator"), see :func:`train_autoencoder`;
 * :class:`TemporalFlicker` - a per-frame-varying trace over a track, for sequence models;
-* :data:`FAKE_FAMILIES` / :class:`FakeMixer` - one sequence-level call signature for all
-  families, including self-blending, so a dataset can mix them by weight.
+* sequence-level wrappers with one call signature for every family, self-blending included,
+  registered in :mod:`.families` (``selfblend``, ``upsampling``, ``autoencoder``, ``flicker``),
+  where :class:`~.families.FakeMixer` mixes them by weight.
 
 Like :mod:`.selfblend`: RGB ``uint8`` square crops in, the same out, deterministic for a given
 ``numpy.random.Generator`` state; callables hold only configuration (and, for the autoencoder,
@@ -25,8 +26,7 @@ its small model) so they pickle into ``DataLoader`` workers.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,16 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepfake_detector.training.families import FakeFamily, FamilyContext, register_family
 from deepfake_detector.training.selfblend import SelfBlendConfig, face_mask, self_blend
 
 __all__ = [
-    "FAKE_FAMILIES",
     "UPSAMPLING_MODES",
     "AutoencoderConfig",
     "AutoencoderSequence",
     "AutoencoderTrace",
-    "FakeFamily",
-    "FakeMixer",
     "FlickerConfig",
     "SelfBlendSequence",
     "TemporalFlicker",
@@ -54,7 +52,6 @@ __all__ = [
     "UpsamplingSequence",
     "UpsamplingTrace",
     "load_autoencoder",
-    "make_families",
     "save_autoencoder",
     "train_autoencoder",
     "upsampling_trace",
@@ -65,11 +62,6 @@ UPSAMPLING_MODES = ("transposed4", "transposed3", "nearest_conv", "bilinear_conv
 (uneven tap overlap: checkerboard, peaks at Nyquist; the 3-tap one also shifts the image by
 half a pixel per layer, as such layers do in generators), nearest or bilinear resize followed by a
 3x3 convolution (spectral replicas / high-frequency fall-off, no checkerboard)."""
-
-FakeFamily = Callable[
-    [Sequence[np.ndarray], Sequence[np.ndarray | None], np.random.Generator], list[np.ndarray]
-]
-"""``(crops, landmarks, rng) -> fakes``: T RGB uint8 crops of one track in, T fakes out."""
 
 
 def _check_crop(face: np.ndarray) -> np.ndarray:
@@ -589,8 +581,8 @@ class UpsamplingSequence:
 class AutoencoderSequence:
     """Autoencoder reconstruction over a track (same mask in every frame).
 
-    Needs a trained model; without one (the default entry of :data:`FAKE_FAMILIES`) calling
-    it raises, so a dataset must build its families with :func:`make_families`.
+    Needs a trained model; without one calling it raises (``build_families`` loads the one a
+    config names).
     """
 
     def __init__(
@@ -608,68 +600,26 @@ class AutoencoderSequence:
         if self.trace is None:
             raise RuntimeError(
                 "the autoencoder family needs a trained model: "
-                "make_families(autoencoder=train_autoencoder(...) or load_autoencoder(path))"
+                "AutoencoderSequence(train_autoencoder(...) or load_autoencoder(path))"
             )
         return _consistent(self.trace, crops, landmarks, rng)
 
 
-def make_families(
-    autoencoder: TraceAutoencoder | None = None,
-    *,
-    selfblend: SelfBlendConfig | None = None,
-    upsampling: UpsamplingConfig | None = None,
-    autoencoder_config: AutoencoderConfig | None = None,
-    flicker: FlickerConfig | None = None,
-) -> dict[str, FakeFamily]:
-    """All fake families by name, with one call signature ``(crops, landmarks, rng)``."""
-    return {
-        "selfblend": SelfBlendSequence(selfblend),
-        "upsampling": UpsamplingSequence(upsampling),
-        "autoencoder": AutoencoderSequence(autoencoder, autoencoder_config),
-        "flicker": TemporalFlicker(flicker),
-    }
+@register_family("selfblend")
+def _selfblend(context: FamilyContext) -> FakeFamily:
+    return SelfBlendSequence()
 
 
-FAKE_FAMILIES: dict[str, FakeFamily] = make_families()
-"""Default families. ``"autoencoder"`` has no model here and raises when called; use
-:func:`make_families` with a trained model to enable it."""
+@register_family("upsampling")
+def _upsampling(context: FamilyContext) -> FakeFamily:
+    return UpsamplingSequence()
 
 
-class FakeMixer:
-    """Choose a family per sequence by configured weights and apply it.
+@register_family("autoencoder")
+def _autoencoder(context: FamilyContext) -> FakeFamily:
+    return AutoencoderSequence(context.autoencoder)
 
-    ``FakeMixer({"selfblend": 0.5, "upsampling": 0.3, "flicker": 0.2})(crops, lm, rng)``
-    returns ``(fakes, family_name)``; the name lets an evaluation report per family. The
-    choice and the fake both come from ``rng``, so the same state gives the same sample.
-    """
 
-    def __init__(
-        self, weights: Mapping[str, float], families: Mapping[str, FakeFamily] | None = None
-    ) -> None:
-        self.families = dict(FAKE_FAMILIES if families is None else families)
-        unknown = set(weights) - set(self.families)
-        if unknown:
-            raise ValueError(
-                f"unknown fake families {sorted(unknown)}; have {sorted(self.families)}"
-            )
-        if any(w < 0 or not math.isfinite(w) for w in weights.values()):
-            raise ValueError("weights must be finite and >= 0")
-        total = float(sum(weights.values()))
-        if total <= 0:
-            raise ValueError("at least one weight must be > 0")
-        self.names = [name for name, w in weights.items() if w > 0]
-        self.probabilities = np.array([weights[n] / total for n in self.names])
-
-    def __call__(
-        self,
-        crops: Sequence[np.ndarray],
-        landmarks: Sequence[np.ndarray | None],
-        rng: np.random.Generator,
-    ) -> tuple[list[np.ndarray], str]:
-        """``(T fakes, name of the family used)``."""
-        name = self.names[int(rng.choice(len(self.names), p=self.probabilities))]
-        return self.families[name](crops, landmarks, rng), name
-
-    def __repr__(self) -> str:
-        weights = dict(zip(self.names, self.probabilities.round(4).tolist(), strict=True))
-        return f"FakeMixer({weights})"
+@register_family("flicker")
+def _flicker(context: FamilyContext) -> FakeFamily:
+    return TemporalFlicker()

@@ -16,7 +16,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,11 @@ from deepfake_detector.models.runtime import resolve_device
 from deepfake_detector.training.config import ConfigError, TrainConfig
 from deepfake_detector.training.data import make_datasets, model_config_for
 from deepfake_detector.training.metrics import binary_metrics
+from deepfake_detector.training.model_card import write_model_card
 
 STATE_NAME = "last.pt"
 LOG_NAME = "log.jsonl"
 MODEL_DIR = "model"
-CARD_NAME = "MODEL_CARD.md"
 
 
 @dataclass
@@ -58,6 +58,46 @@ class TrainResult:
     device: str
     precision: str
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainState:
+    """Where a run stands between epochs: what ``last.pt`` stores beside the tensors, so a resumed
+    run continues exactly (early stopping included)."""
+
+    epoch: int = 0
+    """Epochs finished."""
+    best_auc: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    """Epochs since the last improvement (early stopping counts these)."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Every finished epoch's log record."""
+    wall_time_s: float = 0.0
+    """Wall time of the run so far, resumed sessions included."""
+
+    def improve(self, auc: float | None, epoch: int, min_delta: float) -> bool:
+        """Record epoch ``epoch``'s validation AUC; ``True`` when it is a new best."""
+        improved = auc is not None and (self.best_auc is None or auc > self.best_auc + min_delta)
+        if improved:
+            self.best_auc, self.best_epoch, self.bad_epochs = auc, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return improved
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainState:
+        return cls(
+            epoch=int(data["epoch"]),
+            best_auc=data["best_auc"],
+            best_epoch=data["best_epoch"],
+            bad_epochs=int(data["bad_epochs"]),
+            history=list(data["history"]),
+            wall_time_s=float(data.get("wall_time_s", 0.0)),
+        )
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -242,108 +282,6 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def write_model_card(folder: Path, model_config: ModelConfig, command: str) -> Path:
-    """Write ``MODEL_CARD.md`` (``model_card_text``) into ``folder``."""
-    path = folder / CARD_NAME
-    path.write_text(model_card_text(model_config, command), encoding="utf-8")
-    return path
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
-
-
-def model_card_text(model_config: ModelConfig, command: str) -> str:
-    """The model card from the model's own config: what it is, what it saw, how well it did on
-    its validation set, and what it does not know."""
-    t = model_config.training
-    cfg = t.get("config", {})
-    val = t.get("best_val") or {}
-    rows = [f"| all fakes | {_fmt(val.get('auc'))} | {_fmt(val.get('eer'))} |"]
-    trained_on = {n for n, w in (cfg.get("fakes") or {}).items() if w > 0}
-    real_fakes = float(cfg.get("real_fakes") or 0.0)
-    for name, m in (val.get("per_family") or {}).items():
-        if m.get("held_out"):
-            label = f"{name} (held out)"
-        elif name in trained_on or real_fakes > 0:
-            label = name
-        else:
-            label = f"{name} (not trained on)"
-        rows.append(f"| {label} | {_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} |")
-    if real_fakes > 0:
-        fakes_line = (
-            f"Fakes: {100 * real_fakes:.0f} % of the fake clips were labelled real-world "
-            "manipulations from the cache (one generator family at a time, equal weight per "
-            f"family; held out: {', '.join(cfg.get('holdout_families') or []) or 'none'}), the "
-            f"rest synthesised from real crops (families and weights: {cfg.get('fakes')})."
-        )
-    else:
-        fakes_line = (
-            "Only REAL faces were used; every fake was synthesised from them during training "
-            f"(families and weights: {cfg.get('fakes')})."
-        )
-    counts = t.get("data", {})
-    head = model_config.head
-    if real_fakes > 0:
-        limits = (
-            "- Families it was trained on score better than unseen generators will: only the\n"
-            "  held-out rows, and leave-one-generator-out runs (`scripts/logo.sh`), measure\n"
-            "  generalisation.\n"
-            f"- Temperature fitted on: {t.get('calibration', {}).get('data', 'nothing')}; the\n"
-            "  0.5 threshold was not tuned."
-        )
-    else:
-        limits = (
-            "- Its validation fakes are synthesised like its training fakes: those figures say\n"
-            "  nothing about real face-swap, reenactment or fully generated videos; only an\n"
-            "  evaluation on such videos (`deepfake-detector evaluate`) does.\n"
-            "- The temperature was fitted on synthesised fakes, so on real manipulated videos the\n"
-            "  probabilities may be over- or under-confident; the 0.5 threshold was not tuned."
-        )
-    return f"""# {model_config.name}
-
-## Architecture
-Sequence classifier: `{model_config.backbone}` image backbone per frame (pooled features), a
-{"bidirectional " if head.bidirectional else ""}LSTM (hidden {head.hidden}) over the clip with a
-clip head, and a per-frame linear head. Input: RGB face crops of {model_config.input_size} px
-(margin {model_config.crop.margin}, aligned: {model_config.crop.align}), ImageNet mean/std.
-Output: one fake logit per clip and per frame;
-`p_fake = sigmoid(logit / {model_config.temperature:.4g})` (calibrated: {model_config.calibrated};
-temperature fitted on: {t.get("calibration", {}).get("data", "nothing")}).
-
-## Training data
-{_sentence(t.get("data_note") or "sources and licences not recorded (`data_note` in the config)")}
-Crop cache `{cfg.get("cache", "?")}`: {counts.get("train_tracks", "?")} training tracks
-({counts.get("train_entries", "?")} items), {counts.get("val_tracks", "?")} validation tracks
-({counts.get("val_entries", "?")} items) of held-out identities. {fakes_line}
-
-## Recipe
-{t.get("epochs_run", "?")} epochs (best: epoch {t.get("best_epoch", "?")}) ×
-{t.get("steps_per_epoch")} steps of {cfg.get("batch_size")} clips of {cfg.get("clip_frames")}
-frames; AdamW lr {cfg.get("lr")} (warmup {cfg.get("warmup_fraction")}, cosine), weight decay
-{cfg.get("weight_decay")}; loss: clip BCE + {cfg.get("frame_loss_weight")} × frame BCE;
-augmentation {cfg.get("augment")}; precision {t.get("precision")} on {t.get("device")};
-seed {cfg.get("seed")}; wall time {t.get("wall_time_s", 0):.0f} s.
-
-## Validation (held-out identities; synthesised and labelled fakes)
-| fakes | AUC | EER |
-|---|---|---|
-{chr(10).join(rows)}
-
-## Known limits
-{limits}
-- Faces must be cropped the way the config says; other crops (size, margin) degrade it.
-- The training identities and recording conditions (mostly frontal, studio or interview video)
-  bias what it considers real.
-
-## Reproduce
-```
-{command}
-```
-"""
-
-
 def train(
     config: TrainConfig,
     *,
@@ -389,34 +327,31 @@ def train(
     )
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
 
-    start_epoch, best_auc, best_epoch, bad_epochs = 0, None, None, 0
-    history: list[dict[str, Any]] = []
-    prior_wall = 0.0
+    state = TrainState()
     state_path = out / STATE_NAME
     if resume:
         if not state_path.is_file():
             raise ConfigError(f"cannot resume: {state_path} does not exist")
         try:
-            state = torch.load(state_path, map_location="cpu", weights_only=True)
+            saved = torch.load(state_path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, EOFError) as exc:
             raise ConfigError(f"cannot resume from {state_path}: {exc}") from None
-        _check_resume(state["config"], config)
-        network.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"], device)
-        start_epoch = int(state["epoch"])
-        best_auc, best_epoch = state["best_auc"], state["best_epoch"]
-        bad_epochs = int(state["bad_epochs"])
-        history = list(state["history"])
-        prior_wall = float(state.get("wall_time_s", 0.0))
-        log.say(f"resuming {config.name} after epoch {start_epoch} (best AUC {_fmt(best_auc)})")
+        _check_resume(saved["config"], config)
+        network.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        if saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
+        _set_rng_state(saved["rng"], device)
+        state = TrainState.from_dict(saved)
+        log.say(
+            f"resuming {config.name} after epoch {state.epoch} (best AUC {_fmt(state.best_auc)})"
+        )
     elif state_path.exists():
         raise ConfigError(
             f"{state_path} exists: pass --resume to continue that run, or use a new out folder"
         )
+    start_epoch, prior_wall = state.epoch, state.wall_time_s
     if start_epoch == 0:
         (out / "config.yaml").write_text(_yaml(config.to_dict()), encoding="utf-8")
         log.record(
@@ -439,36 +374,16 @@ def train(
     val_loader = _loader(val_set, config, None, device)
     stopped_early = False
     for epoch in range(start_epoch, config.epochs):
-        if bad_epochs > config.early_stopping_patience:
+        if state.bad_epochs > config.early_stopping_patience:
             stopped_early = True
             break
         t0 = time.monotonic()
-        network.train()
         train_set.set_epoch(epoch)
         indices = _epoch_indices(len(train_set), steps * config.batch_size, config.seed, epoch)
-        losses: list[float] = []
-        step_times: list[float] = []
-        n_fake = n_clips = 0
-        for frames, lengths, labels, _family in _loader(train_set, config, indices, device):
-            ts = time.monotonic()
-            x = _to_device(frames, device, config.channels_last)
-            lengths, labels = lengths.to(device), labels.to(device)
-            with _autocast(device, precision):
-                clip, frame = network(x, lengths)
-            loss = clip_loss(clip, frame, labels, lengths, config.frame_loss_weight)
-            if not torch.isfinite(loss):
-                raise ModelError(f"loss became {loss.item()} at epoch {epoch + 1}; lower lr")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            step_times.append(time.monotonic() - ts)
-            n_fake += int(labels.sum())
-            n_clips += len(labels)
+        loader = _loader(train_set, config, indices, device)
+        steps_done = _train_epoch(
+            network, loader, optimizer, scheduler, scaler, config, device, precision, epoch
+        )
         train_s = time.monotonic() - t0
         val = evaluate_clips(
             network,
@@ -479,40 +394,33 @@ def train(
             config.channels_last,
             frozenset(config.holdout_families),
         )
-        auc = val["auc"]
-        improved = auc is not None and (
-            best_auc is None or auc > best_auc + config.early_stopping_min_delta
-        )
-        if improved:
-            best_auc, best_epoch, bad_epochs = auc, epoch + 1, 0
-        else:
-            bad_epochs += 1
+        improved = state.improve(val["auc"], epoch + 1, config.early_stopping_min_delta)
         record = {
             "event": "epoch",
             "epoch": epoch + 1,
-            "loss": float(np.mean(losses)),
+            **steps_done,
             "lr": scheduler.get_last_lr()[0],
-            "train_clips": n_clips,
-            "train_fake_share": n_fake / max(1, n_clips),
-            "step_time_s": float(np.mean(step_times)),
             "train_time_s": train_s,
             "time_s": time.monotonic() - t0,
             "val": val,
-            "best_auc": best_auc,
-            "best_epoch": best_epoch,
+            "best_auc": state.best_auc,
+            "best_epoch": state.best_epoch,
             "improved": improved,
         }
-        history.append(record)
+        state.history.append(record)
+        state.epoch = epoch + 1
+        state.wall_time_s = prior_wall + time.monotonic() - started
         log.record(record)
         fams = " ".join(f"{k}={_fmt(v['auc'])}" for k, v in val["per_family"].items())
         log.say(
-            f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.4f} val AUC {_fmt(auc)}"
-            f" [{fams}] {record['time_s']:.1f}s ({record['step_time_s'] * 1000:.0f} ms/step)"
-            + (" *best*" if improved else "")
+            f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.4f} val AUC"
+            f" {_fmt(val['auc'])} [{fams}] {record['time_s']:.1f}s"
+            f" ({record['step_time_s'] * 1000:.0f} ms/step)" + (" *best*" if improved else "")
         )
-        wall = prior_wall + time.monotonic() - started
         if improved:
-            meta = _training_meta(config, counts, record, val, history, device, precision, wall)
+            meta = _training_meta(
+                config, counts, record, val, state.history, device, precision, state.wall_time_s
+            )
             meta["steps_per_epoch"] = steps
             save_checkpoint(
                 network,
@@ -528,21 +436,16 @@ def train(
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                 "rng": _rng_state(device),
-                "epoch": epoch + 1,
-                "best_auc": best_auc,
-                "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs,
-                "history": history,
-                "wall_time_s": wall,
+                **state.to_dict(),
             },
             out / f"{STATE_NAME}.tmp",
         )
         (out / f"{STATE_NAME}.tmp").replace(state_path)
-        if bad_epochs > config.early_stopping_patience and epoch + 1 < config.epochs:
+        if state.bad_epochs > config.early_stopping_patience and epoch + 1 < config.epochs:
             stopped_early = True
-            log.say(f"early stop: no better val AUC for {bad_epochs} epoch(s)")
+            log.say(f"early stop: no better val AUC for {state.bad_epochs} epoch(s)")
             break
-    epochs_run = len(history)
+    epochs_run = len(state.history)
     wall = prior_wall + time.monotonic() - started
     model_dir = out / MODEL_DIR
     if (model_dir / "config.json").is_file():
@@ -551,7 +454,7 @@ def train(
             "epochs_run": epochs_run,
             "stopped_early": stopped_early,
             "wall_time_s": wall,
-            "history": [_brief(h) for h in history],
+            "history": [_brief(h) for h in state.history],
         }
         final = replace(loaded.config, training=training)
         save_checkpoint(loaded.network, final, model_dir, dtype=torch.float16)
@@ -565,14 +468,14 @@ def train(
         {
             "event": "end",
             "epochs_run": epochs_run,
-            "best_epoch": best_epoch,
-            "best_auc": best_auc,
+            "best_epoch": state.best_epoch,
+            "best_auc": state.best_auc,
             "stopped_early": stopped_early,
             "wall_time_s": wall,
         }
     )
     log.say(
-        f"done: best val AUC {_fmt(best_auc)} at epoch {best_epoch}"
+        f"done: best val AUC {_fmt(state.best_auc)} at epoch {state.best_epoch}"
         + (" (early stop)" if stopped_early else "")
         + (f"; model in {model_dir}" if model_dir else "")
     )
@@ -581,13 +484,57 @@ def train(
         model_dir,
         start_epoch,
         epochs_run,
-        best_epoch,
-        best_auc,
+        state.best_epoch,
+        state.best_auc,
         stopped_early,
         str(device),
         precision,
-        history,
+        state.history,
     )
+
+
+def _train_epoch(
+    network: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    config: TrainConfig,
+    device: torch.device,
+    precision: str,
+    epoch: int,
+) -> dict[str, float]:
+    """One epoch of optimiser steps; returns the epoch's loss, step time and fake share."""
+    network.train()
+    losses: list[float] = []
+    step_times: list[float] = []
+    n_fake = n_clips = 0
+    for frames, lengths, labels, _family in loader:
+        ts = time.monotonic()
+        x = _to_device(frames, device, config.channels_last)
+        lengths, labels = lengths.to(device), labels.to(device)
+        with _autocast(device, precision):
+            clip, frame = network(x, lengths)
+        loss = clip_loss(clip, frame, labels, lengths, config.frame_loss_weight)
+        if not torch.isfinite(loss):
+            raise ModelError(f"loss became {loss.item()} at epoch {epoch + 1}; lower lr")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+        step_times.append(time.monotonic() - ts)
+        n_fake += int(labels.sum())
+        n_clips += len(labels)
+    return {
+        "loss": float(np.mean(losses)),
+        "train_clips": n_clips,
+        "train_fake_share": n_fake / max(1, n_clips),
+        "step_time_s": float(np.mean(step_times)),
+    }
 
 
 def validate_model(model_dir: str | Path, config: TrainConfig) -> dict[str, Any]:

@@ -105,8 +105,10 @@ def _register_builtins() -> None:
     register_layout("celebdf", celebdf.read, celebdf.detect)
     register_layout("dfdc_preview", dfdc_preview.read, dfdc_preview.detect)
     register_layout("dfdc", dfdc.read, dfdc.detect)
-    register_layout("manifest", manifest.read, manifest.detect)
     register_layout("csv", folders.read_csv, folders.detect_csv)
+    # After csv: a MANIFEST.csv is also a path,label CSV, and auto-detection keeps reading it
+    # as one; ``--layout manifest`` adds generator families, identity groups and pairs.
+    register_layout("manifest", manifest.read, manifest.detect)
     register_layout("folders", folders.read_folders, folders.detect_folders)
 
 
