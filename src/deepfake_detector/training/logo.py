@@ -19,7 +19,7 @@ Only folds' validation clips are used: nothing here looks at ``dev_eval``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from deepfake_detector.training.calibration import (
     reliability_bins,
 )
 from deepfake_detector.training.config import TrainConfig
+from deepfake_detector.training.landmarks import fit_on_tracks, track_features
 from deepfake_detector.training.metrics import binary_metrics
 
 BAND_PRECISION = 0.9
@@ -57,6 +58,9 @@ class FoldScores:
     sources: list[str]
     paths: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
+    landmark_logits: np.ndarray | None = None
+    """The landmark-dynamics scorer's logits (fitted on the fold's training tracks), NaN where
+    it abstains; ``None`` when it could not be fitted."""
 
     def restricted_to_videos(self) -> FoldScores:
         """Only clips of video items: held-out fakes are videos, and comparing them with real
@@ -71,6 +75,7 @@ class FoldScores:
             [self.sources[k] for k in keep],
             [self.paths[k] for k in keep],
             [self.kinds[k] for k in keep],
+            None if self.landmark_logits is None else self.landmark_logits[keep],
         )
 
 
@@ -88,10 +93,11 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
     config = TrainConfig.from_dict(loaded.config.training["config"], source=str(run))
     if threads:
         torch.set_num_threads(threads)
-    _, val, _ = make_datasets(config, loaded.config)
+    train_set, val, _ = make_datasets(config, loaded.config)
+    landmarks = fit_on_tracks(val.root, train_set.entries, train_set.tracks + train_set.fake_tracks)
     network = loaded.network.float().eval()
     holdout = set(config.holdout_families)
-    logits, labels, families, sources, paths, kinds = [], [], [], [], [], []
+    logits, labels, families, sources, paths, kinds, lm = [], [], [], [], [], [], []
     for index, (track_i, family) in enumerate(val.fixed or []):
         name = val.family_names[family] if family >= 0 else ""
         if family >= 0 and name not in holdout:
@@ -106,6 +112,8 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
         sources.append(entry.item.source)
         paths.append(entry.path)
         kinds.append(entry.item.kind)
+        features = track_features(val.root, entry, track) if landmarks else None
+        lm.append(np.nan if features is None else landmarks.logit(features))
     return FoldScores(
         run.name,
         sorted(holdout),
@@ -115,6 +123,7 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
         sources,
         paths,
         kinds,
+        np.asarray(lm, np.float64) if landmarks else None,
     )
 
 
@@ -173,11 +182,61 @@ def _family_rows(fold: FoldScores, probs: np.ndarray) -> list[dict[str, Any]]:
     return rows
 
 
+def _with_logits(fold: FoldScores, logits: np.ndarray) -> FoldScores:
+    return replace(fold, logits=np.asarray(logits, np.float64))
+
+
+def _stack_features(fold: FoldScores) -> np.ndarray:
+    """``[texture logit, landmark logit (0 where it abstains), abstained]`` per clip."""
+    lm = fold.landmark_logits
+    assert lm is not None
+    missing = np.isnan(lm)
+    return np.column_stack([fold.logits, np.where(missing, 0.0, lm), missing.astype(float)])
+
+
+def _fit_stack(folds: list[FoldScores]) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.concatenate([_stack_features(f) for f in folds])
+    y = np.concatenate([f.labels for f in folds])
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    return model.coef_[0], float(model.intercept_[0])
+
+
 def logo_report(folds: list[FoldScores]) -> dict[str, Any]:
-    """Per-family table, cross-fitted calibration and the borderline band (see module doc)."""
+    """Per-family table, cross-fitted calibration and the borderline band (see module doc) of
+    the texture model; when every fold has landmark scores, the same for the landmark-dynamics
+    scorer alone and for both combined (a logistic regression on the two logits, fitted on the
+    other folds for each fold, and on all folds for ``stacking``)."""
     if not folds:
         raise ValueError("no folds to report")
     folds = [f.restricted_to_videos() for f in folds]
+    report = _scorer_report(folds)
+    if len(folds) > 1 and all(f.landmark_logits is not None for f in folds):
+        lm_folds = [
+            _with_logits(f, np.nan_to_num(f.landmark_logits, nan=0.0))  # type: ignore[arg-type]
+            for f in folds
+        ]
+        combined = []
+        for k, fold in enumerate(folds):
+            coef, bias = _fit_stack([f for j, f in enumerate(folds) if j != k])
+            combined.append(_with_logits(fold, _stack_features(fold) @ coef + bias))
+        coef, bias = _fit_stack(folds)
+        report["landmarks"] = _scorer_report(lm_folds)
+        report["combined"] = _scorer_report(combined)
+        report["stacking"] = {
+            "texture_logit": float(coef[0]),
+            "landmark_logit": float(coef[1]),
+            "landmark_abstained": float(coef[2]),
+            "bias": bias,
+            "abstained_share": float(
+                np.mean(np.concatenate([np.isnan(f.landmark_logits) for f in folds]))  # type: ignore[arg-type]
+            ),
+        }
+    return report
+
+
+def _scorer_report(folds: list[FoldScores]) -> dict[str, Any]:
     raw_rows = [row for fold in folds for row in _family_rows(fold, _sigmoid(fold.logits))]
     cross_probs = []
     temperatures = {}
@@ -261,6 +320,27 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"| {r['family']}{' (group)' if r['group'] else ''} | {r['fold']} | {r['n_fake']} |"
             f" {r['n_real']} | {_f(r['auc'])} | {_f(r['eer'])} |"
             f" {_f(c.get('balanced_accuracy'))} | {pairs} |"
+        )
+    if "combined" in report:
+        lines += [
+            "",
+            "Texture model, landmark-dynamics scorer and both combined (AUC per held-out family;"
+            " the combination is fitted on the other folds):",
+            "",
+            "| held-out family | texture | landmarks | combined |",
+            "|---|---|---|---|",
+        ]
+        for r, lm, c in zip(
+            report["families"],
+            report["landmarks"]["families"],
+            report["combined"]["families"],
+            strict=True,
+        ):
+            lines.append(f"| {r['family']} | {_f(r['auc'])} | {_f(lm['auc'])} | {_f(c['auc'])} |")
+        lines.append(
+            f"| mean over talking heads | {_f(report['talking_heads_mean_auc'])} |"
+            f" {_f(report['landmarks']['talking_heads_mean_auc'])} |"
+            f" {_f(report['combined']['talking_heads_mean_auc'])} |"
         )
     p, b = report["pooled"], report["band"]
     lines += [

@@ -1,0 +1,48 @@
+"""Fit the landmark-dynamics scorer (``models/landmark_dynamics.py``) on a crop cache's tracks.
+
+The crop cache already holds, for every crop, the detector's five landmarks in crop coordinates
+and the frame's time: exactly what the scorer reads at serving time, so training needs no new
+extraction. Only video tracks are used (a still has no motion), reals against labelled fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deepfake_detector.models.landmark_dynamics import (
+    LandmarkScorer,
+    dynamics_features,
+    fit_landmark_scorer,
+)
+from deepfake_detector.training.crop_cache import CacheEntry
+from deepfake_detector.training.data import Track
+
+
+def track_features(root: Path, entry: CacheEntry, track: Track) -> np.ndarray | None:
+    """The motion statistics of one cached track (``None`` when the scorer would abstain)."""
+    if entry.item.kind != "video":
+        return None
+    with np.load(root / entry.file) as z:
+        points = z["landmarks"][list(track.frames)]
+        times = z["time_s"][list(track.frames)]
+    return dynamics_features(points, times)
+
+
+def fit_on_tracks(
+    root: Path, entries: Sequence[CacheEntry], tracks: Sequence[Track]
+) -> LandmarkScorer | None:
+    """Fit on the video tracks among ``tracks`` (labels from their entries); ``None`` when the
+    tracks do not hold both classes."""
+    features, labels = [], []
+    for track in tracks:
+        entry = entries[track.entry]
+        f = track_features(root, entry, track)
+        if f is not None:
+            features.append(f)
+            labels.append(int(entry.label != 0))
+    if len(set(labels)) < 2:
+        return None
+    return fit_landmark_scorer(np.asarray(features), np.asarray(labels))
