@@ -12,6 +12,7 @@ from pathlib import Path
 
 from deepfake_detector.training.logo import (
     calibrate_model,
+    combination_helps,
     fold_dirs,
     logo_report,
     report_markdown,
@@ -25,6 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", help="folder holding one run folder per fold")
     parser.add_argument("--json", help="write the full report here (default: RUNS/logo.json)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--ensemble",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="with --calibrate: also store the landmark member (auto: when the pre-set rule "
+        "in training/logo.py::combination_helps says the combination helps)",
+    )
     parser.add_argument(
         "--calibrate",
         metavar="MODEL_DIR",
@@ -45,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     report = logo_report(scores)
     write_report(report, args.json or Path(args.runs) / "logo.json")
     if args.calibrate:
-        config = calibrate_model(report, args.calibrate)
+        ensemble = args.ensemble == "yes" or (args.ensemble == "auto" and combination_helps(report))
+        print(f"landmark member: {'stored' if ensemble else 'not used'}", file=sys.stderr)
+        config = calibrate_model(report, args.calibrate, ensemble=ensemble)
         print(
             f"stored temperature {config.temperature:.4f}, band {config.band}, ECE {config.ece:.4f}"
             f" in {args.calibrate}",

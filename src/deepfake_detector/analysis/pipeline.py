@@ -26,6 +26,7 @@ from deepfake_detector.config import AnalysisSettings, settings_from_env
 from deepfake_detector.errors import DetectorError
 from deepfake_detector.faces import FaceDetector
 from deepfake_detector.models import Classifier, load_classifier
+from deepfake_detector.models.ensemble import LANDMARKS, TEXTURE, load_member
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class Analyzer:
         self.settings = settings or settings_from_env()
         s = self.settings
         self.classifier = classifier or load_classifier(s.model, device=s.device, backend=s.backend)
+        # A second scorer of the same model (landmark dynamics), combined with the texture model.
+        self.landmarks = load_member(s.model) if classifier is None else None
         # Faces are cut exactly as the model was trained to see them.
         self.extractor = FaceExtractor(s, self.classifier.info.crop, detector)
 
@@ -72,6 +75,7 @@ class Analyzer:
         result.model = self.classifier.info.to_dict()
         result.model["backend"] = self.classifier.backend
         result.model["device"] = self.classifier.device
+        result.model["members"] = [TEXTURE] + ([LANDMARKS] if self.landmarks else [])
         clock = StageClock()
         report = progress or (lambda stage, fraction: None)
         evidence = Path(evidence_dir) if evidence_dir is not None else None
@@ -167,12 +171,23 @@ class Analyzer:
                 )
             )
         p = float(scores.fake_probability)
+        members = {TEXTURE: p}
+        if self.landmarks is not None:
+            t = time.perf_counter()
+            p, members = self.landmarks.combine(
+                p,
+                self.classifier.info.temperature,
+                person.crop_landmarks(self.classifier.info.crop),
+                [frame.time_s for frame in person.frames],
+            )
+            clock.add("classify", time.perf_counter() - t)
         return FaceResult(
             track_id=person.track_id,
             verdict=Verdict.FAKE if p >= threshold else Verdict.REAL,
             fake_probability=p,
             frames=observations,
             band=self.classifier.info.band_of(p),
+            members=members,
         )
 
 

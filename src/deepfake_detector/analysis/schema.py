@@ -44,6 +44,10 @@ class FaceResult:
     frames: list[FaceObservation]
     band: str | None = None
     """``REAL`` | ``UNCERTAIN`` | ``FAKE``: the verdict with the model's borderline band."""
+    members: dict[str, float | None] = field(default_factory=dict)
+    """Each scorer's own probability for this person (``texture``, and ``landmarks`` when the
+    model has that member; ``None`` where a member abstained); ``fake_probability`` combines
+    them."""
 
 
 @dataclass(frozen=True)

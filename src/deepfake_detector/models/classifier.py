@@ -41,6 +41,8 @@ class ModelInfo:
     """Calibration error measured on held-out real-world data, ``None`` if never measured."""
     summary: str = ""
     """One line of measured accuracy (from the model card)."""
+    temperature: float = 1.0
+    """The calibration temperature (``p = sigmoid(logit / temperature)``)."""
 
     @property
     def score_is_probability(self) -> bool:
@@ -69,6 +71,7 @@ class ModelInfo:
             "ece": self.ece,
             "score_is_probability": self.score_is_probability,
             "summary": self.summary,
+            "temperature": self.temperature,
         }
 
 

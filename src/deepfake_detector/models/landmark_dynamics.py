@@ -95,6 +95,11 @@ class LandmarkScorer:
         z = (np.asarray(features, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return float(z @ np.asarray(self.coef) + self.intercept)
 
+    @staticmethod
+    def features_of(points: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+        """:func:`dynamics_features` (``None``: the scorer abstains)."""
+        return dynamics_features(points, times)
+
     def score(self, points: np.ndarray, times: np.ndarray) -> float | None:
         """Fake probability of one person's landmark sequence, or ``None`` (abstains)."""
         features = dynamics_features(points, times)
@@ -108,9 +113,13 @@ class LandmarkScorer:
 
     @classmethod
     def load(cls, path: str | Path) -> LandmarkScorer:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "landmark scorer") -> LandmarkScorer:
+        data = dict(data)
         if data.pop("kind", None) != "landmark-dynamics" or data.pop("format_version", 0) != 1:
-            raise ValueError(f"{path}: not a landmark-dynamics scorer (format 1)")
+            raise ValueError(f"{source}: not a landmark-dynamics scorer (format 1)")
         return cls(
             mean=tuple(data["mean"]),
             scale=tuple(data["scale"]),

@@ -42,6 +42,7 @@ def model_info(resolved: ResolvedModel) -> ModelInfo:
         band=c.band if c.band is not None else (c.threshold, c.threshold),
         ece=c.ece,
         summary=c.summary,
+        temperature=c.temperature,
     )
 
 

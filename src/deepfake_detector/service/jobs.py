@@ -64,10 +64,15 @@ def settings_key(settings: AnalysisSettings) -> str:
     model (or the file behind a model path) changed re-analyses it instead of returning the old
     model's result. A model that cannot be resolved keys on its name (its jobs fail anyway)."""
     from deepfake_detector.errors import ModelError
+    from deepfake_detector.models.checkpoints import file_sha256
+    from deepfake_detector.models.ensemble import member_path
     from deepfake_detector.models.registry import resolve_model
 
     try:
         weights = resolve_model(settings.model).sha256
+        member = member_path(settings.model)
+        if member is not None:  # a second scorer changes the results as much as the weights
+            weights += ":" + file_sha256(member)
     except (ModelError, OSError, ValueError):
         weights = f"unresolved:{settings.model}"
     text = json.dumps(

@@ -158,6 +158,9 @@ def _score_face(item: IndexItem, path: Path, analyzer: Any, threshold: float) ->
     try:
         crop = load_face_crop(path, classifier.info.crop.size, analyzer.extractor)
         p = float(classifier.score_clip([crop]).fake_probability)
+        landmarks = getattr(analyzer, "landmarks", None)
+        if landmarks is not None:  # one still: the landmark member abstains, as in serving
+            p, _ = landmarks.combine(p, classifier.info.temperature, [None], [0.0])
     except Exception as exc:  # one bad file must not end a long evaluation
         row.error = f"{type(exc).__name__}: {exc}"
         return row

@@ -368,13 +368,34 @@ def fold_dirs(root: str | Path) -> list[Path]:
     return sorted(p.parent for p in Path(root).glob("*/model/config.json"))
 
 
-def calibrate_model(report: dict[str, Any], model_dir: str | Path) -> Any:
+def combination_helps(report: dict[str, Any], max_swap_drop: float = 0.02) -> bool:
+    """The rule, fixed before any fold was scored, for shipping the landmark member: the
+    combination's pooled out-of-fold AUC beats the texture model's, and its face-swap AUC is
+    not lower by more than ``max_swap_drop``."""
+    if "combined" not in report:
+        return False
+    texture, combined = report["pooled"]["auc"], report["combined"]["pooled"]["auc"]
+    swaps = {r["family"]: r["auc"] for r in report["families"]}
+    swaps_combined = {r["family"]: r["auc"] for r in report["combined"]["families"]}
+    swap, swap_c = swaps.get("deepfacelive"), swaps_combined.get("deepfacelive")
+    swap_ok = swap is None or swap_c is None or swap_c >= swap - max_swap_drop
+    return texture is not None and combined is not None and combined > texture and swap_ok
+
+
+def calibrate_model(report: dict[str, Any], model_dir: str | Path, ensemble: bool = False) -> Any:
     """Store the report's temperature (fitted on every fold's out-of-fold real-world clips),
     borderline band and cross-fitted ECE in a model folder of the same recipe: these are the
-    figures for generators the model has not seen, which is what it will meet."""
+    figures for generators the model has not seen, which is what it will meet.
+
+    With ``ensemble``, also fit the landmark-dynamics scorer on that model's own training split
+    and store it with the combination fitted on all folds (``landmarks.json``); the band and
+    ECE are then the combination's."""
     from deepfake_detector.training.calibration import store_calibration
 
-    pooled, band = report["pooled"], report["band"]
+    chosen = report["combined"] if ensemble else report
+    pooled, band = chosen["pooled"], chosen["band"]
+    if ensemble:
+        _write_member(report, Path(model_dir))
     return store_calibration(
         model_dir,
         report["temperature"],
@@ -382,6 +403,7 @@ def calibrate_model(report: dict[str, Any], model_dir: str | Path) -> Any:
             "data": "leave-one-generator-out: each fold model's held-out real videos and the "
             "fakes of the generator family it never saw, pooled over "
             f"{len(report['folds'])} folds (no dev_eval)",
+            "scorer": "texture + landmarks (combined)" if ensemble else "texture",
             "n_real": pooled["n_real"],
             "n_fake": pooled["n_fake"],
             "ece_raw": pooled["ece_raw"],
@@ -393,6 +415,25 @@ def calibrate_model(report: dict[str, Any], model_dir: str | Path) -> Any:
         band=(band["low"], band["high"]),
         ece=pooled["ece_cross_fitted"],
     )
+
+
+def _write_member(report: dict[str, Any], model_dir: Path) -> None:
+    from deepfake_detector.models.ensemble import MEMBERS_NAME, Combination, LandmarkMember
+    from deepfake_detector.training.data import make_datasets
+
+    loaded = load_checkpoint(model_dir)
+    config = TrainConfig.from_dict(loaded.config.training["config"], source=str(model_dir))
+    train_set, _, _ = make_datasets(config, loaded.config)
+    scorer = fit_on_tracks(
+        train_set.root, train_set.entries, train_set.tracks + train_set.fake_tracks
+    )
+    if scorer is None:
+        raise ValueError("the model's training split has no video tracks of both classes")
+    s = report["stacking"]
+    combination = Combination(
+        s["texture_logit"], s["landmark_logit"], s["landmark_abstained"], s["bias"]
+    )
+    LandmarkMember(scorer, combination).save(model_dir / MEMBERS_NAME)
 
 
 def write_report(report: dict[str, Any], out: str | Path) -> None:
