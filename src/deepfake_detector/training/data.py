@@ -149,13 +149,18 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
             f"{cache.root}: the split left {len(train)} training and {len(val)} validation "
             "real tracks; both need at least one"
         )
-    if config.val_max_tracks and len(val) > config.val_max_tracks:
+    # Reals of a held-out family's identities (a swap's own original) are always kept: they
+    # are the matched pairs. The others are subsampled to ``val_max_tracks``.
+    paired = [t for t in val if _group_of(entries[t.entry]) in held_groups]
+    others = [t for t in val if _group_of(entries[t.entry]) not in held_groups]
+    if config.val_max_tracks and len(others) > config.val_max_tracks:
         # Equal weight per kind (video / still): thousands of photos must not crowd the real
         # videos out of validation, or held-out video fakes would be compared with stills.
         rng = np.random.default_rng([config.seed, 7])
-        p = _balanced_weights([entries[t.entry].item.kind for t in val])
-        keep = sorted(rng.choice(len(val), config.val_max_tracks, replace=False, p=p).tolist())
-        val = [val[k] for k in keep]
+        p = _balanced_weights([entries[t.entry].item.kind for t in others])
+        keep = sorted(rng.choice(len(others), config.val_max_tracks, replace=False, p=p).tolist())
+        others = [others[k] for k in keep]
+    val = others + paired
     counts |= {
         "real_entries": sum(e.label == REAL for e in entries),
         "fake_entries": sum(e.label != REAL for e in entries),

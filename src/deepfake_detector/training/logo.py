@@ -365,7 +365,7 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 def fold_dirs(root: str | Path) -> list[Path]:
     """Finished fold runs under ``root`` (folders with ``model/config.json``), sorted."""
-    return sorted(p.parent for p in Path(root).glob("*/model/config.json"))
+    return sorted(p.parent.parent for p in Path(root).glob("*/model/config.json"))
 
 
 def combination_helps(report: dict[str, Any], max_swap_drop: float = 0.02) -> bool:
