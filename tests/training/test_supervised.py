@@ -21,7 +21,10 @@ from deepfake_detector.training.data import (
 )
 from deepfake_detector.training.logo import (
     BAND_LIMITS,
+    FoldScores,
     band_from_scores,
+    calibrate_model,
+    combination_helps,
     logo_report,
     report_markdown,
     score_fold,
@@ -155,6 +158,30 @@ def test_logo_fold_runs_and_report(labelled_cache: Path, tmp_path: Path) -> None
     )
     text = report_markdown(report)
     assert "| gen_a | gen_a | 2 |" in text and "Borderline band" in text
+    assert "combined" not in report  # the photo crops carry no landmarks: no second scorer
+
+    stored = calibrate_model(report, tmp_path / "gen_a" / "model")
+    assert stored.temperature == pytest.approx(report["temperature"])
+    assert stored.band == (report["band"]["low"], report["band"]["high"])
+    assert stored.ece == pytest.approx(report["pooled"]["ece_cross_fitted"])
+    assert "leave-one-generator-out" in stored.training["calibration"]["data"]
+
+
+def test_combination_rule() -> None:
+    def report(texture: float, combined: float, swap: float, swap_combined: float) -> dict:
+        return {
+            "pooled": {"auc": texture},
+            "families": [{"family": "deepfacelive", "auc": swap}],
+            "combined": {
+                "pooled": {"auc": combined},
+                "families": [{"family": "deepfacelive", "auc": swap_combined}],
+            },
+        }
+
+    assert combination_helps(report(0.80, 0.85, 0.70, 0.69))
+    assert not combination_helps(report(0.80, 0.85, 0.70, 0.60))  # costs the face swaps
+    assert not combination_helps(report(0.85, 0.80, 0.70, 0.75))
+    assert not combination_helps({"pooled": {"auc": 0.8}, "families": []})
 
 
 def test_band_from_scores() -> None:
@@ -191,3 +218,34 @@ def test_shared_augmentations_keep_shape_and_apply_to_the_whole_clip() -> None:
     assert AugmentConfig(video_crf=(40, 20)).problems() == [
         "augment.video_crf must be [low, high] with 0 <= low <= high <= 51"
     ]
+
+
+def test_logo_report_with_a_second_scorer() -> None:
+    rng = np.random.default_rng(0)
+    folds = []
+    for name in ("gen_a", "gen_b", "gen_c"):
+        labels = np.r_[np.zeros(30, int), np.ones(20, int)]
+        texture = rng.normal(0, 1, 50) + 1.0 * labels
+        landmarks = rng.normal(0, 1, 50) + 2.0 * labels
+        landmarks[:5] = np.nan  # abstained
+        folds.append(
+            FoldScores(
+                name,
+                [name],
+                texture,
+                labels,
+                ["" if y == 0 else name for y in labels],
+                ["src"] * 50,
+                [f"{name}/{k}.mp4" for k in range(50)],
+                ["video"] * 50,
+                landmarks,
+            )
+        )
+    report = logo_report(folds)
+    assert set(report) >= {"landmarks", "combined", "stacking"}
+    assert report["stacking"]["abstained_share"] == pytest.approx(0.1)
+    # The landmarks separate better here, and the combination uses them.
+    assert report["combined"]["pooled"]["auc"] > report["pooled"]["auc"]
+    assert report["stacking"]["landmark_logit"] > 0
+    assert combination_helps(report)
+    assert "| mean over talking heads |" in report_markdown(report)
