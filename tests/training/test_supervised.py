@@ -29,6 +29,7 @@ from deepfake_detector.training.logo import (
     report_markdown,
     score_fold,
 )
+from deepfake_detector.training.shortcut_probe import probe_markdown, shortcut_probe
 from deepfake_detector.training.trainer import train
 
 from video_factory import ASTRONAUT_FACE, GRACE_HOPPER_FACE, astronaut, grace_hopper
@@ -249,3 +250,16 @@ def test_logo_report_with_a_second_scorer() -> None:
     assert report["stacking"]["landmark_logit"] > 0
     assert combination_helps(report)
     assert "| mean over talking heads |" in report_markdown(report)
+
+
+def test_shortcut_probe_runs_on_the_training_split(labelled_cache: Path, tmp_path: Path) -> None:
+    config = _config(labelled_cache, tmp_path, real_fakes=0.5)
+    results = shortcut_probe(
+        config, [[], ["gen_a"]], root=tmp_path
+    )  # no media files: codec unknown
+    assert [r["holdout"] for r in results] == [[], ["gen_a"]]
+    for r in results:
+        assert r["auc"] is None or 0.0 <= r["auc"] <= 1.0
+        assert "sharpness" in r
+    text = probe_markdown(results)
+    assert "nothing (own split)" in text and "| gen_a |" in text
