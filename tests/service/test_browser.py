@@ -157,7 +157,12 @@ def test_upload_watch_the_analysis_and_read_the_result(
     page.wait_for_selector("#verdict", timeout=120000)
     headline = page.inner_text("#verdict-headline")
     assert "manipulated" in headline or "authentic" in headline
-    assert "chance that at least one of the 2 people" in page.inner_text("#verdict")
+    verdict = page.inner_text("#verdict")
+    # A chance only for a model with good real-world calibration; a fake score otherwise.
+    assert (
+        "chance that at least one of the 2 people" in verdict
+        or "at least one of the 2 people in this video a fake score" in verdict
+    )
     assert page.locator(".card.person").count() == 2
 
     # The chart: one line per person.
