@@ -1,12 +1,13 @@
 """Leave-one-generator-out report of the fold runs under a folder (written by scripts/logo.sh).
 
 python scripts/logo_table.py runs/logo            # Markdown on stdout, JSON beside the runs
-python scripts/logo_table.py runs/logo --calibrate runs/RUN/model   # and calibrate a model
+python scripts/logo_table.py runs/logo --reuse --calibrate runs/RUN/model   # then calibrate
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -39,19 +40,24 @@ def main(argv: list[str] | None = None) -> int:
         help="store the pooled temperature, the borderline band and the cross-fitted ECE in "
         "this model folder (a model of the same recipe, e.g. the one to ship)",
     )
+    parser.add_argument(
+        "--reuse", action="store_true", help="read the report JSON written before, do not re-score"
+    )
     args = parser.parse_args(argv)
-    folds = fold_dirs(args.runs)
-    if not folds:
-        print(
-            f"error: no finished fold runs (*/model/config.json) under {args.runs}", file=sys.stderr
-        )
-        return 2
-    scores = []
-    for run in folds:
-        print(f"scoring {run.name} ...", file=sys.stderr, flush=True)
-        scores.append(score_fold(run, threads=args.threads))
-    report = logo_report(scores)
-    write_report(report, args.json or Path(args.runs) / "logo.json")
+    json_path = Path(args.json or Path(args.runs) / "logo.json")
+    if args.reuse:
+        report = json.loads(json_path.read_text(encoding="utf-8"))
+    else:
+        folds = fold_dirs(args.runs)
+        if not folds:
+            print(f"error: no finished fold runs under {args.runs}", file=sys.stderr)
+            return 2
+        scores = []
+        for run in folds:
+            print(f"scoring {run.name} ...", file=sys.stderr, flush=True)
+            scores.append(score_fold(run, threads=args.threads))
+        report = logo_report(scores)
+        write_report(report, json_path)
     if args.calibrate:
         ensemble = args.ensemble == "yes" or (args.ensemble == "auto" and combination_helps(report))
         print(f"landmark member: {'stored' if ensemble else 'not used'}", file=sys.stderr)
