@@ -110,7 +110,10 @@ def test_loaded_checkpoint_reproduces_the_original_outputs(seed_checkpoint, seed
         frame_logits = model.frame_logits(x)[0]
         ref_frames = reference_frame_logits(seed_state, x)
     torch.testing.assert_close(logits, ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(frame_logits, ref_frames, atol=1e-5, rtol=0)
+    # Per-frame logits go through the same float32 ResNeXt50 by another call path; oneDNN may
+    # pick other kernels (other summation orders) for it after other models ran in the process:
+    # seen 3.9e-5 apart in a full-suite run, 1e-4 relative of logits of order 0.3.
+    torch.testing.assert_close(frame_logits, ref_frames, atol=1e-4, rtol=0)
     # The original's output for one clip is its last frame's.
     torch.testing.assert_close(logits[0], ref_frames[-1], atol=1e-5, rtol=0)
     # The weights are not degenerate: frames really get different scores.
