@@ -239,12 +239,15 @@ def test_logo_report_with_a_second_scorer() -> None:
                 ["src"] * 50,
                 [f"{name}/{k}.mp4" for k in range(50)],
                 ["video"] * 50,
-                landmarks,
+                groups=[f"{name}-{k}" for k in range(50)],
+                landmark_logits=landmarks,
             )
         )
     report = logo_report(folds)
     assert set(report) >= {"landmarks", "combined", "stacking"}
     assert report["stacking"]["abstained_share"] == pytest.approx(0.1)
+    assert [c["fold"] for c in report["clips"]] == ["gen_a", "gen_b", "gen_c"]
+    assert all("pairs_auc" not in r for r in report["families"])  # no fake shares a real's group
     # The landmarks separate better here, and the combination uses them.
     assert report["combined"]["pooled"]["auc"] > report["pooled"]["auc"]
     assert report["stacking"]["landmark_logit"] > 0

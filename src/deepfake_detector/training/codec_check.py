@@ -2,9 +2,10 @@
 each) must keep its score. A model that reads codec traces instead of faces fails this at once
 (the seed default scored one real clip 0.69 as H.264, 0.96 as HEVC and 0.13 as AV1).
 
-Each clip is analysed as it is and in every ``CODEC_CHECK_SETTINGS`` version through the same
-``Analyzer`` as every other evaluation; the report gives each version's score, its shift from the
-original, and the largest shift per clip and per setting.
+Each clip's first seconds are analysed as a lossless re-encode (the reference) and in every
+``CODEC_CHECK_SETTINGS`` version, through the same ``Analyzer`` as every other evaluation; the
+report gives each version's score, its shift from the reference, and the largest shift per clip
+and per setting.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 
 from deepfake_detector.training.index import REAL, IndexItem
 from deepfake_detector.training.reencode import CODEC_CHECK_SETTINGS, CodecSetting, transcode_video
+
+REFERENCE = CodecSetting("reference", "libx264", "matroska", (("qp", "0"), ("preset", "ultrafast")))
+"""Lossless H.264 (QP 0) of the first seconds: what every version is compared with."""
 
 MAX_SHIFT = 0.15
 """The target: no version moves a clip's score by more than this."""
@@ -42,7 +46,12 @@ def codec_check(
     with tempfile.TemporaryDirectory(prefix="dfd-codec-") as tmp:
         for n, item in enumerate(reals):
             source = Path(item.path) if Path(item.path).is_absolute() else Path(root) / item.path
-            original = analyzer.analyze(source).fake_probability
+            # The reference is the same first ``seconds`` in a near-lossless re-encode, so every
+            # version is sampled at the same moments as the reference and differs only in codec.
+            reference = Path(tmp) / f"{n}-reference.mkv"
+            transcode_video(source, reference, REFERENCE, max_seconds=seconds)
+            original = analyzer.analyze(reference).fake_probability
+            reference.unlink(missing_ok=True)
             done += 1
             if progress:
                 progress(done, total, item.path)

@@ -41,8 +41,6 @@ BAND_PRECISION = 0.9
 equally)."""
 BAND_LIMITS = (0.2, 0.8)
 """The band never reaches further than this from 0.5, whatever the data."""
-PAIR_SOURCE = "faceswap_pair_original_half"
-"""The ``source`` of a face swap's own original half (see ``datasets/manifest.py``)."""
 
 
 @dataclass
@@ -58,6 +56,9 @@ class FoldScores:
     sources: list[str]
     paths: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    """Identity group of each clip's item: a real sharing a held-out fake's group is that
+    fake's own original (matched pair)."""
     landmark_logits: np.ndarray | None = None
     """The landmark-dynamics scorer's logits (fitted on the fold's training tracks), NaN where
     it abstains; ``None`` when it could not be fitted."""
@@ -75,6 +76,7 @@ class FoldScores:
             [self.sources[k] for k in keep],
             [self.paths[k] for k in keep],
             [self.kinds[k] for k in keep],
+            [self.groups[k] for k in keep],
             None if self.landmark_logits is None else self.landmark_logits[keep],
         )
 
@@ -97,7 +99,7 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
     landmarks = fit_on_tracks(val.root, train_set.entries, train_set.tracks + train_set.fake_tracks)
     network = loaded.network.float().eval()
     holdout = set(config.holdout_families)
-    logits, labels, families, sources, paths, kinds, lm = [], [], [], [], [], [], []
+    logits, labels, families, sources, paths, kinds, groups, lm = ([] for _ in range(8))
     for index, (track_i, family) in enumerate(val.fixed or []):
         name = val.family_names[family] if family >= 0 else ""
         if family >= 0 and name not in holdout:
@@ -112,6 +114,7 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
         sources.append(entry.item.source)
         paths.append(entry.path)
         kinds.append(entry.item.kind)
+        groups.append(entry.group or entry.path)
         features = track_features(val.root, entry, track) if landmarks else None
         lm.append(np.nan if features is None else landmarks.logit(features))
     return FoldScores(
@@ -123,6 +126,7 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
         sources,
         paths,
         kinds,
+        groups,
         np.asarray(lm, np.float64) if landmarks else None,
     )
 
@@ -172,7 +176,8 @@ def _family_rows(fold: FoldScores, probs: np.ndarray) -> list[dict[str, Any]]:
             "balanced_accuracy": m["balanced_accuracy"],
             "group": len(names) > 1,
         }
-        pair_real = real & np.array([s == PAIR_SOURCE for s in fold.sources])
+        fake_groups = {g for g, f in zip(fold.groups, fake, strict=True) if f}
+        pair_real = real & np.array([g in fake_groups for g in fold.groups])
         if pair_real.any():
             keep = pair_real | fake
             pm = binary_metrics(fold.labels[keep].tolist(), probs[keep].tolist())
@@ -212,6 +217,7 @@ def logo_report(folds: list[FoldScores]) -> dict[str, Any]:
         raise ValueError("no folds to report")
     folds = [f.restricted_to_videos() for f in folds]
     report = _scorer_report(folds)
+    report["clips"] = [_clips_of(f) for f in folds]
     if len(folds) > 1 and all(f.landmark_logits is not None for f in folds):
         lm_folds = [
             _with_logits(f, np.nan_to_num(f.landmark_logits, nan=0.0))  # type: ignore[arg-type]
@@ -234,6 +240,20 @@ def logo_report(folds: list[FoldScores]) -> dict[str, Any]:
             ),
         }
     return report
+
+
+def _clips_of(fold: FoldScores) -> dict[str, Any]:
+    """A fold's per-clip scores, so the report can be re-read and re-checked without models."""
+    lm = fold.landmark_logits
+    return {
+        "fold": fold.name,
+        "path": fold.paths,
+        "group": fold.groups,
+        "family": fold.families,
+        "label": fold.labels.tolist(),
+        "texture_logit": fold.logits.tolist(),
+        "landmark_logit": None if lm is None else [None if np.isnan(v) else v for v in lm],
+    }
 
 
 def _scorer_report(folds: list[FoldScores]) -> dict[str, Any]:
