@@ -5,7 +5,8 @@ Usage:
       --reproduce docs/models/reproduce-NAME.md [--validation VAL.json] [--notes NOTES.md] \
       [--data DATA.md] [--logo LOGO.json] [--section SECTION.md ...] [--summary TEXT] [--default]
 
-Copies ``config.json`` and ``model.safetensors`` (already half precision) into
+Copies ``config.json``, ``model.safetensors`` (already half precision) and ``landmarks.json`` (the
+landmark member, when there is one) into
 ``src/deepfake_detector/models/weights/<name>/`` and writes its ``MODEL_CARD.md``: the card the
 trainer wrote (rebuilt from ``config.json`` when the folder has none) with DATA (sources and
 licences) added to its "Training data" section, then a table of
@@ -27,6 +28,7 @@ from pathlib import Path
 from safetensors import safe_open
 
 from deepfake_detector.models.checkpoints import file_sha256, read_config
+from deepfake_detector.models.ensemble import MEMBERS_NAME, LandmarkMember
 from deepfake_detector.models.registry import WEIGHTS_DIR
 from deepfake_detector.training.evaluate import EvaluationReport, report_markdown
 from deepfake_detector.training.logo import report_markdown as logo_markdown
@@ -131,12 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if report["model"]["sha256"] != file_sha256(weights):
         print("the report is of other weights (sha256 differs)", file=sys.stderr)
         return 2
-    card_path = args.model / CARD_NAME
-    trained_card = (
-        card_path.read_text(encoding="utf-8")
-        if card_path.is_file()
-        else model_card_text(config, "(see Reproduce)")
-    )
+    # Rebuilt from config.json, not read from the card training wrote: calibration stored since
+    # (scripts/logo_table.py --calibrate) must show in it.
+    trained_card = model_card_text(config, "(see Reproduce)")
     trained_on = {n for n, w in (config.training.get("config", {}).get("fakes") or {}).items() if w}
     validation = (
         validation_markdown(json.loads(args.validation.read_text(encoding="utf-8")), trained_on)
@@ -153,6 +152,22 @@ def main(argv: list[str] | None = None) -> int:
             "videos (`scripts/logo_table.py`); the epoch was chosen on the other families and "
             "synthesised fakes only. The temperature, the uncertain band and the ECE stored "
             "with this model come from these out-of-fold scores.\n\n" + logo_markdown(logo)
+        )
+    member = args.model / MEMBERS_NAME
+    if member.is_file():
+        c = LandmarkMember.load(member).combination
+        sections += (
+            "\n## Second scorer: landmark dynamics\n"
+            f"`{MEMBERS_NAME}` beside the weights: 20 motion statistics of the face detector's "
+            "five landmarks (mouth width and height, yaw, roll, scale; their spread and rate of "
+            "change) over a person's frames, scored by a logistic regression fitted on this "
+            "model's training split. It abstains on stills and when frames are more than 1 s "
+            "apart. Combined score: `sigmoid("
+            f"{c.texture_logit:.3f} × texture logit + {c.landmark_logit:.3f} × landmark logit "
+            f"{c.landmark_abstained:+.3f} × abstained {c.bias:+.3f})`, fitted on the "
+            "leave-one-generator-out scores above. The band and ECE in `config.json` are the "
+            "combination's; its temperature is the texture model's, fitted on the same scores "
+            "(the texture logit above is the raw one: temperature × logit of its probability).\n"
         )
     for path in args.section:
         sections += "\n" + path.read_text(encoding="utf-8").strip() + "\n"
@@ -174,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(shipped.to_dict(), indent=2) + "\n", encoding="utf-8"
         )
     shutil.copyfile(weights, target / "model.safetensors")
+    member = args.model / MEMBERS_NAME  # the landmark member, when the model has one
+    if member.is_file():
+        shutil.copyfile(member, target / MEMBERS_NAME)
+    else:
+        (target / MEMBERS_NAME).unlink(missing_ok=True)
     (target / CARD_NAME).write_text(card, encoding="utf-8")
     if args.default:
         (args.weights_dir / "default.json").write_text(

@@ -110,7 +110,7 @@ def _f(x: float | None) -> str:
 def codec_markdown(result: dict[str, Any]) -> str:
     names = list(result["per_setting"])
     lines = [
-        "| clip | original | " + " | ".join(names) + " | largest shift |",
+        "| clip | reference (lossless) | " + " | ".join(names) + " | largest shift |",
         "|---|---|" + "---|" * len(names) + "---|",
     ]
     for c in result["clips"]:
