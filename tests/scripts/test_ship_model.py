@@ -113,3 +113,35 @@ def test_refuses_full_precision_weights(evaluated, tmp_path: Path, capsys) -> No
     assert ship_model.main([*args, "--weights-dir", str(weights_dir)]) == 2
     assert "not half precision" in capsys.readouterr().err
     assert not weights_dir.exists()
+
+
+def test_ships_the_landmark_member_summary_and_extra_sections(evaluated, tmp_path: Path) -> None:
+    from deepfake_detector.models.ensemble import MEMBERS_NAME, Combination, LandmarkMember
+    from deepfake_detector.models.landmark_dynamics import FEATURE_NAMES, LandmarkScorer
+
+    model, report = evaluated
+    n = len(FEATURE_NAMES)
+    member = LandmarkMember(
+        LandmarkScorer((0.0,) * n, (1.0,) * n, (0.1,) * n, 0.0), Combination(0.5, 0.9, -1.0, 0.1)
+    )
+    member.save(model / MEMBERS_NAME)
+    section = tmp_path / "probe.md"
+    section.write_text("## Shortcut probe\nmetadata AUC 0.5\n")
+    weights_dir = tmp_path / "weights"
+    args = [str(model), "--report", str(report), *_inputs(tmp_path)]
+    extra = ["--section", str(section), "--summary", "AUC 0.9 on held-out generators."]
+    try:
+        assert ship_model.main([*args, *extra, "--weights-dir", str(weights_dir)]) == 0
+    finally:
+        (model / MEMBERS_NAME).unlink()
+    shipped = weights_dir / json.loads((model / "config.json").read_text())["name"]
+    assert LandmarkMember.load(shipped / MEMBERS_NAME) == member
+    config = json.loads((shipped / "config.json").read_text())
+    assert config["summary"] == "AUC 0.9 on held-out generators."
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert card.index("## Second scorer: landmark dynamics") < card.index("## Shortcut probe")
+    assert card.index("## Shortcut probe") < card.index("## Evaluation on")
+    assert "0.900 × landmark logit" in card
+    # Shipped again without a member: a stale landmarks.json must not stay behind.
+    assert ship_model.main([*args, "--weights-dir", str(weights_dir)]) == 0
+    assert not (shipped / MEMBERS_NAME).exists()
