@@ -16,6 +16,7 @@ from deepfake_detector.training.logo import (
     combination_helps,
     fold_dirs,
     logo_report,
+    plot_reliability,
     report_markdown,
     score_fold,
     write_report,
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             scores.append(score_fold(run, threads=args.threads))
         report = logo_report(scores)
         write_report(report, json_path)
+        plot_reliability(report, json_path.with_name(json_path.stem + "-reliability.png"))
     if args.calibrate:
         ensemble = args.ensemble == "yes" or (args.ensemble == "auto" and combination_helps(report))
         print(f"landmark member: {'stored' if ensemble else 'not used'}", file=sys.stderr)

@@ -26,6 +26,7 @@ from deepfake_detector.training.logo import (
     calibrate_model,
     combination_helps,
     logo_report,
+    plot_reliability,
     report_markdown,
     score_fold,
 )
@@ -221,7 +222,7 @@ def test_shared_augmentations_keep_shape_and_apply_to_the_whole_clip() -> None:
     ]
 
 
-def test_logo_report_with_a_second_scorer() -> None:
+def test_logo_report_with_a_second_scorer(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     folds = []
     for name in ("gen_a", "gen_b", "gen_c"):
@@ -253,6 +254,8 @@ def test_logo_report_with_a_second_scorer() -> None:
     assert report["stacking"]["landmark_logit"] > 0
     assert combination_helps(report)
     assert "| mean over talking heads |" in report_markdown(report)
+    png = plot_reliability(report, tmp_path / "reliability.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_shortcut_probe_runs_on_the_training_split(labelled_cache: Path, tmp_path: Path) -> None:

@@ -458,5 +458,41 @@ def _write_member(report: dict[str, Any], model_dir: Path) -> None:
     LandmarkMember(scorer, combination).save(model_dir / MEMBERS_NAME)
 
 
+def plot_reliability(report: dict[str, Any], path: str | Path) -> Path:
+    """Reliability diagram of the pooled out-of-fold videos with cross-fitted calibration: the
+    texture model, and the combination when the report has one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = [("texture model", report)]
+    if "combined" in report:
+        curves.append(("texture + landmarks", report["combined"]))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=1)
+    for label, part in curves:
+        bins = [b for b in part["pooled"]["reliability_cross_fitted"] if b["count"]]
+        ece = part["pooled"]["ece_cross_fitted"]
+        ax.plot(
+            [b["mean_probability"] for b in bins],
+            [b["fraction_fake"] for b in bins],
+            marker="o",
+            label=f"{label} (ECE {ece:.3f})",
+        )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="predicted fake probability",
+        ylabel="fraction fake",
+        title="Held-out generators (cross-fitted)",
+    )
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
 def write_report(report: dict[str, Any], out: str | Path) -> None:
     Path(out).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
