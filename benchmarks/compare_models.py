@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "case": args.case,
         "machine": reports[args.candidate].get("machine"),
-        "baseline": {"model": args.baseline, **base},
-        "candidate": {"model": args.candidate, **cand},
+        "baseline": {**base, "model_name": args.baseline},
+        "candidate": {**cand, "model_name": args.candidate},
         "total_s_ratio_candidate_over_baseline": cand["total_s"] / base["total_s"],
         "no_slower": cand["total_s"] <= base["total_s"] * 1.05,
     }

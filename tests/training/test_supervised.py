@@ -237,7 +237,6 @@ def test_logo_report_with_a_second_scorer(tmp_path: Path) -> None:
                 texture,
                 labels,
                 ["" if y == 0 else name for y in labels],
-                ["src"] * 50,
                 [f"{name}/{k}.mp4" for k in range(50)],
                 ["video"] * 50,
                 groups=[f"{name}-{k}" for k in range(50)],

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_detector.models.landmark_dynamics import LandmarkScorer
+from deepfake_detector.models.landmark_dynamics import LandmarkScorer, dynamics_features
 
 MEMBERS_NAME = "landmarks.json"
 TEXTURE, LANDMARKS = "texture", "landmarks"
@@ -68,7 +68,7 @@ class LandmarkMember:
         for k, p in enumerate(points):
             if p is not None:
                 array[k] = p
-        features = self.scorer.features_of(array, np.asarray(times, np.float64))
+        features = dynamics_features(array, np.asarray(times, np.float64))
         z_landmarks = None if features is None else self.scorer.logit(features)
         c = self.combination
         z = c.texture_logit * temperature * _logit(texture_probability) + c.bias
@@ -92,9 +92,7 @@ class LandmarkMember:
             combination = Combination(**data.pop("combination"))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: no valid combination ({exc})") from None
-        tmp = dict(data)
-        scorer = LandmarkScorer.from_dict(tmp, source=str(path))
-        return cls(scorer, combination)
+        return cls(LandmarkScorer.from_dict(data, source=str(path)), combination)
 
 
 def member_path(model: str) -> Path | None:

@@ -95,11 +95,6 @@ class LandmarkScorer:
         z = (np.asarray(features, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return float(z @ np.asarray(self.coef) + self.intercept)
 
-    @staticmethod
-    def features_of(points: np.ndarray, times: np.ndarray) -> np.ndarray | None:
-        """:func:`dynamics_features` (``None``: the scorer abstains)."""
-        return dynamics_features(points, times)
-
     def score(self, points: np.ndarray, times: np.ndarray) -> float | None:
         """Fake probability of one person's landmark sequence, or ``None`` (abstains)."""
         features = dynamics_features(points, times)

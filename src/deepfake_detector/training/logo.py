@@ -47,15 +47,14 @@ BAND_LIMITS = (0.2, 0.8)
 
 @dataclass
 class FoldScores:
-    """One fold's validation clips: raw clip logits, labels, family name ('' for reals) and the
-    item's source, restricted to reals and the fold's held-out families."""
+    """One fold's validation clips: raw clip logits, labels and family name ('' for reals),
+    restricted to reals and the fold's held-out families."""
 
     name: str
     holdout: list[str]
     logits: np.ndarray
     labels: np.ndarray
     families: list[str]
-    sources: list[str]
     paths: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
@@ -75,7 +74,6 @@ class FoldScores:
             self.logits[keep],
             self.labels[keep],
             [self.families[k] for k in keep],
-            [self.sources[k] for k in keep],
             [self.paths[k] for k in keep],
             [self.kinds[k] for k in keep],
             [self.groups[k] for k in keep],
@@ -101,7 +99,7 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
     landmarks = fit_on_tracks(val.root, train_set.entries, train_set.tracks + train_set.fake_tracks)
     network = loaded.network.float().eval()
     holdout = set(config.holdout_families)
-    logits, labels, families, sources, paths, kinds, groups, lm = ([] for _ in range(8))
+    logits, labels, families, paths, kinds, groups, lm = ([] for _ in range(7))
     for index, (track_i, family) in enumerate(val.fixed or []):
         name = val.family_names[family] if family >= 0 else ""
         if family >= 0 and name not in holdout:
@@ -113,7 +111,6 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
         logits.append(float(clip.float()[0]))
         labels.append(int(label))
         families.append(name)
-        sources.append(entry.item.source)
         paths.append(entry.path)
         kinds.append(entry.item.kind)
         groups.append(entry.group or entry.path)
@@ -125,7 +122,6 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
         np.asarray(logits, np.float64),
         np.asarray(labels, np.int64),
         families,
-        sources,
         paths,
         kinds,
         groups,

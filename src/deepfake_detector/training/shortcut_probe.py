@@ -92,13 +92,25 @@ def probe_fold(
     y_train = np.array([e.label for e in train])
     y_val = np.array([e.label for e in val])
     model = GradientBoostingClassifier(random_state=config.seed, max_depth=2, n_estimators=100)
+    return _fit_and_score(model, x_train, y_train, x_val, y_val, held)
+
+
+def _fit_and_score(
+    model: Any,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    held: set[str],
+) -> dict[str, Any]:
+    """Fit a probe on the training side, score the validation side, report it as one row."""
     model.fit(x_train, y_train)
     m = binary_metrics(y_val.tolist(), model.predict_proba(x_val)[:, 1].tolist())
     return {
         "holdout": sorted(held),
         "auc": m["auc"],
         "balanced_accuracy": m["balanced_accuracy"],
-        "n_train": len(train),
+        "n_train": len(y_train),
         "n_val_real": int((y_val == 0).sum()),
         "n_val_fake": int((y_val == 1).sum()),
     }
@@ -145,16 +157,9 @@ def sharpness_fold(cache: CropCache, config: TrainConfig) -> dict[str, Any]:
     x_val, y_val = rows(split.val + split.val_fake, True)
     if len(set(y_train.tolist())) < 2 or len(set(y_val.tolist())) < 2:
         return {"holdout": sorted(held), "auc": None}
-    model = LogisticRegression(class_weight="balanced").fit(x_train, y_train)
-    m = binary_metrics(y_val.tolist(), model.predict_proba(x_val)[:, 1].tolist())
-    return {
-        "holdout": sorted(held),
-        "auc": m["auc"],
-        "balanced_accuracy": m["balanced_accuracy"],
-        "n_train": len(y_train),
-        "n_val_real": int((y_val == 0).sum()),
-        "n_val_fake": int((y_val == 1).sum()),
-    }
+    return _fit_and_score(
+        LogisticRegression(class_weight="balanced"), x_train, y_train, x_val, y_val, held
+    )
 
 
 def shortcut_probe(
