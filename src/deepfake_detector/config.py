@@ -84,15 +84,26 @@ class ServiceSettings:
     derive from ``data_dir``."""
 
     data_dir: str = "instance"
-    """Root folder for the database, the queue, uploads and evidence (relative to the CWD)."""
+    """Root folder for the embedded database, queue, uploads and evidence (relative to the CWD)."""
     database_url: str = ""
-    """SQLAlchemy URL; empty means ``sqlite:///<data_dir>/deepfake-detector.sqlite3``."""
+    """SQLAlchemy URL (``postgresql+psycopg://user:pass@host/db`` to scale out); empty means
+    ``sqlite:///<data_dir>/deepfake-detector.sqlite3``."""
     storage_dir: str = ""
-    """Uploaded videos and their evidence; empty means ``<data_dir>/files``."""
-    queue: str = "sqlite"
-    """Task queue backend: ``sqlite`` (huey's SqliteHuey, the embedded default)."""
-    queue_path: str = ""
-    """SqliteHuey database file; empty means ``<data_dir>/queue.sqlite3``."""
+    """Uploaded videos and their evidence; empty means ``<data_dir>/files``. With several
+    machines, a folder shared by all of them (an NFS mount, say)."""
+    queue_url: str = ""
+    """Job queue: ``redis://host:6379/0`` to scale out; empty means
+    ``sqlite:///<data_dir>/queue.sqlite3`` (huey's SqliteHuey)."""
+    worker_concurrency: int = 1
+    """Job processes per ``worker`` command (each loads the model once and runs one job at a
+    time)."""
+    worker_heartbeat_s: float = 5.0
+    """How often a worker renews its lease and looks for jobs of dead workers."""
+    worker_lease_s: float = 30.0
+    """A worker silent for this long is taken for dead: its running jobs are queued again, so
+    they restart within ``worker_lease_s + worker_heartbeat_s`` of its death."""
+    log_format: str = "text"
+    """``text`` or ``json`` (one JSON object per line, with the job id, for log collectors)."""
     upload_max_mb: float = 200.0
     """Largest upload accepted, in megabytes (10^6 bytes)."""
     upload_max_duration_s: float = 600.0
@@ -119,8 +130,10 @@ class ServiceSettings:
     def resolved_storage_dir(self) -> str:
         return self.storage_dir or os.path.join(self.data_dir, "files")
 
-    def resolved_queue_path(self) -> str:
-        return self.queue_path or os.path.join(self.data_dir, "queue.sqlite3")
+    def resolved_queue_url(self) -> str:
+        if self.queue_url:
+            return self.queue_url
+        return "sqlite:///" + os.path.abspath(os.path.join(self.data_dir, "queue.sqlite3"))
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -20,7 +20,7 @@ from deepfake_detector.models.ensemble import (
 )
 from deepfake_detector.models.landmark_dynamics import FEATURE_NAMES, LandmarkScorer
 from deepfake_detector.models.registry import WEIGHTS_DIR, default_model_name, resolve_model
-from deepfake_detector.service.jobs import settings_key
+from deepfake_detector.service.settings_key import settings_key
 
 N = len(FEATURE_NAMES)
 SCORER = LandmarkScorer(mean=(0.0,) * N, scale=(1.0,) * N, coef=(0.5,) * N, intercept=-1.0)

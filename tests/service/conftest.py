@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from service_support import OpenApiChecker, RunningApp, Server, make_app, start_server
 
 from deepfake_detector.service.context import EXTENSION_KEY, ServiceContext
-from deepfake_detector.service.jobs import start_worker
+from deepfake_detector.service.worker import start_worker
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
     """One app for the API tests, its consumer in a thread of this process (model loaded once)."""
     app = make_app(tmp_path_factory.mktemp("service-data"))
     ctx: ServiceContext = app.extensions[EXTENSION_KEY]
-    worker = start_worker(ctx.store, ctx.queue, ctx.analysis_settings)
+    worker = start_worker(ctx.backends, ctx.analysis_settings)
     yield RunningApp(app, ctx, worker)
     worker.stop(graceful=False)
 

@@ -27,7 +27,7 @@ from werkzeug.test import TestResponse
 from deepfake_detector.config import AnalysisSettings, ServiceSettings
 from deepfake_detector.service.app import create_app
 from deepfake_detector.service.context import ServiceContext
-from deepfake_detector.service.jobs import WorkerHandle
+from deepfake_detector.service.worker import WorkerHandle
 from deepfake_detector.service.openapi import openapi_document
 
 FRAMES = 8

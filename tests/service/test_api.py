@@ -63,7 +63,7 @@ def test_upload_is_queued_then_analysed_with_progress(
     assert {b["progress"]["stage"] for b in seen} & {"frames", "classify", "heatmaps"}
 
     final = analysed["final"]
-    assert final["progress"] == {"stage": "done", "percent": 100.0}
+    assert final["progress"] == {"stage": "finished", "percent": 100.0}
     assert final["verdict"] in ("REAL", "FAKE")
     result = final["result"]
     assert result["verdict"] == final["verdict"]
@@ -171,7 +171,7 @@ def test_a_video_without_faces_is_inconclusive_and_can_be_deleted(
 
     root = Path(running_app.ctx.settings.resolved_storage_dir())
     folder = root / final["file"]["sha256"]
-    assert (folder / final["id"] / "frames").is_dir()
+    assert (folder / final["id"] / "1" / "frames").is_dir(), "evidence of attempt 1"
     response = client.delete(ANALYSIS.format(id=final["id"]))
     openapi.check("DELETE", ANALYSIS, response)
     assert response.status_code == 204

@@ -12,9 +12,10 @@ from pathlib import Path
 from service_support import RunningApp, make_app, upload, wait_for_job
 
 from deepfake_detector.config import ServiceSettings
+from deepfake_detector.service.backends import connect
 from deepfake_detector.service.context import EXTENSION_KEY
-from deepfake_detector.service.jobs import MAX_ATTEMPTS, JobQueue, recover, start_worker
-from deepfake_detector.service.storage import RUNNING, Analysis, Store, Video
+from deepfake_detector.service.db import Analysis, JobStatus, Video
+from deepfake_detector.service.worker import MAX_ATTEMPTS, recover, start_worker
 
 import video_factory
 
@@ -49,13 +50,13 @@ def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:
     ctx = before.extensions[EXTENSION_KEY]
     created = upload(before.test_client(), clip).get_json()
     assert created["status"] == "queued"
-    assert ctx.queue.pending_ids() == {created["id"]}
-    ctx.store.engine.dispose()
+    assert ctx.backends.queue.pending_ids() == {created["id"]}
+    ctx.backends.close()
     del before, ctx
 
     after = make_app(data)
     ctx = after.extensions[EXTENSION_KEY]
-    worker = start_worker(ctx.store, ctx.queue, ctx.analysis_settings, preload=False)
+    worker = start_worker(ctx.backends, ctx.analysis_settings, preload=False)
     try:
         final, _ = wait_for_job(after.test_client(), created["id"], timeout=60)
     finally:
@@ -78,11 +79,10 @@ def test_a_running_job_survives_the_server_being_killed(
     server.process.kill()  # no chance to clean up: as a power cut or the OOM killer would
     server.process.wait(10)
 
-    settings = ServiceSettings(data_dir=str(data))
-    store = Store(settings.resolved_database_url(), settings.resolved_storage_dir())
-    found = store.get(created["id"])
-    assert found is not None and found[0].status == RUNNING
-    assert not JobQueue(settings).pending_ids(), "huey had already handed the task out"
+    backends = connect(ServiceSettings(data_dir=str(data)))
+    found = backends.jobs.get(created["id"])
+    assert found is not None and found[0].status == JobStatus.RUNNING
+    assert not backends.queue.pending_ids(), "huey had already handed the task out"
 
     restarted = server_factory(data)
     deadline = time.monotonic() + 90
@@ -93,15 +93,13 @@ def test_a_running_job_survives_the_server_being_killed(
         time.sleep(0.2)
     assert body["status"] == "done", body
     assert body["verdict"] in ("REAL", "FAKE")
-    found = store.get(created["id"])
+    found = backends.jobs.get(created["id"])
     assert found is not None and found[0].attempts == 2
 
 
 def test_a_job_that_keeps_killing_its_worker_is_failed(tmp_path: Path) -> None:
-    settings = ServiceSettings(data_dir=str(tmp_path))
-    store = Store(settings.resolved_database_url(), settings.resolved_storage_dir())
-    queue = JobQueue(settings)
-    with store.session() as s:
+    backends = connect(ServiceSettings(data_dir=str(tmp_path)), migrate=True)
+    with backends.jobs.session() as s:
         s.add(Video(sha256="a" * 64, size_bytes=1, file_name="video.mp4", content_type="", info={}))
         s.flush()
         for n, attempts in enumerate((1, MAX_ATTEMPTS)):
@@ -110,14 +108,14 @@ def test_a_job_that_keeps_killing_its_worker_is_failed(tmp_path: Path) -> None:
                     id=f"{n:032x}",
                     video_sha256="a" * 64,
                     settings_key=str(n),
-                    status=RUNNING,
+                    status=JobStatus.RUNNING,
                     worker="a-worker-that-died",
                     attempts=attempts,
                 )
             )
-    requeued = recover(store, queue, own_token="me")
-    assert requeued == [f"{0:032x}"] and queue.pending_ids() == {f"{0:032x}"}
-    retried, given_up = store.get(f"{0:032x}"), store.get(f"{1:032x}")
+    requeued = recover(backends, own_token="me", lease_s=30.0)
+    assert requeued == [f"{0:032x}"] and backends.queue.pending_ids() == {f"{0:032x}"}
+    retried, given_up = backends.jobs.get(f"{0:032x}"), backends.jobs.get(f"{1:032x}")
     assert retried is not None and retried[0].status == "queued"
     assert given_up is not None and given_up[0].status == "failed"
     assert "interrupted 3 times" in (given_up[0].error or "")

@@ -10,7 +10,7 @@ import torch
 
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.models.checkpoints import ModelConfig, build_network, save_checkpoint
-from deepfake_detector.service.jobs import settings_key
+from deepfake_detector.service.settings_key import settings_key
 
 
 def _model(folder: Path, seed: int) -> Path:

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
-from sqlalchemy import func, select, text
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 
 from deepfake_detector import __version__
+from deepfake_detector.service.blobs import BadKey
 from deepfake_detector.service.context import ServiceContext, service
+from deepfake_detector.service.db import Analysis, JobStatus, Video, iso
 from deepfake_detector.service.openapi import SORT_KEYS, openapi_document
+from deepfake_detector.service.queue import redact
 from deepfake_detector.service.security import check_same_origin
-from deepfake_detector.service.storage import Analysis, Video, Worker, iso, utcnow
 from deepfake_detector.service.uploads import UploadError, accept_file_field
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -105,7 +105,7 @@ def analysis_json(analysis: Analysis, video: Video) -> dict[str, Any]:
 
 
 def _found(ctx: ServiceContext, analysis_id: str) -> tuple[Analysis, Video]:
-    found = ctx.store.get(analysis_id) if _valid_id(analysis_id) else None
+    found = ctx.backends.jobs.get(analysis_id) if _valid_id(analysis_id) else None
     if found is None:
         raise ApiError(404, "not_found", "No analysis with this id.")
     return found
@@ -158,15 +158,55 @@ def paging_args() -> tuple[int, int, str]:
     return page, per_page, sort
 
 
+LIST_PARAMETERS = ("page", "per_page", "sort", "status", "verdict", "sha256", "settings")
+VERDICTS = ("REAL", "FAKE", "INCONCLUSIVE", "ERROR")
+
+
+def filter_args(ctx: ServiceContext) -> dict[str, Any]:
+    """The list's filters from the query string, validated; unknown parameters are refused so
+    that a misspelt filter never silently returns everything."""
+    unknown = sorted(set(request.args) - set(LIST_PARAMETERS))
+    if unknown:
+        allowed = ", ".join(LIST_PARAMETERS)
+        raise ApiError(
+            400, "invalid_parameter", f"Unknown parameter {unknown[0]!r} (allowed: {allowed})."
+        )
+    filters: dict[str, Any] = {}
+    if "status" in request.args:
+        try:
+            filters["status"] = JobStatus(request.args["status"])
+        except ValueError:
+            allowed = ", ".join(s.value for s in JobStatus)
+            raise ApiError(400, "invalid_parameter", f"status must be one of {allowed}.") from None
+    if "verdict" in request.args:
+        verdict = request.args["verdict"].upper()
+        if verdict not in VERDICTS:
+            allowed = ", ".join(VERDICTS)
+            raise ApiError(400, "invalid_parameter", f"verdict must be one of {allowed}.")
+        filters["verdict"] = verdict
+    if "sha256" in request.args:
+        digest = request.args["sha256"].lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ApiError(400, "invalid_parameter", "sha256 must be 64 hexadecimal digits.")
+        filters["sha256"] = digest
+    if "settings" in request.args:
+        if request.args["settings"] != "current":
+            raise ApiError(400, "invalid_parameter", "settings can only be 'current'.")
+        filters["settings_key"] = ctx.settings_key
+    return filters
+
+
 @bp.get("/analyses")
 def list_analyses() -> Response:
     ctx = service()
     page, per_page, sort = paging_args()
-    rows, total = ctx.store.page(page, per_page, sort)
+    filters = filter_args(ctx)
+    rows, total = ctx.backends.jobs.page(page, per_page, sort, **filters)
     pages = math.ceil(total / per_page) if total else 0
+    echoed = {k: v for k, v in request.args.items() if k not in ("page", "per_page", "sort")}
 
     def link(n: int) -> str:
-        return url_for("api.list_analyses", page=n, per_page=per_page, sort=sort)
+        return url_for("api.list_analyses", page=n, per_page=per_page, sort=sort, **echoed)
 
     return jsonify(
         {
@@ -194,9 +234,22 @@ def get_analysis(analysis_id: str) -> Response:
 @bp.delete("/analyses/<analysis_id>")
 def delete_analysis(analysis_id: str) -> Response:
     ctx = service()
-    if not _valid_id(analysis_id) or not ctx.store.delete(analysis_id):
+    if not _valid_id(analysis_id) or not delete_job(ctx, analysis_id):
         raise ApiError(404, "not_found", "No analysis with this id.")
     return Response(status=204)
+
+
+def delete_job(ctx: ServiceContext, analysis_id: str) -> bool:
+    """Delete an analysis and the files it leaves unused (the API and the page share this)."""
+    prefixes = ctx.backends.jobs.delete(analysis_id)
+    if prefixes is None:
+        return False
+    for prefix in prefixes:
+        try:
+            ctx.backends.blobs.delete_prefix(prefix)
+        except OSError:
+            current_app.logger.exception("could not delete %s", prefix)
+    return True
 
 
 @bp.get("/analyses/<analysis_id>/report")
@@ -217,7 +270,7 @@ def report(analysis_id: str) -> Response:
 def video(analysis_id: str) -> Response:
     ctx = service()
     _, stored = _found(ctx, analysis_id)
-    path = ctx.store.video_path(stored)
+    path = ctx.backends.blobs.local_path(stored.key)
     if not path.is_file():
         raise ApiError(404, "not_found", "The video file is missing.")
     return send_file(
@@ -234,42 +287,49 @@ def video(analysis_id: str) -> Response:
 def evidence(analysis_id: str, path: str) -> Response:
     ctx = service()
     analysis, _ = _found(ctx, analysis_id)
-    folder = ctx.store.evidence_dir(analysis)
+    if analysis.evidence_prefix is None:
+        raise ApiError(404, "not_found", "No such evidence file.")
+    try:
+        folder = ctx.backends.blobs.local_path(analysis.evidence_prefix)
+    except BadKey:
+        raise ApiError(404, "not_found", "No such evidence file.") from None
     target = safe_join(str(folder), path)
     if target is None or not target.endswith(".jpg"):
         raise ApiError(404, "not_found", "No such evidence file.")
     try:
         return send_file(target, mimetype="image/jpeg", conditional=True, max_age=3600)
-    except (FileNotFoundError, NotFound):
+    except (OSError, ValueError, NotFound):  # missing, NUL byte, name too long
         raise ApiError(404, "not_found", "No such evidence file.") from None
 
 
 @bp.get("/health")
 def health() -> Response:
+    """Database, queue depth and live workers; 503 when the database or the queue is down."""
     ctx = service()
+    backends = ctx.backends
     database, jobs, workers = "ok", {}, 0
     try:
-        with ctx.store.sessions() as s:
-            s.execute(text("SELECT 1"))
-            cutoff = utcnow() - timedelta(seconds=60)
-            workers = int(
-                s.scalar(select(func.count()).select_from(Worker).where(Worker.last_seen >= cutoff))
-                or 0
-            )
-        jobs = ctx.store.counts()
+        backends.jobs.ping()
+        workers = backends.jobs.live_worker_count(ctx.settings.worker_lease_s)
+        jobs = backends.jobs.counts()
     except Exception:
         current_app.logger.exception("health check: database error")
         database = "error"
     try:
-        pending: int | None = ctx.queue.pending_count()
+        pending: int | None = backends.queue.pending_count()
     except Exception:
+        current_app.logger.exception("health check: queue error")
         pending = None
     healthy = database == "ok" and pending is not None
     body = {
         "status": "ok" if healthy else "degraded",
         "version": __version__,
         "database": database,
-        "queue": {"backend": ctx.settings.queue, "pending": pending},
+        "queue": {
+            "backend": backends.queue.backend,
+            "url": redact(backends.queue.url),
+            "pending": pending,
+        },
         "jobs": jobs,
         "workers": workers,
         "limits": {

@@ -20,10 +20,10 @@ from deepfake_detector.config import (
     settings_from_env,
 )
 from deepfake_detector.service import api, web
+from deepfake_detector.service.backends import connect
 from deepfake_detector.service.context import EXTENSION_KEY, ServiceContext
-from deepfake_detector.service.jobs import JobQueue, settings_key
 from deepfake_detector.service.security import CSRFError, init_security, load_secret_key
-from deepfake_detector.service.storage import Store
+from deepfake_detector.service.settings_key import settings_key
 from deepfake_detector.service.uploads import UploadError
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,12 @@ clear message) on the file bytes themselves."""
 def create_app(
     settings: ServiceSettings | None = None,
     analysis_settings: AnalysisSettings | None = None,
+    *,
+    migrate: bool = True,
 ) -> Flask:
-    """Build the web application. Settings default to the ``DFD_*`` environment."""
+    """Build the web application. Settings default to the ``DFD_*`` environment. ``migrate``
+    brings the database schema up to date (idempotent; ``serve --production`` does it once
+    before its web processes start and passes ``False``)."""
     settings = settings or service_settings_from_env()
     analysis_settings = analysis_settings or settings_from_env()
     app = Flask(__name__)
@@ -50,13 +54,11 @@ def create_app(
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    store = Store(settings.resolved_database_url(), settings.resolved_storage_dir())
     app.extensions[EXTENSION_KEY] = ServiceContext(
         settings=settings,
         analysis_settings=analysis_settings,
         settings_key=settings_key(analysis_settings),
-        store=store,
-        queue=JobQueue(settings),
+        backends=connect(settings, migrate=migrate),
     )
     init_security(app)
     web.init_template_helpers(app)

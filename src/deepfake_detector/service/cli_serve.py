@@ -17,14 +17,12 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from deepfake_detector.config import ServiceSettings, service_settings_from_env, settings_from_env
+from deepfake_detector.service.supervisor import Supervisor
 
 log = logging.getLogger("deepfake_detector.service")
 
@@ -58,13 +56,39 @@ def add_serve_parser(subparsers: Any) -> None:
         "at once (an interrupted job is queued again at the next start).",
     )
     w.add_argument("--data-dir", help="folder for the database, queue and files (DFD_DATA_DIR)")
+    w.add_argument(
+        "--concurrency",
+        type=int,
+        help="job processes on this machine, each with its own model (default 1, "
+        "DFD_WORKER_CONCURRENCY)",
+    )
     w.set_defaults(handler=run_worker)
+
+    d = subparsers.add_parser(
+        "db",
+        help="database schema: upgrade it, or show its revision",
+        description="Migrate the service database (DFD_DATABASE_URL, default the SQLite file in "
+        "DFD_DATA_DIR) with its Alembic migrations. Run `db upgrade` once after installing a new "
+        "release when the database is shared (PostgreSQL); the embedded `serve` does it itself.",
+    )
+    d.add_argument(
+        "action",
+        choices=["upgrade", "current"],
+        help="upgrade to the newest schema, or print the current revision",
+    )
+    d.add_argument("--data-dir", help="folder for the embedded database (DFD_DATA_DIR)")
+    d.set_defaults(handler=run_db)
 
 
 def _apply_overrides(args: argparse.Namespace) -> ServiceSettings:
     """Flags win over the environment; they are written back to it so that child processes
     (gunicorn workers, the job worker) see the same settings."""
-    for flag, name in (("host", "HOST"), ("port", "PORT"), ("data_dir", "DATA_DIR")):
+    for flag, name in (
+        ("host", "HOST"),
+        ("port", "PORT"),
+        ("data_dir", "DATA_DIR"),
+        ("concurrency", "WORKER_CONCURRENCY"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"DFD_{name}"] = str(value)
@@ -76,28 +100,29 @@ def _apply_overrides(args: argparse.Namespace) -> ServiceSettings:
     return service_settings_from_env()
 
 
-def _show_info() -> None:
-    package = logging.getLogger("deepfake_detector")
-    if package.getEffectiveLevel() > logging.INFO:
-        package.setLevel(logging.INFO)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+def _show_info(settings: ServiceSettings) -> None:
+    from deepfake_detector.service.logs import configure_logging
+
+    configure_logging(settings.log_format)
 
 
 def _prepare(settings: ServiceSettings) -> None:
-    """Create the database tables and the secret key once, before any child process races."""
+    """Migrate the database and create the secret key once, before any child process races."""
+    from deepfake_detector.service.db import make_engine, upgrade
     from deepfake_detector.service.security import load_secret_key
-    from deepfake_detector.service.storage import Store
 
     load_secret_key(settings.secret_key, settings.data_dir)
-    store = Store(settings.resolved_database_url(), settings.resolved_storage_dir())
-    store.engine.dispose()
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """Run the web application (and, unless ``--no-worker``, the job worker)."""
     settings = _apply_overrides(args)
-    _show_info()
+    _show_info(settings)
     _prepare(settings)
     if args.production:
         return _serve_production(settings, with_worker=not args.no_worker)
@@ -109,20 +134,14 @@ def _serve_embedded(settings: ServiceSettings, *, with_worker: bool) -> int:
 
     from deepfake_detector.service.app import create_app
     from deepfake_detector.service.context import EXTENSION_KEY
-    from deepfake_detector.service.jobs import start_worker
+    from deepfake_detector.service.worker import start_worker
 
-    app = create_app(settings)
+    app = create_app(settings, migrate=False)  # migrated by _prepare
     ctx = app.extensions[EXTENSION_KEY]
     server = make_server(settings.host, settings.port, app, threaded=True)
     handle = None
     if with_worker:
-        handle = start_worker(
-            ctx.store,
-            ctx.queue,
-            ctx.analysis_settings,
-            embedded=True,
-            make_heatmaps=settings.heatmaps,
-        )
+        handle = start_worker(ctx.backends, ctx.analysis_settings, settings, embedded=True)
 
     def stop(_signum: int, _frame: Any) -> None:
         raise SystemExit(0)
@@ -138,47 +157,6 @@ def _serve_embedded(settings: ServiceSettings, *, with_worker: bool) -> int:
         if handle is not None:
             handle.stop(graceful=False)
     return 0
-
-
-class _Supervisor:
-    """Keeps one ``worker`` child process running beside gunicorn."""
-
-    def __init__(self) -> None:
-        self.process: subprocess.Popen[bytes] | None = None
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
-
-    def _spawn(self) -> None:
-        command = [sys.executable, "-m", "deepfake_detector.service.cli_serve", "worker"]
-        self.process = subprocess.Popen(command, env=os.environ.copy())
-        log.info("job worker started (pid %d)", self.process.pid)
-
-    def start(self) -> None:
-        self._spawn()
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stopping.wait(1.0):
-            if self.process is not None and self.process.poll() is not None:
-                log.warning("job worker exited with %s; restarting it", self.process.returncode)
-                time.sleep(1.0)
-                if not self._stopping.is_set():
-                    self._spawn()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        self._stopping.set()
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)  # finish the running job if it is quick
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _serve_production(settings: ServiceSettings, *, with_worker: bool) -> int:
@@ -204,9 +182,11 @@ def _serve_production(settings: ServiceSettings, *, with_worker: bool) -> int:
         def load(self) -> Any:
             from deepfake_detector.service.app import create_app
 
-            return create_app()
+            return create_app(migrate=False)  # migrated once by _prepare
 
-    supervisor = _Supervisor() if with_worker else None
+    supervisor = (
+        Supervisor(_worker_command(1), settings.worker_concurrency) if with_worker else None
+    )
     if supervisor is not None:
         supervisor.start()
     log.info("serving with gunicorn on http://%s:%d", settings.host, settings.port)
@@ -220,24 +200,83 @@ def _serve_production(settings: ServiceSettings, *, with_worker: bool) -> int:
     return 0
 
 
+def _worker_command(concurrency: int) -> list[str]:
+    module = "deepfake_detector.service.cli_serve"
+    return [sys.executable, "-m", module, "worker", "--concurrency", str(concurrency)]
+
+
 def run_worker(args: argparse.Namespace) -> int:
-    """Consume jobs until stopped (SIGINT: after the running job; SIGTERM: at once)."""
-    from deepfake_detector.service.jobs import JobQueue, run_worker_forever, start_worker
-    from deepfake_detector.service.storage import Store
+    """Consume jobs until stopped (SIGINT: after the running job; SIGTERM: at once). With
+    ``--concurrency N`` above 1, supervise N single worker processes instead."""
+    from deepfake_detector.service.backends import connect
+    from deepfake_detector.service.db import current_revision, head_revision, upgrade
+    from deepfake_detector.service.queue import redact
+    from deepfake_detector.service.worker import run_worker_forever, start_worker
 
     settings = _apply_overrides(args)
-    _show_info()
-    store = Store(settings.resolved_database_url(), settings.resolved_storage_dir())
-    queue = JobQueue(settings)
-    handle = start_worker(
-        store,
-        queue,
-        settings_from_env(),
-        embedded=False,
-        make_heatmaps=settings.heatmaps,
-    )
-    log.info("job worker running (queue %s)", settings.resolved_queue_path())
+    _show_info(settings)
+    if settings.worker_concurrency < 1:
+        print("worker: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    if settings.worker_concurrency > 1:
+        return _supervise_workers(settings)
+    backends = connect(settings)
+    embedded_database = not settings.database_url
+    if embedded_database:  # one machine, nothing shared: migrate as serve would
+        upgrade(backends.jobs.engine)
+    elif current_revision(backends.jobs.engine) != head_revision():
+        print(
+            "worker: the database schema is not up to date; run `deepfake-detector db upgrade` "
+            "once (with the same DFD_DATABASE_URL) and start the worker again",
+            file=sys.stderr,
+        )
+        return 2
+    handle = start_worker(backends, settings_from_env(), settings, embedded=False)
+    log.info("job worker %s running (queue %s)", handle.token, redact(backends.queue.url))
     run_worker_forever(handle)
+    return 0
+
+
+def _supervise_workers(settings: ServiceSettings) -> int:
+
+    supervisor = Supervisor(_worker_command(1), settings.worker_concurrency)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    supervisor.start()
+    log.info("supervising %d job workers", settings.worker_concurrency)
+    try:
+        supervisor.wait()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        supervisor.stop()
+    return 0
+
+
+def run_db(args: argparse.Namespace) -> int:
+    """``db upgrade`` / ``db current``."""
+    from deepfake_detector.service.db import current_revision, head_revision, make_engine, upgrade
+
+    settings = _apply_overrides(args)
+    _show_info(settings)
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        if args.action == "upgrade":
+            before = current_revision(engine)
+            upgrade(engine)
+            print(f"database at revision {current_revision(engine)} (was {before or 'empty'})")
+        else:
+            revision = current_revision(engine)
+            state = "up to date" if revision == head_revision() else f"head is {head_revision()}"
+            print(f"{revision or 'empty'} ({state})")
+    except Exception as exc:  # unreachable server, bad URL, permission: one clear line
+        print(f"db {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""What every request handler needs (settings, store, queue), held by the app, not by globals."""
+"""What every request handler needs (settings, backends), held by the app, not by globals."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from deepfake_detector.config import AnalysisSettings, ServiceSettings
-from deepfake_detector.service.jobs import JobQueue
-from deepfake_detector.service.storage import Store
+from deepfake_detector.service.backends import Backends
 
 EXTENSION_KEY = "deepfake_detector"
 
@@ -19,8 +18,7 @@ class ServiceContext:
     analysis_settings: AnalysisSettings
     settings_key: str
     """Fingerprint of ``analysis_settings``: uploads of the same bytes with it are deduplicated."""
-    store: Store
-    queue: JobQueue
+    backends: Backends
 
 
 def service() -> ServiceContext:

@@ -227,6 +227,7 @@ def _schemas() -> dict[str, Any]:
                     "additionalProperties": False,
                     "properties": {
                         "backend": {"type": "string"},
+                        "url": {"type": "string", "description": "Without its password."},
                         "pending": {"type": ["integer", "null"], "minimum": 0},
                     },
                 },
@@ -238,7 +239,7 @@ def _schemas() -> dict[str, Any]:
                 "workers": {
                     "type": "integer",
                     "minimum": 0,
-                    "description": "Job worker processes seen alive recently.",
+                    "description": "Job worker processes whose lease (heartbeat) is current.",
                 },
                 "limits": {"type": "object"},
             },
@@ -326,10 +327,35 @@ def _document() -> dict[str, Any]:
                                 "default": "-created_at",
                             },
                         },
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"enum": ["queued", "running", "done", "failed"]},
+                        },
+                        {
+                            "name": "verdict",
+                            "in": "query",
+                            "schema": {"enum": ["REAL", "FAKE", "INCONCLUSIVE", "ERROR"]},
+                        },
+                        {
+                            "name": "sha256",
+                            "in": "query",
+                            "description": "Only analyses of the file with this content hash.",
+                            "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                        },
+                        {
+                            "name": "settings",
+                            "in": "query",
+                            "description": "`current`: only analyses made with the server's "
+                            "current analysis settings and model (what an upload would reuse).",
+                            "schema": {"enum": ["current"]},
+                        },
                     ],
                     "responses": {
                         "200": _json(_ref("AnalysisPage"), "One page of analyses."),
-                        "400": _error("A bad paging or sorting parameter."),
+                        "400": _error(
+                            "A bad paging, sorting or filter parameter, or an unknown one."
+                        ),
                     },
                 },
             },

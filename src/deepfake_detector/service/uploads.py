@@ -15,8 +15,9 @@ from typing import IO, TYPE_CHECKING
 from deepfake_detector.config import ServiceSettings
 from deepfake_detector.errors import MediaError
 from deepfake_detector.media.probe import probe
-from deepfake_detector.service.jobs import JobQueue
-from deepfake_detector.service.storage import Analysis, Store, UploadTooLarge, Video
+from deepfake_detector.service.backends import Backends
+from deepfake_detector.service.blobs import UploadTooLarge
+from deepfake_detector.service.db import Analysis, Video
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import FileStorage
@@ -26,6 +27,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PROBE_MAX_PIXELS = 8192 * 8192
+
+# Container names as PyAV/FFmpeg report them → (file extension, MIME type for playback).
+_CONTAINERS: dict[str, tuple[str, str]] = {
+    "mov,mp4,m4a,3gp,3g2,mj2": ("mp4", "video/mp4"),
+    "mp4": ("mp4", "video/mp4"),
+    "mov": ("mov", "video/quicktime"),
+    "matroska,webm": ("mkv", "video/x-matroska"),
+    "webm": ("webm", "video/webm"),
+    "matroska": ("mkv", "video/x-matroska"),
+    "avi": ("avi", "video/x-msvideo"),
+    "mpegts": ("ts", "video/mp2t"),
+    "flv": ("flv", "video/x-flv"),
+    "ogg": ("ogv", "video/ogg"),
+}
+_WEBM_CODECS = {"vp8", "vp9", "av1"}
+
+
+def container_format(container: str, codec: str) -> tuple[str, str]:
+    """Extension and MIME type for a probed container, so browsers can play the stored file."""
+    ext, mime = _CONTAINERS.get(container, ("bin", "application/octet-stream"))
+    if ext == "mkv" and codec.lower() in _WEBM_CODECS:
+        return "webm", "video/webm"
+    if ext == "mov" and container.startswith("mov,mp4"):
+        return "mp4", "video/mp4"
+    return ext, mime
 
 
 class UploadError(Exception):
@@ -71,8 +97,7 @@ def accept_upload(
     stream: IO[bytes] | None,
     client_name: str | None,
     *,
-    store: Store,
-    queue: JobQueue,
+    backends: Backends,
     service: ServiceSettings,
     settings_key: str,
 ) -> Accepted:
@@ -84,7 +109,7 @@ def accept_upload(
         raise UploadError(400, "missing_file", "No file was sent: choose a video to upload.")
     limit = service.upload_max_bytes
     try:
-        staged = store.stage(stream, limit)
+        staged = backends.blobs.stage(stream, limit)
     except UploadTooLarge:
         raise UploadError(
             413, "file_too_large", f"The file is larger than the {_megabytes(limit)} limit."
@@ -118,15 +143,21 @@ def accept_upload(
                 f"The video is {info.width}×{info.height} pixels; the limit is {side} pixels "
                 "on its longer side.",
             )
-        video = store.keep_video(staged, info.to_dict())
+        details = info.to_dict()
+        ext, mime = container_format(
+            str(details.get("container", "")), str(details.get("codec", ""))
+        )
+        file_name = f"video.{ext}"
+        backends.blobs.keep(staged, f"{staged.sha256}/{file_name}")
     except BaseException:
-        store.discard(staged)
+        backends.blobs.discard(staged)
         raise
-    analysis, created = store.find_or_create_analysis(
+    video = backends.jobs.add_video(staged.sha256, staged.size_bytes, file_name, mime, details)
+    analysis, created = backends.jobs.create_or_reuse(
         video.sha256, settings_key, display_name(client_name)
     )
     if created:
-        queue.enqueue(analysis.id)
+        backends.queue.enqueue(analysis.id)
     return Accepted(analysis, video, deduplicated=not created)
 
 
@@ -136,8 +167,7 @@ def accept_file_field(upload: FileStorage | None, ctx: ServiceContext) -> Accept
     return accept_upload(
         upload.stream if has_file else None,  # type: ignore[union-attr]
         upload.filename if upload is not None else None,
-        store=ctx.store,
-        queue=ctx.queue,
+        backends=ctx.backends,
         service=ctx.settings,
         settings_key=ctx.settings_key,
     )

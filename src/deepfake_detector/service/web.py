@@ -24,7 +24,7 @@ from flask import (
 from werkzeug.exceptions import BadRequest, NotFound
 
 from deepfake_detector.service import wording
-from deepfake_detector.service.api import ApiError, analysis_json, paging_args
+from deepfake_detector.service.api import ApiError, analysis_json, delete_job, paging_args
 from deepfake_detector.service.context import service
 from deepfake_detector.service.security import check_csrf
 from deepfake_detector.service.uploads import UploadError, accept_file_field
@@ -132,7 +132,7 @@ def _people(result: dict[str, Any] | None) -> list[dict[str, Any]]:
 @bp.get("/analyses/<analysis_id>")
 def analysis_page(analysis_id: str) -> str:
     ctx = service()
-    found = ctx.store.get(analysis_id) if len(analysis_id) == 32 else None
+    found = ctx.backends.jobs.get(analysis_id) if len(analysis_id) == 32 else None
     if found is None:
         raise NotFound("No analysis with this id. It may have been deleted.")
     analysis, video = found
@@ -156,7 +156,7 @@ def analysis_page(analysis_id: str) -> str:
 @bp.post("/analyses/<analysis_id>/delete")
 def delete(analysis_id: str) -> Response:
     ctx = service()
-    if len(analysis_id) != 32 or not ctx.store.delete(analysis_id):
+    if len(analysis_id) != 32 or not delete_job(ctx, analysis_id):
         raise NotFound("No analysis with this id. It may have been deleted already.")
     flash("The analysis, its evidence and (if no other analysis uses it) the video were deleted.")
     return redirect(url_for("web.history"), code=303)
@@ -169,7 +169,7 @@ def history() -> str:
         page, per_page, sort = paging_args()
     except ApiError as exc:
         raise BadRequest(exc.message) from None
-    rows, total = ctx.store.page(page, per_page, sort)
+    rows, total = ctx.backends.jobs.page(page, per_page, sort)
     pages = max(1, math.ceil(total / per_page))
     items = [analysis_json(a, v) for a, v in rows]
     return render_template(

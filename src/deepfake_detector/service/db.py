@@ -1,0 +1,232 @@
+"""The service's database: tables, engine and schema migrations, for SQLite and PostgreSQL alike.
+
+Only :mod:`deepfake_detector.service.jobstore` reads and writes these tables; everything else
+goes through it. The schema is owned by Alembic (``service/migrations``): ``upgrade`` brings any
+database, empty or made by an older release, to the current revision, keeping its rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+PRE_MIGRATION_REVISION = "0001"
+"""The revision whose schema release 0.1.0 made with ``create_all`` (no version table)."""
+
+
+class JobStatus(enum.StrEnum):
+    """Where an analysis job is in its life: queued → running → done | failed (→ queued again
+    when its worker dies, or when a failed one is uploaded again)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.FAILED)
+
+
+def utcnow() -> datetime:
+    """The current moment, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC timestamp for JSON (``...Z``), or ``None``."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    naive = moment.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(timespec="milliseconds") + "Z"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every engine: ``timestamptz`` on PostgreSQL; on SQLite
+    (which has no time zones) stored as naive UTC and handed back aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Video(Base):
+    """One distinct uploaded file, identified by the sha256 of its bytes."""
+
+    __tablename__ = "videos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    file_name: Mapped[str] = mapped_column(String(80))
+    """Server-chosen name inside the video's folder, e.g. ``video.mp4``."""
+    content_type: Mapped[str] = mapped_column(String(64))
+    info: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """What ``probe`` said about it."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def key(self) -> str:
+        """The video's name in the blob store."""
+        return f"{self.sha256}/{self.file_name}"
+
+
+class Analysis(Base):
+    """One analysis job of one video with one set of analysis settings."""
+
+    __tablename__ = "analyses"
+    __table_args__ = (UniqueConstraint("video_sha256", "settings_key", name="uq_video_settings"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    video_sha256: Mapped[str] = mapped_column(ForeignKey("videos.sha256"), index=True)
+    settings_key: Mapped[str] = mapped_column(String(64))
+    """Fingerprint of the analysis settings: the same file with the same model is analysed once."""
+    original_name: Mapped[str] = mapped_column(String(255), default="")
+    """The client's file name, for display only (escape it)."""
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED, index=True)
+    stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    fake_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    artifacts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Service-made evidence beyond the core result, e.g. ``{"heatmaps": {crop: heatmap}}``."""
+    thumbnail: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Token of the worker process running it (see ``Worker``)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    evidence_prefix: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """Blob-store folder holding the evidence of the attempt whose result was kept."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def job_status(self) -> JobStatus:
+        return JobStatus(self.status)
+
+
+class Worker(Base):
+    """A live job consumer process; its heartbeat is the lease on the jobs it runs."""
+
+    __tablename__ = "workers"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MetricBucket(Base):
+    """Cumulative histogram counters (job latency, stage timings) kept in the database, so that
+    any web process can export what every worker on every machine measured."""
+
+    __tablename__ = "metric_buckets"
+
+    metric: Mapped[str] = mapped_column(String(48), primary_key=True)
+    label: Mapped[str] = mapped_column(String(48), primary_key=True)
+    bound: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """A bucket's upper bound (``"0.5"``, ``"+Inf"``), or ``"sum"`` for the running total."""
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine fit for several processes (web workers + job workers) sharing one database."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            database_url, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def alembic_config(engine: Engine) -> Any:
+    """Alembic's configuration for this package's migrations, bound to ``engine``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to ``revision``, whatever it holds now (empty, or a schema made by
+    a release before migrations existed: that one is recognised and adopted, its rows kept)."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    config = alembic_config(engine)
+    if current_revision(engine) is None and inspect(engine).has_table("analyses"):
+        command.stamp(config, PRE_MIGRATION_REVISION)
+    command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (``None``: not under migration control yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(None)  # type: ignore[arg-type]
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found")
+    return head

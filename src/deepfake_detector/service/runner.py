@@ -1,0 +1,191 @@
+"""Running one job: claim it, analyse the video with the process's one ``Analyzer``, write the
+evidence to the blob store, finish it. Every way an attempt can end goes through ``run``'s one
+``try``, so no exception leaves a job RUNNING under a live worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deepfake_detector.analysis.pipeline import Analyzer
+from deepfake_detector.config import AnalysisSettings
+from deepfake_detector.errors import DetectorError
+from deepfake_detector.service import heatmaps
+from deepfake_detector.service.blobs import BlobStore
+from deepfake_detector.service.db import JobStatus
+from deepfake_detector.service.jobstore import Claim, JobStore, Outcome
+from deepfake_detector.service.logs import job_context
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 0.25
+"""Progress is written at most this often per stage (each write is a database UPDATE)."""
+ANALYSIS_SHARE = 0.85
+"""Share of the progress bar for ``analyze`` itself when heatmaps follow it."""
+FINISH_RETRIES = (0.5, 2.0, 5.0)
+"""Waits before trying again to record a finished job when the database did not answer."""
+
+
+class LeaseLost(BaseException):
+    """The job was deleted, or given to another worker, while this one ran it: stop.
+    A BaseException so that ``analyze`` (which turns Exceptions into ERROR results) lets it by."""
+
+
+class JobRunner:
+    """Runs jobs in one worker process, with ONE ``Analyzer`` (the model loaded once)."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        blobs: BlobStore,
+        settings: AnalysisSettings,
+        worker: str,
+        *,
+        heatmaps: bool = True,
+    ) -> None:
+        self.jobs = jobs
+        self.blobs = blobs
+        self.settings = settings
+        self.worker = worker
+        self.make_heatmaps = heatmaps
+        self._analyzer: Analyzer | None = None
+        self._lock = threading.Lock()
+
+    def analyzer(self) -> Analyzer:
+        """Load the model on first use; a failure is not cached, so the next job retries."""
+        with self._lock:
+            if self._analyzer is None:
+                started = time.perf_counter()
+                self._analyzer = Analyzer(self.settings)
+                log.info("model loaded in %.1f s", time.perf_counter() - started)
+            return self._analyzer
+
+    def run(self, job_id: str) -> bool:
+        """Claim the job, analyse, record the outcome. Never raises for a failed analysis;
+        returns whether this attempt's result was the one kept."""
+        with job_context(job_id):
+            claim = self.jobs.claim(job_id, self.worker)
+            if claim is None:
+                log.info("not queued any more; skipped")
+                return False
+            log.info("started (attempt %d)", claim.attempt)
+            started = time.perf_counter()
+            try:
+                outcome = self._attempt(claim)
+            except LeaseLost:
+                log.info("deleted or taken over while running; stopped")
+                self.blobs.delete_prefix(claim.evidence_prefix)
+                return False
+            except DetectorError as exc:
+                outcome = Outcome(JobStatus.FAILED, error=str(exc))
+            except OSError as exc:
+                log.exception("storage error")
+                outcome = Outcome(
+                    JobStatus.FAILED,
+                    error="The server could not write the analysis's files "
+                    f"({exc.strerror or exc}).",
+                )
+            except Exception as exc:
+                log.exception("failed")
+                outcome = Outcome(
+                    JobStatus.FAILED, error=f"internal error ({type(exc).__name__}: {exc})"
+                )
+            kept = self._finish(claim, outcome)
+            if kept:
+                log.info(
+                    "finished %s in %.2f s (verdict %s)",
+                    outcome.status.value,
+                    time.perf_counter() - started,
+                    outcome.verdict,
+                )
+            else:  # deleted, or taken over after a lost lease: leave no orphaned evidence
+                log.info("finished, but the job was deleted or taken over: result dropped")
+                self.blobs.delete_prefix(claim.evidence_prefix)
+            return kept
+
+    def _finish(self, claim: Claim, outcome: Outcome) -> bool:
+        for wait in (*FINISH_RETRIES, None):
+            try:
+                return self.jobs.finish(claim, outcome)
+            except Exception:
+                if wait is None:
+                    raise
+                log.warning("could not record the outcome; retrying in %.1f s", wait)
+                time.sleep(wait)
+        return False
+
+    def _progress(self, claim: Claim) -> Callable[[str, float], None]:
+        """A throttled callback writing (stage, fraction) into the job's row; the fraction never
+        goes backwards. Raises ``LeaseLost`` once the job is no longer this attempt's."""
+        last = {"stage": "", "at": 0.0, "fraction": 0.0}
+
+        def report(stage: str, fraction: float) -> None:
+            now = time.monotonic()
+            if stage == last["stage"] and now - last["at"] < PROGRESS_EVERY_S:
+                return
+            fraction = max(last["fraction"], min(1.0, float(fraction)))
+            last.update(stage=stage, at=now, fraction=fraction)
+            if not self.jobs.progress(claim, stage, fraction):
+                raise LeaseLost
+
+        return report
+
+    def _attempt(self, claim: Claim) -> Outcome:
+        report = self._progress(claim)
+        report("loading model", 0.0)
+        analyzer = self.analyzer()
+        evidence = self.blobs.writable_dir(claim.evidence_prefix)
+        video = self.blobs.local_path(claim.video_key)
+        # analyze() reports 0..1 (and "done" at the end); heatmaps follow, so leave them room.
+        share = ANALYSIS_SHARE if self.make_heatmaps else 1.0
+
+        def analysis_progress(stage: str, fraction: float) -> None:
+            report("analysed" if stage == "done" else stage, share * fraction)
+
+        result = analyzer.analyze(video, evidence_dir=evidence, progress=analysis_progress)
+        data = result.to_dict()
+        data["path"] = claim.video_key
+        artifacts: dict[str, Any] = {"heatmaps": {}}
+        if data["faces"] and self.make_heatmaps:
+            report("heatmaps", share)
+            artifacts["heatmaps"] = self._heatmaps(analyzer, data, evidence)
+        failed = data["verdict"] == "ERROR"
+        return Outcome(
+            status=JobStatus.FAILED if failed else JobStatus.DONE,
+            result=data,
+            artifacts=artifacts,
+            verdict=data["verdict"],
+            fake_probability=data["fake_probability"],
+            error=data["error"] if failed else None,
+            thumbnail=_thumbnail(data),
+            timings=dict(data.get("timings") or {}),
+        )
+
+    def _heatmaps(self, analyzer: Analyzer, data: dict[str, Any], evidence: Path) -> dict[str, str]:
+        started = time.perf_counter()
+        made: dict[str, str] = {}
+        try:
+            made = heatmaps.render(analyzer, data, evidence)
+        except Exception:  # evidence is a bonus: never lose the verdict over it
+            log.exception("heatmaps failed")
+        spent = time.perf_counter() - started
+        data["timings"]["heatmaps"] = round(spent, 4)
+        data["timings"]["total"] = round(data["timings"].get("total", 0.0) + spent, 4)
+        return made
+
+
+def _thumbnail(data: dict[str, Any]) -> str | None:
+    """A face crop from the middle of the first person's track, else the first sampled frame."""
+    for face in data.get("faces") or []:
+        crops = [f["crop"] for f in face["frames"] if f.get("crop")]
+        if crops:
+            return str(crops[len(crops) // 2])
+    for frame in data.get("sampled_frames") or []:
+        if frame.get("image"):
+            return str(frame["image"])
+    return None
