@@ -15,10 +15,10 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from deepfake_detector import __version__
 from deepfake_detector.analysis import AnalysisResult, Analyzer, Verdict
@@ -103,18 +103,24 @@ class _Output:
 
 
 def _summary_row(result: AnalysisResult) -> dict[str, str]:
-    p = result.fake_probability
-    note = result.error or result.reason or ""
+    return summary_row(result.to_dict())
+
+
+def summary_row(data: Mapping[str, Any]) -> dict[str, str]:
+    """One CSV/table row from a result in its JSON form (``submit`` gets only that form)."""
+    p = data.get("fake_probability")
+    note = data.get("error") or data.get("reason") or ""
+    video = data.get("video")
     return {
-        "path": result.path,
-        "verdict": result.verdict.value,
+        "path": str(data["path"]),
+        "verdict": str(data["verdict"]),
         "fake_probability": "" if p is None else f"{p:.4f}",
-        "band": result.band or "",
-        "faces": str(len(result.faces)),
-        "frames_analyzed": str(result.frames_analyzed),
-        "duration_s": "" if not result.video else f"{result.video['duration_s']:.2f}",
-        "model": (result.model or {}).get("name", ""),
-        "seconds": f"{result.timings.get('total', 0.0):.2f}",
+        "band": data.get("band") or "",
+        "faces": str(len(data.get("faces") or [])),
+        "frames_analyzed": str(data.get("frames_analyzed") or 0),
+        "duration_s": "" if not video else f"{video['duration_s']:.2f}",
+        "model": (data.get("model") or {}).get("name", ""),
+        "seconds": f"{(data.get('timings') or {}).get('total', 0.0):.2f}",
         "error": note,
     }
 
@@ -251,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(handler=list_models)
 
     from deepfake_detector.service.cli_serve import add_serve_parser
+    from deepfake_detector.submit import add_submit_parser
     from deepfake_detector.training.autoencoder_command import add_autoencoder_parser
     from deepfake_detector.training.evaluate_command import add_evaluate_parser
     from deepfake_detector.training.extract_command import add_extract_parser
@@ -259,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deepfake_detector.training.train_command import add_train_parser
 
     add_serve_parser(sub)
+    add_submit_parser(sub)
     add_index_parser(sub)
     add_extract_parser(sub)
     add_train_parser(sub)

@@ -15,6 +15,7 @@ from service_support import OpenApiChecker, RunningApp, Server, make_app, start_
 
 from deepfake_detector.service.context import EXTENSION_KEY, ServiceContext
 from deepfake_detector.service.worker import start_worker
+from servers import postgres_server, postgres_url, redis_server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="session")

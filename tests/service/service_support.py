@@ -27,8 +27,8 @@ from werkzeug.test import TestResponse
 from deepfake_detector.config import AnalysisSettings, ServiceSettings
 from deepfake_detector.service.app import create_app
 from deepfake_detector.service.context import ServiceContext
-from deepfake_detector.service.worker import WorkerHandle
 from deepfake_detector.service.openapi import openapi_document
+from deepfake_detector.service.worker import WorkerHandle
 
 FRAMES = 8
 """Frames sampled per video in these tests (the model on CPU takes about 1 s per short clip)."""

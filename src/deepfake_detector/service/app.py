@@ -19,7 +19,7 @@ from deepfake_detector.config import (
     service_settings_from_env,
     settings_from_env,
 )
-from deepfake_detector.service import api, web
+from deepfake_detector.service import api, metrics, web
 from deepfake_detector.service.backends import connect
 from deepfake_detector.service.context import EXTENSION_KEY, ServiceContext
 from deepfake_detector.service.security import CSRFError, init_security, load_secret_key
@@ -64,6 +64,7 @@ def create_app(
     web.init_template_helpers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(metrics.bp)
     _register_error_handlers(app)
     return app
 

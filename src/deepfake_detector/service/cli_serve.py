@@ -262,8 +262,9 @@ def run_db(args: argparse.Namespace) -> int:
 
     settings = _apply_overrides(args)
     _show_info(settings)
-    engine = make_engine(settings.resolved_database_url())
+    engine = None
     try:
+        engine = make_engine(settings.resolved_database_url())  # a malformed URL raises here
         if args.action == "upgrade":
             before = current_revision(engine)
             upgrade(engine)
@@ -273,11 +274,19 @@ def run_db(args: argparse.Namespace) -> int:
             state = "up to date" if revision == head_revision() else f"head is {head_revision()}"
             print(f"{revision or 'empty'} ({state})")
     except Exception as exc:  # unreachable server, bad URL, permission: one clear line
-        print(f"db {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"db {args.action}: {_one_line(exc)}", file=sys.stderr)
         return 1
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     return 0
+
+
+def _one_line(exc: Exception) -> str:
+    """The error on one line: the driver's own message (SQLAlchemy wraps it with the statement
+    and a "Background on this error" link on further lines), its lines joined."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {' '.join(str(cause).split())}"
 
 
 def main(argv: list[str] | None = None) -> int:

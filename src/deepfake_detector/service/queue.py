@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, PriorityRedisHuey, SqliteHuey
 
 TASK_NAME = "deepfake_detector.analyse"
 QUEUE_NAME = "deepfake-detector"
+RECOVERED_PRIORITY = 10
+"""Priority of a job queued again after its worker died: it has waited once already."""
 
 
 def _sqlite(url: str) -> Huey:
@@ -25,7 +27,8 @@ def _sqlite(url: str) -> Huey:
 
 
 def _redis(url: str) -> Huey:
-    return RedisHuey(name=QUEUE_NAME, url=url, results=False, blocking=True, read_timeout=1)
+    # The priority variant (a sorted set): recovered jobs go ahead of the line.
+    return PriorityRedisHuey(name=QUEUE_NAME, url=url, results=False, blocking=True, read_timeout=1)
 
 
 BACKENDS: dict[str, Callable[[str], Huey]] = {
@@ -56,8 +59,9 @@ class JobQueue:
             raise RuntimeError("no job handler in this process (start a worker)")
         self.handler(job_id)
 
-    def enqueue(self, job_id: str) -> None:
-        self.task(job_id)
+    def enqueue(self, job_id: str, *, priority: int = 0) -> None:
+        """Queue a job id; a higher ``priority`` is taken first (both backends honour it)."""
+        self.task(job_id, priority=priority)
 
     def pending_ids(self) -> set[str]:
         return {str(task.args[0]) for task in self.huey.pending() if task.name == TASK_NAME}

@@ -22,6 +22,7 @@ from huey.consumer import Consumer
 from deepfake_detector.config import AnalysisSettings, ServiceSettings
 from deepfake_detector.service.backends import Backends
 from deepfake_detector.service.db import Worker, utcnow
+from deepfake_detector.service.queue import RECOVERED_PRIORITY
 from deepfake_detector.service.runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -70,16 +71,18 @@ def recover(
         if w.token != own_token and _is_dead(w, now, lease_s, host)
     }
     requeued, failed = backends.jobs.requeue_orphans(dead, max_attempts)
-    missing = set(requeued)
+    for job_id in requeued:
+        backends.queue.enqueue(job_id, priority=RECOVERED_PRIORITY)
+    missing: set[str] = set()
     if check_queue:
-        missing |= backends.jobs.queued_ids() - backends.queue.pending_ids()
+        missing = backends.jobs.queued_ids() - backends.queue.pending_ids() - set(requeued)
     for job_id in sorted(missing):
         backends.queue.enqueue(job_id)
     if requeued:
         log.warning("re-queued %d job(s) of a worker that stopped: %s", len(requeued), requeued)
     if failed:
         log.warning("failed %d job(s) that kept stopping their worker: %s", len(failed), failed)
-    return sorted(missing)
+    return sorted(missing | set(requeued))
 
 
 class _EmbeddedConsumer(Consumer):
