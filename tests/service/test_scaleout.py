@@ -12,11 +12,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from service_support import FRAMES, ROOT, make_app, upload
+from service_support import FRAMES, ROOT, Server, make_app, upload
 
+from deepfake_detector import cli
 from deepfake_detector.config import AnalysisSettings, ServiceSettings
 from deepfake_detector.devservers import RedisServer
 from deepfake_detector.service.app import create_app
@@ -173,3 +175,47 @@ def test_embedded_defaults_still_need_nothing_but_a_folder(tmp_path: Path) -> No
     assert (tmp_path / "data" / "deepfake-detector.sqlite3").is_file()
     assert (tmp_path / "data" / "queue.sqlite3").is_file()
     backends.close()
+
+
+@pytest.mark.slow
+def test_submit_a_hundred_videos_through_production_serve_on_redis_and_postgres(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_server: RedisServer,
+    server_factory: Callable[..., Server],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    clips = [video_factory.indexed_video(folder / f"clip-{i:03d}.mp4", n=4 + i) for i in range(100)]
+    env = {
+        "DFD_DATABASE_URL": postgres_url,
+        "DFD_QUEUE_URL": redis_server.url.rsplit("/", 1)[0] + "/4",
+        "DFD_STORAGE_DIR": str(tmp_path / "storage"),
+        "DFD_WORKER_CONCURRENCY": "2",
+        "DFD_HEATMAPS": "false",
+    }
+    server = server_factory(tmp_path / "data", "--production", "--web-workers", "2", env=env)
+    output = tmp_path / "results.jsonl"
+    arguments = ["submit", str(folder), "--server", server.url, "--output", str(output)]
+
+    code = cli.main([*arguments, "--no-progress", "--poll-s", "0.2", "--parallel", "4"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert "100 uploaded" in err
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(records) == 100, "every result written once"
+    assert {r["path"] for r in records} == {str(c) for c in clips}
+    assert len({r["analysis_id"] for r in records}) == 100
+    assert {r["verdict"] for r in records} == {"INCONCLUSIVE"}  # no face in these clips
+    health = server.get_json("/api/v1/health")
+    assert health["jobs"]["done"] == 100 and health["queue"]["backend"] == "redis"
+    assert health["workers"] == 2
+
+    before = output.read_bytes()
+    code = cli.main([*arguments, "--no-progress", "--poll-s", "0.2"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert "0 uploaded" in err and "100 already in" in err
+    assert output.read_bytes() == before
+    assert server.get_json("/api/v1/analyses")["total"] == 100
