@@ -9,6 +9,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import psutil
 from service_support import RunningApp, make_app, upload, wait_for_job
 
 from deepfake_detector.config import ServiceSettings
@@ -143,3 +144,18 @@ def test_deleting_a_running_job_stops_it_and_leaves_nothing(
     follow_up = video_factory.no_face(tmp_path / "next.mp4", duration_s=1.0)
     final, _ = wait_for_job(client, upload(client, follow_up).get_json()["id"])
     assert final["status"] == "done"
+
+
+def test_killing_the_production_master_leaves_no_worker_behind(
+    tmp_path: Path, server_factory
+) -> None:
+    """SIGKILL of ``serve --production`` (no chance to clean up): its job workers stop too, so a
+    restarted server is not served by an orphan that still counts as a live worker."""
+    server = server_factory(tmp_path / "data", "--production", "--web-workers", "1")
+    master = psutil.Process(server.process.pid)
+    workers = [p for p in master.children(recursive=True) if "worker" in " ".join(p.cmdline())]
+    assert workers, "serve --production started no job worker"
+    server.process.kill()
+    server.process.wait(10)
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"job workers outlived their master: {[p.pid for p in alive]}"
