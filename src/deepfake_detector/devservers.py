@@ -127,7 +127,28 @@ def redis_command(port: int, *args: str, timeout: float = 2.0) -> bytes:
             raise ConnectionError(f"unexpected Redis reply {line[:40]!r}")
 
 
-class RedisServer:
+class _Managed:
+    """``with Server() as server:`` starts it and stops it whatever happens inside."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(_Managed):
     """A private ``redis-server`` on a free port of 127.0.0.1, no persistence, in a temp dir.
 
     Use as a context manager, or call ``start()`` and ``stop()``. ``url`` is what redis-py and
@@ -271,17 +292,6 @@ class RedisServer:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = self.url if self.port is not None else "stopped"
         return f"<RedisServer {state}>"
@@ -314,7 +324,7 @@ def _version_key(bin_dir: Path) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", bin_dir.parent.name)) or (-1,)
 
 
-class PostgresServer:
+class PostgresServer(_Managed):
     """A private PostgreSQL cluster on a free port of 127.0.0.1, in a temp dir, no durability.
 
     The superuser is ``dfd`` with trust authentication, no password: it listens on loopback only,
@@ -596,17 +606,6 @@ class PostgresServer:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = self.url if self._running else "stopped"
