@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ class BlobStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> None: ...
 
+    def sweep_staging(self, older_than_s: float = ...) -> int: ...
+
 
 def check_key(key: str) -> str:
     """A key is ``/``-separated plain names: no empty, dot or hidden parts, no NUL."""
@@ -90,7 +93,7 @@ class LocalBlobStore:
         large. Nothing is left behind on any error."""
         digest = hashlib.sha256()
         size = 0
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self.staging)
+        fd, name = tempfile.mkstemp(prefix=_staging_prefix(), suffix=".part", dir=self.staging)
         path = Path(name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -149,14 +152,35 @@ class LocalBlobStore:
             break
 
     def sweep_staging(self, older_than_s: float = STALE_STAGING_S) -> int:
-        """Remove staged uploads left by processes that died while receiving them."""
+        """Remove staged uploads left by processes that died while receiving them: at once
+        when the process was on this host (its pid is in the name), else once they are old."""
         removed, cutoff = 0, time.time() - older_than_s
         for leftover in self.staging.glob("upload-*.part"):
             with contextlib.suppress(OSError):
-                if leftover.stat().st_mtime < cutoff:
+                if _owner_died(leftover.name) or leftover.stat().st_mtime < cutoff:
                     leftover.unlink()
                     removed += 1
         return removed
+
+
+def _staging_prefix() -> str:
+    return f"upload-{os.getpid()}@{socket.gethostname()}~"
+
+
+def _owner_died(name: str) -> bool:
+    """Whether the staged file ``name`` was being written by a process of this host that is
+    gone (names made by :func:`_staging_prefix`; other names: unknown, so ``False``)."""
+    owner, _, rest = name.removeprefix("upload-").partition("@")
+    host = rest.rpartition("~")[0]
+    if not owner.isdigit() or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(owner), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def make_blob_store(storage_dir: str) -> BlobStore:

@@ -108,6 +108,7 @@ def _show_info(settings: ServiceSettings) -> None:
 
 def _prepare(settings: ServiceSettings) -> None:
     """Migrate the database and create the secret key once, before any child process races."""
+    from deepfake_detector.service.blobs import make_blob_store
     from deepfake_detector.service.db import make_engine, upgrade
     from deepfake_detector.service.security import load_secret_key
 
@@ -117,6 +118,9 @@ def _prepare(settings: ServiceSettings) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
+    swept = make_blob_store(settings.resolved_storage_dir()).sweep_staging()
+    if swept:
+        log.info("removed %d upload(s) left half-received by a process that died", swept)
 
 
 def run_serve(args: argparse.Namespace) -> int:
