@@ -7,6 +7,7 @@ The mixins' names do not start with ``Test``, so pytest collects only the subcla
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
@@ -23,13 +24,14 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
+from sqlalchemy.engine import Engine
 
 from deepfake_detector.service.backends import Backends
 from deepfake_detector.service.blobs import BadKey, LocalBlobStore, UploadTooLarge
 from deepfake_detector.service.db import Analysis, JobStatus, Worker
 from deepfake_detector.service.jobstore import STAGE_BOUNDS, Claim, JobStore, Outcome
-from deepfake_detector.service.queue import JobQueue
+from deepfake_detector.service.queue import RECOVERED_PRIORITY, JobQueue
 from deepfake_detector.service.worker import recover
 
 T = TypeVar("T")
@@ -48,7 +50,9 @@ def add_video(store: JobStore, sha256: str = SHA) -> None:
     store.add_video(sha256, 1234, "video.mp4", "video/mp4", INFO)
 
 
-def new_job(store: JobStore, key: str = "settings-1", sha256: str = SHA, name: str = "a.mp4") -> str:
+def new_job(
+    store: JobStore, key: str = "settings-1", sha256: str = SHA, name: str = "a.mp4"
+) -> str:
     """A queued analysis (and its video): its id."""
     add_video(store, sha256)
     analysis, created = store.create_or_reuse(sha256, key, name)
@@ -72,17 +76,32 @@ def done(verdict: str = "FAKE", p: float = 0.9, **kwargs: Any) -> Outcome:
     )
 
 
-def at_once(n: int, call: Callable[[], T]) -> list[T]:
-    """Run ``call`` in ``n`` threads released together by a barrier: a real race."""
-    barrier = threading.Barrier(n)
+def at_once(n: int, call: Callable[[], T], engine: Engine, write: str) -> list[T]:
+    """Run ``call`` in ``n`` threads, each held just before its first statement starting with
+    ``write`` until all ``n`` got there: every thread has done its reads and none has written
+    yet, so the race is run for real, however the threads happen to be scheduled. (A thread
+    that never gets there, e.g. when the implementation serialises the calls, breaks the
+    barrier after a few seconds and the others go on.)"""
+    at_write = threading.Barrier(n)
+    held: set[int] = set()
 
-    def racer() -> T:
-        barrier.wait(timeout=30)
-        return call()
+    def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        me = threading.get_ident()
+        if me in held or not statement.lstrip().upper().startswith(write.upper()):
+            return
+        held.add(me)  # only the first write of each thread waits
+        with contextlib.suppress(threading.BrokenBarrierError):
+            at_write.wait(timeout=5)
 
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        futures = [pool.submit(racer) for _ in range(n)]
-        return [f.result(timeout=120) for f in futures]
+    event.listen(engine, "before_cursor_execute", hold)
+    try:
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            futures = [pool.submit(call) for _ in range(n)]
+            results = [f.result(timeout=120) for f in futures]
+    finally:
+        event.remove(engine, "before_cursor_execute", hold)
+    assert not at_write.broken, "the calls did not race (one waited for another)"
+    return results
 
 
 def set_last_seen(store: JobStore, token: str, moment: datetime) -> None:
@@ -151,7 +170,12 @@ class JobStoreContract:
 
     def test_concurrent_create_or_reuse_makes_one_row(self, store: JobStore) -> None:
         add_video(store)
-        results = at_once(8, lambda: store.create_or_reuse(SHA, "settings-1", "a.mp4"))
+        results = at_once(
+            8,
+            lambda: store.create_or_reuse(SHA, "settings-1", "a.mp4"),
+            store.engine,
+            "INSERT INTO analyses",
+        )
         ids = {analysis.id for analysis, _ in results}
         assert len(ids) == 1
         assert sum(created for _, created in results) == 1
@@ -170,7 +194,12 @@ class JobStoreContract:
         assert found is not None and found[1].size_bytes == 1234
 
     def test_concurrent_add_video_agrees_on_one_row(self, store: JobStore) -> None:
-        videos = at_once(8, lambda: store.add_video(SHA, 1234, "video.mp4", "video/mp4", INFO))
+        videos = at_once(
+            8,
+            lambda: store.add_video(SHA, 1234, "video.mp4", "video/mp4", INFO),
+            store.engine,
+            "INSERT INTO videos",
+        )
         assert {v.sha256 for v in videos} == {SHA}
 
     # -- claim --------------------------------------------------------------------------------
@@ -200,7 +229,9 @@ class JobStoreContract:
                 worker = f"w{next(tokens)}"
             return store.claim(job_id, worker)
 
-        claims = [c for c in at_once(10, claim_it) if c is not None]
+        claims = [
+            c for c in at_once(10, claim_it, store.engine, "UPDATE analyses") if c is not None
+        ]
         assert len(claims) == 1
         row = status_of(store, job_id)
         assert row.worker == claims[0].worker and row.attempts == 1
@@ -238,6 +269,22 @@ class JobStoreContract:
         assert (row.job_status, row.verdict, row.fake_probability) == (JobStatus.DONE, "FAKE", 0.8)
         assert row.result == {"verdict": "FAKE", "fake_probability": 0.8}
         assert row.evidence_prefix == new.evidence_prefix == f"{SHA}/{job_id}/2"
+
+    def test_lease_is_per_attempt(self, store: JobStore) -> None:
+        """The same worker token taking the job again (declared dead, then back) holds a new
+        lease: its old attempt's claim writes nothing."""
+        job_id = new_job(store)
+        first = store.claim(job_id, "w1")
+        assert first is not None
+        assert store.requeue_orphans(set(), max_attempts=3) == ([job_id], [])
+        second = store.claim(job_id, "w1")
+        assert second is not None and second.attempt == 2
+        assert not store.progress(first, "detect", 0.5)
+        assert not store.finish(first, done("REAL", 0.1))
+        assert status_of(store, job_id).job_status is JobStatus.RUNNING
+        assert store.finish(second, done("FAKE", 0.8))
+        row = status_of(store, job_id)
+        assert (row.verdict, row.evidence_prefix) == ("FAKE", f"{SHA}/{job_id}/2")
 
     def test_finish_is_idempotent(self, store: JobStore) -> None:
         job_id = new_job(store)
@@ -565,6 +612,17 @@ class JobQueueContract:
         assert seen == ["job-1", "job-2"]  # first in, first out
         assert queue.pending_ids() == set() and queue.pending_count() == 0
 
+    def test_higher_priority_is_taken_first(self, queue: JobQueue) -> None:
+        seen: list[str] = []
+        queue.handler = seen.append
+        queue.enqueue("plain-1")
+        queue.enqueue("plain-2")
+        queue.enqueue("recovered", priority=RECOVERED_PRIORITY)
+        assert queue.pending_ids() == {"plain-1", "plain-2", "recovered"}
+        while (task := queue.huey.dequeue()) is not None:
+            queue.huey.execute(task)
+        assert seen == ["recovered", "plain-1", "plain-2"]
+
     def test_a_second_queue_on_the_same_url_sees_the_tasks(self, queue: JobQueue) -> None:
         """Web processes enqueue, worker processes (other instances) consume."""
         other = JobQueue(queue.url)
@@ -682,8 +740,10 @@ class BlobStoreContract:
 
     @pytest.mark.parametrize(
         "key",
-        ["", "..", "../outside", "a/../../b", "/etc/passwd", "a//b", "a/", "a/.hidden", "a\0b"]
-        + ["a\\..\\b", "."],
+        [
+            *("", ".", "..", "../outside", "a/../../b", "/etc/passwd", "a//b", "a/"),
+            *("a/.hidden", "a\0b", "a\\..\\b"),
+        ],
     )
     def test_bad_keys(self, blobs: LocalBlobStore, key: str) -> None:
         staged = blobs.stage(io.BytesIO(b"data"), max_bytes=100)
@@ -726,9 +786,7 @@ class RecoverContract:
         raise NotImplementedError("a backend subclass provides the backends")
 
     def pending(self, backends: Backends) -> Counter[str]:
-        return Counter(
-            str(task.args[0]) for task in backends.queue.huey.pending() if task.args
-        )
+        return Counter(str(task.args[0]) for task in backends.queue.huey.pending() if task.args)
 
     def test_recover(self, backends: Backends) -> None:
         jobs, queue = backends.jobs, backends.queue
@@ -760,11 +818,15 @@ class RecoverContract:
         assert recover(backends, "me", self.LEASE_S) == []
         assert queue.pending_count() == 3
 
-        # The re-enqueued task runs the job: a new worker claims it as attempt 2.
+        # The re-enqueued task goes first (it waited once already) and runs the job: a new
+        # worker claims it as attempt 2.
         claims: list[Claim | None] = []
         queue.handler = lambda job_id: claims.append(jobs.claim(job_id, "alive"))
         while (task := queue.huey.dequeue()) is not None:
             queue.huey.execute(task)
+        assert all(c is not None for c in claims)
+        first = claims[0]
+        assert first is not None and (first.job_id, first.attempt) == (of_dead, 2)
         by_job = {c.job_id: c.attempt for c in claims if c is not None}
         assert by_job == {of_dead: 2, lost: 1, in_queue: 1}
 

@@ -19,7 +19,6 @@ from backend_contract import (
     RecoverContract,
 )
 from redis import Redis
-from servers import postgres_server, postgres_url, redis_server  # noqa: F401
 
 from deepfake_detector.devservers import RedisServer
 from deepfake_detector.service.backends import Backends
@@ -27,6 +26,7 @@ from deepfake_detector.service.blobs import LocalBlobStore
 from deepfake_detector.service.db import current_revision, head_revision, make_engine, upgrade
 from deepfake_detector.service.jobstore import JobStore
 from deepfake_detector.service.queue import JobQueue, redact
+from servers import postgres_server, postgres_url, redis_server  # noqa: F401
 
 REDIS_DB = 9
 """The Redis database these tests use, emptied before and after each test."""
@@ -141,15 +141,11 @@ class TestLocalBlobStore(BlobStoreContract):
 
 class TestRecoverSqlite(RecoverContract):
     @pytest.fixture
-    def backends(
-        self, sqlite_store: JobStore, sqlite_queue: JobQueue, tmp_path: Path
-    ) -> Backends:
+    def backends(self, sqlite_store: JobStore, sqlite_queue: JobQueue, tmp_path: Path) -> Backends:
         return Backends(sqlite_store, LocalBlobStore(tmp_path / "blobs"), sqlite_queue)
 
 
 class TestRecoverPostgresRedis(RecoverContract):
     @pytest.fixture
-    def backends(
-        self, postgres_store: JobStore, redis_queue: JobQueue, tmp_path: Path
-    ) -> Backends:
+    def backends(self, postgres_store: JobStore, redis_queue: JobQueue, tmp_path: Path) -> Backends:
         return Backends(postgres_store, LocalBlobStore(tmp_path / "blobs"), redis_queue)
