@@ -91,6 +91,9 @@ class ServiceSettings:
     storage_dir: str = ""
     """Uploaded videos and their evidence; empty means ``<data_dir>/files``. With several
     machines, a folder shared by all of them (an NFS mount, say)."""
+    storage_url: str = ""
+    """The blob store as a URL, ``file:///path`` (what ``storage_dir`` means); wins over
+    ``storage_dir`` when set."""
     queue_url: str = ""
     """Job queue: ``redis://host:6379/0`` to scale out; empty means
     ``sqlite:///<data_dir>/queue.sqlite3`` (huey's SqliteHuey)."""
@@ -129,6 +132,11 @@ class ServiceSettings:
 
     def resolved_storage_dir(self) -> str:
         return self.storage_dir or os.path.join(self.data_dir, "files")
+
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return "file://" + os.path.abspath(self.resolved_storage_dir())
 
     def resolved_queue_url(self) -> str:
         if self.queue_url:

@@ -8,7 +8,9 @@ import socket
 import subprocess
 from pathlib import Path
 
-from deepfake_detector.service.blobs import LocalBlobStore
+import pytest
+
+from deepfake_detector.service.blobs import LocalBlobStore, make_blob_store
 
 
 def test_uploads_half_received_by_a_dead_process_are_swept_at_once(tmp_path: Path) -> None:
@@ -25,3 +27,13 @@ def test_uploads_half_received_by_a_dead_process_are_swept_at_once(tmp_path: Pat
     assert not orphan.exists()
     assert mine.path.exists(), "a live process's upload is left alone"
     assert elsewhere.exists(), "another host's upload waits until it is old"
+
+
+def test_the_blob_store_is_chosen_by_url(tmp_path: Path) -> None:
+    by_url = make_blob_store(f"file://{tmp_path}/by%20url")
+    assert isinstance(by_url, LocalBlobStore) and by_url.root == tmp_path / "by url"
+    assert make_blob_store(str(tmp_path / "plain")).root == tmp_path / "plain"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="supported: file://"):
+        make_blob_store("s3://bucket/prefix")
+    with pytest.raises(ValueError, match="not a host"):
+        make_blob_store("file://fileserver/share")

@@ -27,6 +27,6 @@ def connect(settings: ServiceSettings, *, migrate: bool = False) -> Backends:
     embedded ``serve`` does on its own; with a shared database, run ``db upgrade`` once)."""
     return Backends(
         jobs=JobStore.from_url(settings.resolved_database_url(), migrate=migrate),
-        blobs=make_blob_store(settings.resolved_storage_dir()),
+        blobs=make_blob_store(settings.resolved_storage_url()),
         queue=JobQueue(settings.resolved_queue_url()),
     )

@@ -21,9 +21,11 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
+from urllib.parse import unquote, urlsplit
 
 _CHUNK = 1 << 20
 STAGING = "tmp"
@@ -183,6 +185,26 @@ def _owner_died(name: str) -> bool:
     return False
 
 
-def make_blob_store(storage_dir: str) -> BlobStore:
-    """The blob store for ``DFD_STORAGE_DIR`` (a local or mounted folder)."""
-    return LocalBlobStore(storage_dir)
+def _local(url: str) -> BlobStore:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(f"file:// URLs name a local path (a mount), not a host: {url!r}")
+    return LocalBlobStore(unquote(parts.path))
+
+
+BACKENDS: dict[str, Callable[[str], BlobStore]] = {"file": _local}
+"""URL scheme → blob store. A new backend (``s3``, say) is one class and one entry here."""
+
+
+def make_blob_store(url: str) -> BlobStore:
+    """The blob store for ``DFD_STORAGE_URL`` (``file:///path``; a bare path means the same)."""
+    if "://" not in url:
+        return LocalBlobStore(url)
+    scheme = urlsplit(url).scheme
+    if scheme not in BACKENDS:
+        known = ", ".join(f"{name}://" for name in BACKENDS)
+        raise ValueError(
+            f"unknown storage URL scheme {scheme!r} (supported: {known}; for object storage, "
+            "mount it as a folder or add a backend: see docs/deploy.md)"
+        )
+    return BACKENDS[scheme](url)

@@ -118,7 +118,7 @@ def _prepare(settings: ServiceSettings) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
-    swept = make_blob_store(settings.resolved_storage_dir()).sweep_staging()
+    swept = make_blob_store(settings.resolved_storage_url()).sweep_staging()
     if swept:
         log.info("removed %d upload(s) left half-received by a process that died", swept)
 
