@@ -123,6 +123,15 @@ class ServiceSettings:
     heatmaps: bool = True
     """Make Grad-CAM heatmap overlays of the face crops after each analysis (costs ~0.3 s per
     crop on a CPU)."""
+    job_cpu_budget_s: float = 300.0
+    """CPU seconds one analysis may use before it is stopped and failed with a message (a
+    pathological file: huge frames, one keyframe for minutes); 0 means no limit."""
+    retention_days: float = 0.0
+    """Uploads and evidence older than this many days are removed (by the workers, hourly, and
+    by ``deepfake-detector cleanup``); 0 keeps them forever."""
+    retention_keep_results: bool = True
+    """With retention: keep each analysis's result (verdict, scores) after its files are
+    removed; false removes the analysis entirely."""
     environment: str = "production"
     """``production`` or ``development`` (templates reload; still never Flask debug mode)."""
 

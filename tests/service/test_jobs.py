@@ -159,3 +159,20 @@ def test_killing_the_production_master_leaves_no_worker_behind(
     server.process.wait(10)
     _, alive = psutil.wait_procs(workers, timeout=15)
     assert not alive, f"job workers outlived their master: {[p.pid for p in alive]}"
+
+
+def test_a_job_over_its_cpu_budget_is_failed_with_a_reason_and_no_files(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "data", job_cpu_budget_s=0.01)
+    ctx = app.extensions[EXTENSION_KEY]
+    worker = start_worker(ctx.backends, ctx.analysis_settings, ctx.settings, preload=False)
+    try:
+        clip = video_factory.panning_face(tmp_path / "costly.mp4", duration_s=1.0)
+        created = upload(app.test_client(), clip).get_json()
+        final, _ = wait_for_job(app.test_client(), created["id"], timeout=60)
+    finally:
+        worker.stop(graceful=False)
+        ctx.backends.close()
+    assert final["status"] == "failed" and final["verdict"] is None
+    assert "seconds of CPU time" in final["error"]
+    evidence = tmp_path / "data" / "files" / created["file"]["sha256"] / created["id"]
+    assert not evidence.exists(), "a failed job keeps no partial evidence"

@@ -68,6 +68,8 @@ class BlobStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> None: ...
 
+    def children(self, prefix: str) -> list[str]: ...
+
     def sweep_staging(self, older_than_s: float = ...) -> int: ...
 
 
@@ -152,6 +154,13 @@ class LocalBlobStore:
                 parent = parent.parent
                 continue
             break
+
+    def children(self, prefix: str) -> list[str]:
+        """The keys one level below ``prefix`` (sorted; empty when there is none)."""
+        folder = self._path(prefix)
+        if not folder.is_dir():
+            return []
+        return sorted(f"{prefix}/{entry.name}" for entry in folder.iterdir())
 
     def sweep_staging(self, older_than_s: float = STALE_STAGING_S) -> int:
         """Remove staged uploads left by processes that died while receiving them: at once

@@ -31,6 +31,11 @@ FINISH_RETRIES = (0.5, 2.0, 5.0)
 """Waits before trying again to record a finished job when the database did not answer."""
 
 
+class BudgetExceeded(BaseException):
+    """The analysis used up its CPU-time budget: stop it (a BaseException for the same reason
+    as ``LeaseLost``)."""
+
+
 class LeaseLost(BaseException):
     """The job was deleted, or given to another worker, while this one ran it: stop.
     A BaseException so that ``analyze`` (which turns Exceptions into ERROR results) lets it by."""
@@ -47,12 +52,15 @@ class JobRunner:
         worker: str,
         *,
         heatmaps: bool = True,
+        cpu_budget_s: float = 0.0,
     ) -> None:
         self.jobs = jobs
         self.blobs = blobs
         self.settings = settings
         self.worker = worker
         self.make_heatmaps = heatmaps
+        self.cpu_budget_s = cpu_budget_s
+        """CPU seconds (this process's, which runs one job at a time) one job may use; 0: any."""
         self._analyzer: Analyzer | None = None
         self._lock = threading.Lock()
 
@@ -81,6 +89,15 @@ class JobRunner:
                 log.info("deleted or taken over while running; stopped")
                 self.blobs.delete_prefix(claim.evidence_prefix)
                 return False
+            except BudgetExceeded:
+                log.warning("stopped after %.0f CPU seconds", self.cpu_budget_s)
+                outcome = Outcome(
+                    JobStatus.FAILED,
+                    error=f"The analysis was stopped after {self.cpu_budget_s:g} seconds of "
+                    "CPU time: this file costs far more to decode than its length suggests "
+                    "(very large frames, or very few keyframes). Re-encode it smaller and "
+                    "upload it again.",
+                )
             except DetectorError as exc:
                 outcome = Outcome(JobStatus.FAILED, error=str(exc))
             except OSError as exc:
@@ -97,6 +114,9 @@ class JobRunner:
                 )
             kept = self._finish(claim, outcome)
             if kept:
+                self._remove_other_attempts(claim)
+                if outcome.status is JobStatus.FAILED:  # no result to show evidence for
+                    self.blobs.delete_prefix(claim.evidence_prefix)
                 log.info(
                     "finished %s in %.2f s (verdict %s)",
                     outcome.status.value,
@@ -107,6 +127,16 @@ class JobRunner:
                 log.info("finished, but the job was deleted or taken over: result dropped")
                 self.blobs.delete_prefix(claim.evidence_prefix)
             return kept
+
+    def _remove_other_attempts(self, claim: Claim) -> None:
+        """Evidence of earlier attempts (a worker that died, a failed run retried) is not the
+        kept result's: remove it."""
+        try:
+            for folder in self.blobs.children(claim.evidence_prefix.rsplit("/", 1)[0]):
+                if folder != claim.evidence_prefix:
+                    self.blobs.delete_prefix(folder)
+        except OSError:
+            log.warning("could not remove the evidence of earlier attempts", exc_info=True)
 
     def _finish(self, claim: Claim, outcome: Outcome) -> bool:
         for wait in (*FINISH_RETRIES, None):
@@ -123,8 +153,11 @@ class JobRunner:
         """A throttled callback writing (stage, fraction) into the job's row; the fraction never
         goes backwards. Raises ``LeaseLost`` once the job is no longer this attempt's."""
         last = {"stage": "", "at": 0.0, "fraction": 0.0}
+        cpu_started = time.process_time()
 
         def report(stage: str, fraction: float) -> None:
+            if self.cpu_budget_s and time.process_time() - cpu_started > self.cpu_budget_s:
+                raise BudgetExceeded
             now = time.monotonic()
             if stage == last["stage"] and now - last["at"] < PROGRESS_EVERY_S:
                 return

@@ -82,6 +82,10 @@ def recover(
         log.warning("re-queued %d job(s) of a worker that stopped: %s", len(requeued), requeued)
     if failed:
         log.warning("failed %d job(s) that kept stopping their worker: %s", len(failed), failed)
+        for job_id in failed:  # no attempt finished: their evidence is partial
+            found = backends.jobs.get(job_id)
+            if found is not None:
+                backends.blobs.delete_prefix(f"{found[0].video_sha256}/{job_id}")
     return sorted(missing | set(requeued))
 
 
@@ -153,7 +157,14 @@ def start_worker(
     service = service or ServiceSettings()
     token = worker_token()
     backends.jobs.register_worker(token, socket.gethostname(), os.getpid())
-    runner = JobRunner(backends.jobs, backends.blobs, settings, token, heatmaps=service.heatmaps)
+    runner = JobRunner(
+        backends.jobs,
+        backends.blobs,
+        settings,
+        token,
+        heatmaps=service.heatmaps,
+        cpu_budget_s=service.job_cpu_budget_s,
+    )
     backends.queue.handler = runner.run
     recover(backends, token, service.worker_lease_s)
     consumer_class = _EmbeddedConsumer if embedded else Consumer
