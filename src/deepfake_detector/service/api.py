@@ -100,6 +100,7 @@ def analysis_json(analysis: Analysis, video: Video) -> dict[str, Any]:
         "error": analysis.error,
         "result": analysis.result,
         "heatmaps": dict((analysis.artifacts or {}).get("heatmaps") or {}),
+        "files_removed_at": (analysis.artifacts or {}).get("files_removed_at"),
         "links": links(analysis),
     }
 

@@ -79,6 +79,18 @@ def add_serve_parser(subparsers: Any) -> None:
     d.add_argument("--data-dir", help="folder for the embedded database (DFD_DATA_DIR)")
     d.set_defaults(handler=run_db)
 
+    c = subparsers.add_parser(
+        "cleanup",
+        help="remove uploads and evidence older than the retention period",
+        description="Remove the uploaded videos and evidence of analyses finished more than "
+        "--days days ago (default DFD_RETENTION_DAYS); results are kept unless "
+        "DFD_RETENTION_KEEP_RESULTS=false. Workers also do this every hour.",
+    )
+    c.add_argument("--days", type=float, help="retention in days (default DFD_RETENTION_DAYS)")
+    c.add_argument("--dry-run", action="store_true", help="only count what would be removed")
+    c.add_argument("--data-dir", help="folder for the embedded database (DFD_DATA_DIR)")
+    c.set_defaults(handler=run_cleanup)
+
 
 def _apply_overrides(args: argparse.Namespace) -> ServiceSettings:
     """Flags win over the environment; they are written back to it so that child processes
@@ -291,6 +303,37 @@ def _one_line(exc: Exception) -> str:
     and a "Background on this error" link on further lines), its lines joined."""
     cause = getattr(exc, "orig", None) or exc
     return f"{type(cause).__name__}: {' '.join(str(cause).split())}"
+
+
+def run_cleanup(args: argparse.Namespace) -> int:
+    """``cleanup``: apply the retention period now."""
+    from deepfake_detector.service.backends import connect
+    from deepfake_detector.service.retention import cleanup
+
+    settings = _apply_overrides(args)
+    _show_info(settings)
+    days = settings.retention_days if args.days is None else args.days
+    if days <= 0:
+        print("cleanup: no retention period (set --days or DFD_RETENTION_DAYS)", file=sys.stderr)
+        return 2
+    try:
+        backends = connect(settings, migrate=not settings.database_url)
+    except Exception as exc:
+        print(f"cleanup: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    try:
+        report = cleanup(
+            backends, days, keep_results=settings.retention_keep_results, dry_run=args.dry_run
+        )
+    finally:
+        backends.close()
+    verb = "would remove" if args.dry_run else "removed"
+    kept = "results kept" if settings.retention_keep_results else "results removed too"
+    print(
+        f"{verb} the files of {report.analyses} analyses and {report.videos} videos finished "
+        f"more than {days:g} days ago ({kept})"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -362,6 +362,46 @@ class JobStore:
             if video is not None:
                 s.delete(video)
         return [f"{sha}/{job_id}", sha]
+
+    def expired(self, before: datetime, limit: int = 500) -> list[tuple[Analysis, Video]]:
+        """Finished analyses older than ``before`` whose files are still kept (oldest first)."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(Analysis, Video)
+                .join(Video, Analysis.video_sha256 == Video.sha256)
+                .where(
+                    Analysis.status.in_([JobStatus.DONE.value, JobStatus.FAILED.value]),
+                    Analysis.finished_at < before,
+                    Analysis.evidence_prefix.is_not(None),
+                )
+                .order_by(Analysis.finished_at)
+                .limit(limit)
+            ).all()
+            return [(r[0], r[1]) for r in rows]
+
+    def forget_files(self, job_id: str, when: datetime) -> bool:
+        """Record that a finished analysis's files were removed (its result is kept). Returns
+        whether any analysis of the same video still has its files."""
+        with self.session() as s:
+            analysis = s.get(Analysis, job_id)
+            if analysis is None:
+                return False
+            analysis.evidence_prefix = None
+            analysis.thumbnail = None
+            analysis.artifacts = {"files_removed_at": when.isoformat()}
+            s.flush()
+            others = s.scalar(
+                select(func.count())
+                .select_from(Analysis)
+                .where(
+                    Analysis.video_sha256 == analysis.video_sha256,
+                    or_(
+                        Analysis.evidence_prefix.is_not(None),
+                        Analysis.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                    ),
+                )
+            )
+        return bool(others)
 
     # -- workers ------------------------------------------------------------------------------
 

@@ -158,6 +158,12 @@ def _schemas() -> dict[str, Any]:
                     "both relative to links.evidence. Empty when the model has no explainer.",
                     "additionalProperties": {"type": "string"},
                 },
+                "files_removed_at": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "When retention removed the video and evidence (the result "
+                    "is kept); null while they are kept.",
+                },
                 "deduplicated": {
                     "type": "boolean",
                     "description": "Only on POST: true when this content was already analysed "

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from deepfake_detector.config import AnalysisSettings, ServiceSettings
 from deepfake_detector.service.backends import Backends
 from deepfake_detector.service.db import Worker, utcnow
 from deepfake_detector.service.queue import RECOVERED_PRIORITY
+from deepfake_detector.service.retention import cleanup
 from deepfake_detector.service.runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ MAX_ATTEMPTS = 3
 """A job whose worker died this many times is failed instead of retried (a crash loop)."""
 QUEUE_CHECK_EVERY = 6
 """Heartbeats between checks that every queued job is in the queue (a full queue scan)."""
+RETENTION_EVERY_S = 3600.0
+"""How often a worker removes the files that retention (``DFD_RETENTION_DAYS``) expired."""
 
 
 def worker_token() -> str:
@@ -106,6 +110,7 @@ class WorkerHandle:
         self.consumer = consumer
         self.runner = runner
         self.token = runner.worker
+        self.service = service
         self.heartbeat_s = service.worker_heartbeat_s
         self.lease_s = service.worker_lease_s
         self._stop = threading.Event()
@@ -113,7 +118,18 @@ class WorkerHandle:
 
     def _heartbeat(self) -> None:
         beats = 0
+        next_cleanup = time.monotonic()
         while not self._stop.wait(self.heartbeat_s):
+            if self.service.retention_days > 0 and time.monotonic() >= next_cleanup:
+                next_cleanup = time.monotonic() + RETENTION_EVERY_S
+                try:
+                    cleanup(
+                        self.backends,
+                        self.service.retention_days,
+                        keep_results=self.service.retention_keep_results,
+                    )
+                except Exception:
+                    log.exception("retention cleanup failed")
             beats += 1
             try:
                 self.backends.jobs.heartbeat(self.token, socket.gethostname(), os.getpid())
