@@ -1,6 +1,6 @@
 """Behaviour every backend must have, written once and run against each backend (the pattern of
-huey's ``StorageTests``): ``test_backends.py`` subclasses these mixins, one subclass per backend,
-each providing the fixture that builds its backend.
+huey's ``StorageTests``): ``test_backend_contract.py`` subclasses these mixins, one subclass per
+backend, each providing the fixture that builds its backend.
 
 The mixins' names do not start with ``Test``, so pytest collects only the subclasses.
 """
