@@ -53,11 +53,11 @@ def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
     """
     for item in items:
         path = Path(item)
-        if path.is_dir():
+        if _is_dir(path):
             yield from sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
             )
-        elif not path.exists() and _GLOB_CHARS & set(item):
+        elif not _exists(path) and _GLOB_CHARS & set(item):
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
                 yield path
@@ -65,6 +65,22 @@ def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
                 yield from expand_inputs([match]) if Path(match).is_dir() else [Path(match)]
         else:
             yield path
+
+
+def _is_dir(path: Path) -> bool:
+    """``Path.is_dir`` without its OSError for names the OS refuses (ENAMETOOLONG): such a path
+    is yielded as it is and reported as an error when it is opened."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _evidence_dir(root: Path, video: Path) -> Path:
@@ -257,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(handler=list_models)
 
     from deepfake_detector.service.cli_serve import add_serve_parser
+    from deepfake_detector.service.cli_tokens import add_tokens_parser
     from deepfake_detector.submit import add_submit_parser
     from deepfake_detector.training.autoencoder_command import add_autoencoder_parser
     from deepfake_detector.training.evaluate_command import add_evaluate_parser
@@ -266,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deepfake_detector.training.train_command import add_train_parser
 
     add_serve_parser(sub)
+    add_tokens_parser(sub)
     add_submit_parser(sub)
     add_index_parser(sub)
     add_extract_parser(sub)

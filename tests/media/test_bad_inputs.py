@@ -192,3 +192,9 @@ def test_file_gone_after_probing(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(MediaError, match="does not exist"):
         list(iter_sampled_frames(str(path), info, [0.1]))
+
+
+def test_name_longer_than_the_file_system_allows(tmp_path: Path) -> None:
+    # Path.exists() raises ENAMETOOLONG instead of answering False.
+    message = _probe_error(tmp_path / ("n" * 296 + ".mp4"))
+    assert "cannot be read (file name too long)" in message

@@ -33,7 +33,7 @@ from deepfake_detector.media.plan import (
 )
 from deepfake_detector.media.probe import VideoInfo
 from deepfake_detector.media.reader import open_video, to_upright_rgb
-from deepfake_detector.media.timeline import Timeline, read_timeline
+from deepfake_detector.media.timeline import Timeline, UnknownTimeline, read_timeline
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +100,24 @@ def decode_samples(
     produced = 0
     with open_video(path) as (container, stream):
         setup = _Setup(stream, info, times, frame_threads, tolerance_s, skip_nonref)
-        # Straight decoding ignores keyframes but still uses the index to tell a target past the
-        # end from one in data that is missing (a cut file), so it reads the index, never scans.
-        timeline, positioned = read_timeline(
-            container,
-            stream,
-            setup.start,
-            setup.ticks_per_frame,
-            setup.expected_frames,
-            allow_scan=strategy != "straight",
-        )
+        timeline: Timeline
+        if setup.synthetic:
+            # Timestamps are unusable: an index or a scan would place every frame at one time.
+            # Frames are counted from the start instead (see _Runner._with_pts).
+            timeline, positioned = UnknownTimeline(setup.ticks_per_frame), True
+        else:
+            # Straight decoding ignores keyframes but still uses the index to tell a target past
+            # the end from one in data that is missing (a cut file): it reads the index, never
+            # scans.
+            timeline, positioned = read_timeline(
+                container,
+                stream,
+                setup.start,
+                setup.ticks_per_frame,
+                setup.expected_frames,
+                allow_scan=strategy != "straight",
+                horizon=setup.last_frame_pts,
+            )
         if positioned:
             samples = _execute(container, stream, setup, timeline, strategy, seek_cost, stats)
             for sample in samples:
@@ -157,7 +165,9 @@ class _Setup:
         # Frames that no other frame refers to (most B-frames) need not be decoded on the way to
         # a target, as long as they are far enough before it that a decoded frame is certainly
         # shown at the target: true for a constant rate, not for a variable one.
-        self.skip_nonref = skip_nonref and not info.variable_frame_rate
+        # Nor when frames are counted (unusable timestamps): a dropped frame would not be counted.
+        self.synthetic = info.synthetic_timing
+        self.skip_nonref = skip_nonref and not info.variable_frame_rate and not self.synthetic
         self.skip_margin = _SKIP_MARGIN_FRAMES * self.ticks_per_frame
         # A target past the end wants the last frame: skip nothing near the end either.
         self.last_frame_pts = self.start + _ticks(info.duration_s, tb) - self.ticks_per_frame
@@ -225,6 +235,9 @@ class _Runner:
         """The frame that ended the previous run (decoded, not yet used)."""
         self._want: int | None = None
         """pts of the next target to serve, read when packets are sent to the decoder."""
+        self._synthetic = setup.synthetic
+        self._counted = 0
+        """Frames decoded since the start (timestamps synthesised from it when unusable)."""
         self._skip_nonref = setup.skip_nonref
         self._skip_margin = setup.skip_margin
         self._skip_before_end = setup.last_frame_pts - setup.skip_margin
@@ -395,7 +408,12 @@ class _Runner:
                 continue
             self._stats.decoded_frames += 1
             pts = frame.pts
-            if pts is None:
+            if self._synthetic:
+                # Unusable timestamps: frame k is shown at k frame intervals (never seeks, so
+                # the count runs from the stream's first frame).
+                pts = self._start + round(self._counted * self._tpf)
+                self._counted += 1
+            elif pts is None:
                 # No timestamps (raw H.264): frames come out in display order at the nominal rate.
                 last = self._last_pts
                 pts = self._start if last is None else last + round(self._tpf)

@@ -7,6 +7,7 @@ import itertools
 import logging
 import statistics
 from dataclasses import dataclass
+from typing import Literal
 
 import av
 from av.container import InputContainer
@@ -20,6 +21,8 @@ from deepfake_detector.media.timeline import PacketScan, scan_packets
 
 log = logging.getLogger(__name__)
 
+DurationSource = Literal["stream", "packets", "container", "frame_count"]
+
 # Give up looking for a first picture after this many packets (a real stream shows one far sooner).
 _FIRST_FRAME_MAX_PACKETS = 600
 # Frame intervals that differ from the typical one by more than this fraction mean variable rate.
@@ -27,6 +30,22 @@ _VFR_TOLERANCE = 0.1
 _FALLBACK_FPS = 25.0
 # Frame timestamps read from an index to judge the rate (a minute at 60 fps is 3,600).
 _MAX_STAMPS = 20_000
+# Frame rates believed when timestamps are unusable and a rate must be taken from declarations.
+_PLAUSIBLE_FPS = (1.0, 1000.0)
+
+
+class FrameSizeError(MediaError):
+    """The frames are larger than accepted (``width * height > max_pixels``), as declared by the
+    container or codec (refused before decoding) or as the first frame decodes."""
+
+    def __init__(self, width: int, height: int, max_pixels: int) -> None:
+        super().__init__(
+            f"The video's frames are {width}x{height} pixels, more than the {max_pixels:,} "
+            "pixels per frame accepted. Please provide a smaller video."
+        )
+        self.width = width
+        self.height = height
+        self.max_pixels = max_pixels
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,17 @@ class VideoInfo:
     variable_frame_rate: bool
     container: str
     """FFmpeg's demuxer name, e.g. ``"mov,mp4,m4a,3gp,3g2,mj2"`` or ``"matroska,webm"``."""
+    duration_source: DurationSource = "stream"
+    """Where ``duration_s`` comes from: ``"stream"``, the video stream's declared duration;
+    ``"packets"``, the span of its frames' timestamps (from the index or one pass over all the
+    packets); ``"container"``, the file's declared duration (from the stream's first frame), used
+    when the pass over the packets stopped at its limit before the end and the stream declares no
+    duration, as the span seen would be too short; ``"frame_count"``, frames over the nominal
+    rate, when no timestamp or declaration tells (raw H.264, or timestamps that are unusable)."""
+    synthetic_timing: bool = False
+    """The frames' own timestamps are unusable (all or most of them equal, which a broken muxer
+    writes): frame ``k`` is taken to be shown at ``k / fps``, and the sampler finds frames by
+    counting them from the start instead of by their timestamps."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -70,6 +100,8 @@ class VideoInfo:
             "frame_count": self.frame_count,
             "variable_frame_rate": self.variable_frame_rate,
             "container": self.container,
+            "duration_source": self.duration_source,
+            "synthetic_timing": self.synthetic_timing,
         }
 
 
@@ -81,8 +113,9 @@ def probe(path: str, max_pixels: int = 8192 * 8192) -> VideoInfo:
     or nothing (Matroska, MPEG-TS...), from one pass over the packets without decoding them.
 
     Raises ``MediaError`` with a user-facing message for anything that is not a decodable video:
-    missing file, zero bytes, not a media container, audio only, absurd declared dimensions
-    (``width * height > max_pixels``), no decodable frame.
+    missing file, zero bytes, not a media container, audio only, no decodable frame; its subclass
+    ``FrameSizeError`` for absurd dimensions (``width * height > max_pixels``), checked on the
+    declared size before anything is decoded and again on the first frame.
     """
     with open_video(path) as (container, stream):
         if stream.codec_context is None:
@@ -110,15 +143,14 @@ def probe(path: str, max_pixels: int = 8192 * 8192) -> VideoInfo:
             frame_count=timing.frame_count,
             variable_frame_rate=timing.variable,
             container=container.format.name,
+            duration_source=timing.source,
+            synthetic_timing=timing.synthetic,
         )
 
 
 def _check_size(width: int, height: int, max_pixels: int) -> None:
     if width > 0 and height > 0 and width * height > max_pixels:
-        raise MediaError(
-            f"The video's frames are {width}x{height} pixels, more than the {max_pixels:,} pixels "
-            "per frame accepted. Please provide a smaller video."
-        )
+        raise FrameSizeError(width, height, max_pixels)
 
 
 _UNDECODABLE = (
@@ -176,11 +208,12 @@ def _first_frame_and_scan(
 @dataclass(frozen=True)
 class _Timing:
     duration_s: float
-    """Seconds from the first frame to the end of the last: the video stream's own duration, or
-    the span of its frames when that is longer or nothing declares one."""
+    """Seconds from the first frame to the end of the last (see ``VideoInfo.duration_s``)."""
     fps: float
     frame_count: int | None
     variable: bool
+    source: DurationSource
+    synthetic: bool = False
 
 
 def _timing(
@@ -202,28 +235,121 @@ def _timing(
         stamps = list(scan.frame_pts)
         first_pts = stamps[0] if stamps else None
         last_pts = stamps[-1] if stamps else None
-    interval = statistics.median(_deltas(stamps)) if len(stamps) > 1 else None
+    if _unusable(stamps):
+        return _synthetic_timing(stream, declared or counted or (scan.count if scan else None))
+    deltas = _deltas(stamps)
+    interval = statistics.median(deltas) if deltas else None
     span = None
     if first_pts is not None and last_pts is not None and last_pts > first_pts and tb:
         # First to last frame plus one typical interval (the last frame's display time).
         span = float((last_pts - first_pts + (interval or 0)) * tb)
 
-    # The video stream's own duration or its frames' span, whichever is longer (an MP4 with
-    # variable rate and B-frames can declare less than its frames cover); a container's
-    # duration comes last: it may cover a longer audio track, or (Matroska) count from zero
-    # rather than from the first frame.
-    duration = max(_stream_duration(stream) or 0.0, span or 0.0) or _container_duration(container)
     frames = declared or counted
+    source: DurationSource
+    if scan is not None and scan.at_limit:
+        # The pass stopped at its packet limit: its span is only a lower bound, never the
+        # duration (a 60-minute 120 fps Matroska file would pass for a 7-minute one). (A pass
+        # stopped by damage keeps the span of what can be read: that is what can be sampled.)
+        duration, source = _declared_duration(container, stream, span)
+        if source == "packets":
+            # Nothing declares a duration (e.g. a live WebM): read on to the last packet.
+            more, last = _count_rest(container, stream)
+            frames = declared or scan.count + more
+            if last is not None and first_pts is not None and last > first_pts and tb:
+                duration = float((last - first_pts + (interval or 0)) * tb)
+    else:
+        # The video stream's own duration or its frames' span, whichever is longer (an MP4 with
+        # variable rate and B-frames can declare less than its frames cover); a container's
+        # duration comes last: it may cover a longer audio track, or (Matroska) count from zero
+        # rather than from the first frame.
+        own = _stream_duration(stream) or 0.0
+        if own and own >= (span or 0.0):
+            duration, source = own, "stream"
+        elif span:
+            duration, source = span, "packets"
+        else:
+            duration, source = _container_duration(container) or 0.0, "container"
     # Average rate, as FFmpeg computes it for MP4: frames over duration.
     rate = frames / duration if frames and duration else (_declared_fps(stream) or _FALLBACK_FPS)
     if not duration:
-        duration = (frames or 1) / rate
+        duration, source = (frames or 1) / rate, "frame_count"
     return _Timing(
         duration_s=float(duration),
         fps=float(rate),
         frame_count=frames,
         variable=_is_variable(stamps, interval) if len(stamps) > 2 else _rates_differ(stream),
+        source=source,
     )
+
+
+def _unusable(stamps: list[int]) -> bool:
+    """Whether frame timestamps are useless for timing: fewer distinct values than half the frames
+    (all equal, say). A valid stream has one per frame; a glitch or two does not count."""
+    return len(stamps) >= 2 and 2 * len(set(stamps)) < len(stamps)
+
+
+def _synthetic_timing(stream: VideoStream, frames: int | None) -> _Timing:
+    """Timing for frames whose timestamps are unusable: evenly spaced by their order, at the
+    stream's declared duration when that gives a plausible rate, else at its nominal rate."""
+    frames = frames or 1
+    own = _stream_duration(stream)
+    lo, hi = _PLAUSIBLE_FPS
+    source: DurationSource
+    if own and lo <= frames / own <= hi:
+        duration, rate, source = own, frames / own, "stream"
+    else:
+        rate = _nominal_fps(stream)
+        duration, source = frames / rate, "frame_count"
+    log.info("frame timestamps are unusable (all or mostly equal): frames taken at %.3f fps", rate)
+    return _Timing(
+        duration_s=float(duration),
+        fps=float(rate),
+        frame_count=frames,
+        variable=False,
+        source=source,
+        synthetic=True,
+    )
+
+
+def _nominal_fps(stream: VideoStream) -> float:
+    """The rate the stream declares (FFmpeg's guess first), if plausible; else 25."""
+    lo, hi = _PLAUSIBLE_FPS
+    for rate in (stream.guessed_rate, stream.base_rate, stream.average_rate):
+        if rate is not None and lo <= float(rate) <= hi:
+            return float(rate)
+    return _FALLBACK_FPS
+
+
+def _declared_duration(
+    container: InputContainer, stream: VideoStream, span: float | None
+) -> tuple[float, DurationSource]:
+    """For a stream not read to its end: what the stream declares, else the container (from the
+    stream's first frame to the container's end), never less than the span seen."""
+    seen = span or 0.0
+    own = _stream_duration(stream)
+    if own:
+        return (own, "stream") if own >= seen else (seen, "packets")
+    whole = _container_duration_after_start(container, stream)
+    if whole and whole >= seen:
+        return whole, "container"
+    return seen, "packets"
+
+
+def _count_rest(container: InputContainer, stream: VideoStream) -> tuple[int, int | None]:
+    """Frame packets from the current position to the end and their latest timestamp, read
+    without decoding or keeping them."""
+    count, last = 0, None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            count += 1
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is not None and (last is None or ts > last):
+                last = ts
+    except av.FFmpegError as exc:
+        log.info("packet count stopped early: %s", exc)
+    return count, last
 
 
 def _last_pts(container: InputContainer, stream: VideoStream) -> int | None:
@@ -259,6 +385,18 @@ def _container_duration(container: InputContainer) -> float | None:
     if container.duration and container.duration > 0:
         return container.duration / av.time_base
     return None
+
+
+def _container_duration_after_start(container: InputContainer, stream: VideoStream) -> float | None:
+    """Seconds from the stream's first frame to the end of the container."""
+    whole = _container_duration(container)
+    if whole is None:
+        return None
+    offset = 0.0
+    if stream.start_time is not None and stream.time_base:
+        begin = container.start_time / av.time_base if container.start_time else 0.0
+        offset = max(0.0, float(stream.start_time * stream.time_base) - begin)
+    return whole - offset if whole > offset else None
 
 
 def _deltas(stamps: list[int]) -> list[int]:

@@ -35,14 +35,16 @@ _NOT_FOOTAGE = Disposition.attached_pic | Disposition.still_image
 def check_file(path: str | Path) -> Path:
     """Fail early, with a plain message, on paths FFmpeg would reject with a cryptic one."""
     p = Path(path)
-    if not p.exists():
-        raise MediaError("The video file does not exist.")
-    if p.is_dir():
-        raise MediaError("Expected a video file but got a folder.")
     try:
+        # Path.exists() raises for some errors, e.g. a name longer than the file system allows.
+        if not p.exists():
+            raise MediaError("The video file does not exist.")
+        if p.is_dir():
+            raise MediaError("Expected a video file but got a folder.")
         size = p.stat().st_size
     except OSError as exc:
-        raise MediaError("The video file cannot be read.") from exc
+        reason = f" ({exc.strerror.lower()})" if exc.strerror else ""
+        raise MediaError(f"The video file cannot be read{reason}.") from exc
     if size == 0:
         raise MediaError("The video file is empty (0 bytes).")
     if not os.access(p, os.R_OK):
