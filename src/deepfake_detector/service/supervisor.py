@@ -34,7 +34,7 @@ def _load_prctl() -> Any:
 _PRCTL = _load_prctl()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: SIGTERM it when the parent dies (Linux only)."""
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
@@ -61,7 +61,7 @@ class Supervisor:
         self._thread = threading.Thread(target=self._watch, name=f"{name}-supervisor", daemon=True)
 
     def _spawn(self, slot: int) -> None:
-        process = subprocess.Popen(self.command, env=os.environ.copy(), preexec_fn=_die_with_parent)
+        process = subprocess.Popen(self.command, env=os.environ.copy(), preexec_fn=die_with_parent)
         self.processes[slot] = process
         log.info("%s %d started (pid %d)", self.name, slot + 1, process.pid)
 
