@@ -116,8 +116,38 @@ class ServiceSettings:
     secret_key: str = ""
     """Signs session cookies (CSRF tokens). Empty: a random key is created once and kept in
     ``<data_dir>/secret_key`` (mode 0600), so nothing secret is ever hard-coded."""
+    auth: str = ""
+    """``required``: every API call, page and ``/metrics`` needs an API token (``deepfake-detector
+    tokens create``); always so when ``host`` is not a loopback address (127.0.0.0/8, ::1,
+    localhost). ``optional``: no request needs one (behind a proxy that authenticates people).
+    Empty, on a loopback ``host``: requests straight from this machine need none, requests from
+    elsewhere (another address, or through a reverse proxy) do. A token that is sent is always
+    checked."""
+    rate_limit_uploads: str = "30/minute;500/day"
+    """Uploads (API and page) per token, or per client address without one, e.g.
+    ``10/minute;200/day``; empty: no limit. Counted in Redis when the queue is Redis, else in
+    each web process's memory. Requests straight from this machine that need no token are not
+    counted."""
+    rate_limit_api: str = "600/minute"
+    """Requests of any kind (API calls, pages, ``/metrics``; not static files, health or the
+    OpenAPI document) per token, or per client address without one; empty: no limit."""
     host: str = "127.0.0.1"
     port: int = 3000
+    allowed_hosts: str = ""
+    """Host names the server answers to (the ``Host`` header; comma-separated, any port unless
+    one is given as ``name:port``, ``.example.com`` for a domain and its subdomains, ``*`` for
+    any). Anything else gets 400 ``bad_host``, which stops DNS-rebinding attacks. Empty: the
+    loopback names (``127.0.0.1``, ``localhost``, ``[::1]``) when ``host`` is a loopback
+    address; with any other ``host`` it must be set, or ``serve`` refuses to start."""
+    min_free_mb: float = 500.0
+    """Uploads are refused (507) when the storage filesystem would have less than this many
+    megabytes (10^6 bytes) free after receiving them."""
+    max_connections: int = 64
+    """Connections the embedded ``serve`` handles at once (one thread each); more wait in the
+    listen backlog."""
+    request_timeout_s: float = 30.0
+    """The embedded ``serve`` closes a connection that sends or accepts nothing for this long
+    (slow or idle clients cannot hold a thread)."""
     web_workers: int = 2
     """gunicorn worker processes in ``serve --production``."""
     heatmaps: bool = True

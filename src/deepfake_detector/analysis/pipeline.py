@@ -7,6 +7,7 @@ training crop cache); this module scores each person and builds the result.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -29,6 +30,8 @@ from deepfake_detector.models import Classifier, load_classifier
 from deepfake_detector.models.ensemble import LANDMARKS, TEXTURE, load_member
 
 log = logging.getLogger(__name__)
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+"""OSErrors that mean the evidence could not be written, whatever the video."""
 
 ProgressCallback = Callable[[str, float], None]
 """Called with (stage name, overall fraction done 0..1)."""
@@ -88,7 +91,16 @@ class Analyzer:
             log.debug("analysis of %s failed", path, exc_info=True)
             result.verdict = Verdict.ERROR
             result.fake_probability = None
-            result.error = f"internal error while analysing this file ({type(exc).__name__}: {exc})"
+            if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+                # Writing the evidence failed (a full or read-only disk): the machine's fault,
+                # not the file's, and worth saying plainly.
+                result.error = (
+                    f"could not write the analysis's files ({exc.strerror or exc}); free some "
+                    "disk space or check the storage folder's permissions, then try again"
+                )
+            else:
+                name = type(exc).__name__
+                result.error = f"internal error while analysing this file ({name}: {exc})"
         clock.seconds["total"] = time.perf_counter() - started
         result.timings = {k: round(v, 4) for k, v in clock.seconds.items()}
         report("done", 1.0)

@@ -14,6 +14,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 
 from deepfake_detector import __version__
+from deepfake_detector.service import auth
 from deepfake_detector.service.blobs import BadKey
 from deepfake_detector.service.context import ServiceContext, service
 from deepfake_detector.service.db import Analysis, JobStatus, Video, iso
@@ -81,6 +82,7 @@ def summary_json(analysis: Analysis, video: Video) -> dict[str, Any]:
         "file": _file(analysis, video),
         "verdict": analysis.verdict,
         "fake_probability": analysis.fake_probability,
+        "created_by": analysis.created_by,
         "links": links(analysis),
     }
 
@@ -101,6 +103,7 @@ def analysis_json(analysis: Analysis, video: Video) -> dict[str, Any]:
         "result": analysis.result,
         "heatmaps": dict((analysis.artifacts or {}).get("heatmaps") or {}),
         "files_removed_at": (analysis.artifacts or {}).get("files_removed_at"),
+        "created_by": analysis.created_by,
         "links": links(analysis),
     }
 
@@ -339,6 +342,9 @@ def health() -> Response:
             "upload_max_side": ctx.settings.upload_max_side,
         },
     }
+    if not auth.may_see_details():  # anonymous while tokens are required: status only
+        del body["jobs"]
+        body["queue"].pop("url")
     response = jsonify(body)
     response.status_code = 200 if healthy else 503
     return response

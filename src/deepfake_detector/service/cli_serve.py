@@ -26,6 +26,12 @@ from deepfake_detector.service.supervisor import Supervisor
 
 log = logging.getLogger("deepfake_detector.service")
 
+PRIVATE_UMASK = 0o077
+"""Every command creates its files (database, queue, uploads, evidence) readable by its own
+user only: 0600 files, 0700 folders."""
+SERVER_HEADER = "deepfake-detector"
+"""The ``Server`` header of both HTTP servers: no program versions for an attacker to match."""
+
 
 def add_serve_parser(subparsers: Any) -> None:
     """Add the ``serve`` and ``worker`` subcommands (each sets ``handler``)."""
@@ -94,7 +100,9 @@ def add_serve_parser(subparsers: Any) -> None:
 
 def _apply_overrides(args: argparse.Namespace) -> ServiceSettings:
     """Flags win over the environment; they are written back to it so that child processes
-    (gunicorn workers, the job worker) see the same settings."""
+    (gunicorn workers, the job worker) see the same settings. Every command starts here, so
+    this is also where the process's umask is set (its children inherit it)."""
+    os.umask(PRIVATE_UMASK)
     for flag, name in (
         ("host", "HOST"),
         ("port", "PORT"),
@@ -137,24 +145,79 @@ def _prepare(settings: ServiceSettings) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Run the web application (and, unless ``--no-worker``, the job worker)."""
+    from deepfake_detector.service import limits
+    from deepfake_detector.service.auth import auth_mode
+    from deepfake_detector.service.security import HostsNotConfigured, allowed_hosts
+
     settings = _apply_overrides(args)
     _show_info(settings)
-    _prepare(settings)
+    try:  # settings that can never work: one line and exit status 2, before anything starts
+        allowed_hosts(settings)
+        auth_mode(settings)
+        limits.check_settings(settings)
+    except (HostsNotConfigured, ValueError) as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
+    try:  # unreachable database, full or read-only disk: one line, no traceback
+        _prepare(settings)
+    except Exception as exc:
+        print(f"serve: cannot start: {_one_line(exc)}", file=sys.stderr)
+        return 1
     if args.production:
         return _serve_production(settings, with_worker=not args.no_worker)
     return _serve_embedded(settings, with_worker=not args.no_worker)
 
 
-def _serve_embedded(settings: ServiceSettings, *, with_worker: bool) -> int:
-    from werkzeug.serving import make_server
+def _embedded_server(settings: ServiceSettings, app: Any) -> Any:
+    """Werkzeug's threaded server with at most ``DFD_MAX_CONNECTIONS`` connections (threads)
+    at once, each closed after ``DFD_REQUEST_TIMEOUT_S`` without traffic, and a ``Server``
+    header without versions. Werkzeug's own starts a thread per connection, without bound."""
+    import threading
 
+    from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+    class Handler(WSGIRequestHandler):
+        server_version = SERVER_HEADER  # type: ignore[assignment]  # Werkzeug's is a property
+        timeout = settings.request_timeout_s  # the socket's: idle readers and writers end
+
+        def version_string(self) -> str:  # the Server header (no "Python/x.y" after it)
+            return SERVER_HEADER
+
+    class BoundedServer(ThreadedWSGIServer):
+        def __init__(self) -> None:
+            self.slots = threading.BoundedSemaphore(max(1, settings.max_connections))
+            super().__init__(settings.host, settings.port, app, Handler)
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            # Wait for a free slot before starting a thread: meanwhile new connections wait in
+            # the kernel's listen backlog instead of each getting a thread.
+            while not self.slots.acquire(timeout=0.5):
+                if getattr(self, "_BaseServer__shutdown_request", False):
+                    self.shutdown_request(request)
+                    return
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.slots.release()
+
+    return BoundedServer()
+
+
+def _serve_embedded(settings: ServiceSettings, *, with_worker: bool) -> int:
     from deepfake_detector.service.app import create_app
     from deepfake_detector.service.context import EXTENSION_KEY
     from deepfake_detector.service.worker import start_worker
 
     app = create_app(settings, migrate=False)  # migrated by _prepare
     ctx = app.extensions[EXTENSION_KEY]
-    server = make_server(settings.host, settings.port, app, threaded=True)
+    server = _embedded_server(settings, app)
     handle = None
     if with_worker:
         handle = start_worker(ctx.backends, ctx.analysis_settings, settings, embedded=True)
@@ -173,6 +236,14 @@ def _serve_embedded(settings: ServiceSettings, *, with_worker: bool) -> int:
         if handle is not None:
             handle.stop(graceful=False)
     return 0
+
+
+def _plain_gunicorn_server_header() -> None:
+    """gunicorn writes ``Server: gunicorn`` itself (an app's own ``Server`` header would be a
+    second one); the name it writes is a module global, read by each response."""
+    import gunicorn.http.wsgi
+
+    gunicorn.http.wsgi.SERVER = SERVER_HEADER  # type: ignore[attr-defined]
 
 
 def _serve_production(settings: ServiceSettings, *, with_worker: bool) -> int:
@@ -205,6 +276,7 @@ def _serve_production(settings: ServiceSettings, *, with_worker: bool) -> int:
     )
     if supervisor is not None:
         supervisor.start()
+    _plain_gunicorn_server_header()
     log.info("serving with gunicorn on http://%s:%d", settings.host, settings.port)
     try:
         Gunicorn().run()
@@ -236,18 +308,22 @@ def run_worker(args: argparse.Namespace) -> int:
         return 2
     if settings.worker_concurrency > 1:
         return _supervise_workers(settings)
-    backends = connect(settings)
-    embedded_database = not settings.database_url
-    if embedded_database:  # one machine, nothing shared: migrate as serve would
-        upgrade(backends.jobs.engine)
-    elif current_revision(backends.jobs.engine) != head_revision():
-        print(
-            "worker: the database schema is not up to date; run `deepfake-detector db upgrade` "
-            "once (with the same DFD_DATABASE_URL) and start the worker again",
-            file=sys.stderr,
-        )
-        return 2
-    handle = start_worker(backends, settings_from_env(), settings, embedded=False)
+    try:  # unreachable database or queue, full or read-only disk: one line, no traceback
+        backends = connect(settings)
+        embedded_database = not settings.database_url
+        if embedded_database:  # one machine, nothing shared: migrate as serve would
+            upgrade(backends.jobs.engine)
+        elif current_revision(backends.jobs.engine) != head_revision():
+            print(
+                "worker: the database schema is not up to date; run `deepfake-detector db "
+                "upgrade` once (with the same DFD_DATABASE_URL) and start the worker again",
+                file=sys.stderr,
+            )
+            return 2
+        handle = start_worker(backends, settings_from_env(), settings, embedded=False)
+    except Exception as exc:
+        print(f"worker: cannot start: {_one_line(exc)}", file=sys.stderr)
+        return 1
     log.info("job worker %s running (queue %s)", handle.token, redact(backends.queue.url))
     run_worker_forever(handle)
     return 0

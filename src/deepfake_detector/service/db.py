@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -138,6 +139,11 @@ class Analysis(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(
+        ForeignKey("tokens.id", name="fk_analyses_created_by", ondelete="SET NULL"),
+        nullable=True,
+    )
+    """Id of the API token whose request created it; ``None`` when anonymous (loopback)."""
 
     @property
     def job_status(self) -> JobStatus:
@@ -167,6 +173,25 @@ class MetricBucket(Base):
     bound: Mapped[str] = mapped_column(String(16), primary_key=True)
     """A bucket's upper bound (``"0.5"``, ``"+Inf"``), or ``"sum"`` for the running total."""
     value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Token(Base):
+    """An API token (``deepfake-detector tokens create``). Only the sha256 of the secret is
+    kept; the token itself is shown once, when it is created (see ``service/auth.py``)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    """The token's first characters (``dfd_`` and 8 more), shown in lists and used to find it."""
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    """sha256 (hex) of the whole token."""
+    name: Mapped[str] = mapped_column(String(100), default="")
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When a request last presented it (written at most once a minute)."""
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -33,6 +33,7 @@ from deepfake_detector.service.db import (
     Analysis,
     JobStatus,
     MetricBucket,
+    Token,
     Video,
     Worker,
     make_engine,
@@ -209,11 +210,16 @@ class JobStore:
     # -- transitions --------------------------------------------------------------------------
 
     def create_or_reuse(
-        self, sha256: str, settings_key: str, original_name: str
+        self,
+        sha256: str,
+        settings_key: str,
+        original_name: str,
+        created_by: str | None = None,
     ) -> tuple[Analysis, bool]:
         """The analysis of this video with these settings, created (queued) when there is none.
         Returns ``(analysis, created)``; a failed one is queued again and counts as created, so
-        uploading the same file again retries it."""
+        uploading the same file again retries it. ``created_by`` (a token id) is recorded on a
+        new analysis only: a reused or retried one keeps its creator."""
         for _ in range(3):  # a concurrent upload of the same file may win the insert race
             with self.session() as s:
                 found = s.scalar(
@@ -256,6 +262,7 @@ class JobStore:
                         stage="queued",
                         progress=0.0,
                         attempts=0,
+                        created_by=created_by,
                     )
                     s.add(analysis)
                 return analysis, True
@@ -402,6 +409,59 @@ class JobStore:
                 )
             )
         return bool(others)
+
+    # -- API tokens ---------------------------------------------------------------------------
+
+    def add_token(self, prefix: str, secret_hash: str, name: str, read_only: bool) -> Token:
+        """Store a new token (raises ``IntegrityError`` when ``prefix`` is taken)."""
+        with self.session() as s:
+            token = Token(
+                id=uuid.uuid4().hex,
+                prefix=prefix,
+                secret_hash=secret_hash,
+                name=name[:100],
+                read_only=read_only,
+                created_at=utcnow(),
+            )
+            s.add(token)
+        return token
+
+    def token(self, token_id: str) -> Token | None:
+        with self.sessions() as s:
+            return s.get(Token, token_id)
+
+    def token_by_prefix(self, prefix: str) -> Token | None:
+        with self.sessions() as s:
+            return s.scalar(select(Token).where(Token.prefix == prefix))
+
+    def tokens(self) -> list[Token]:
+        """Every token, revoked ones too, oldest first."""
+        with self.sessions() as s:
+            return list(s.scalars(select(Token).order_by(Token.created_at, Token.id)))
+
+    def touch_token(self, token_id: str, when: datetime, stale_before: datetime) -> None:
+        """Record a use, unless one was recorded since ``stale_before`` (one write a minute,
+        not one per request)."""
+        with self.session() as s:
+            s.execute(
+                update(Token)
+                .where(
+                    Token.id == token_id,
+                    or_(Token.last_used_at.is_(None), Token.last_used_at < stale_before),
+                )
+                .values(last_used_at=when)
+            )
+
+    def revoke_token(self, token_id: str) -> Token | None:
+        """Mark a token revoked (once: an already revoked one keeps its date); ``None`` when
+        there is no such token."""
+        with self.session() as s:
+            s.execute(
+                update(Token)
+                .where(Token.id == token_id, Token.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            return s.get(Token, token_id)
 
     # -- workers ------------------------------------------------------------------------------
 

@@ -68,7 +68,14 @@ def _schemas() -> dict[str, Any]:
                     "properties": {
                         "code": {
                             "type": "string",
-                            "examples": ["not_found", "file_too_large", "not_a_video"],
+                            "examples": [
+                                "not_found",
+                                "file_too_large",
+                                "not_a_video",
+                                "unauthorized",
+                                "forbidden",
+                                "too_many_requests",
+                            ],
                         },
                         "message": {"type": "string"},
                         "status": {"type": "integer", "minimum": 400, "maximum": 599},
@@ -164,6 +171,12 @@ def _schemas() -> dict[str, Any]:
                     "description": "When retention removed the video and evidence (the result "
                     "is kept); null while they are kept.",
                 },
+                "created_by": {
+                    "type": ["string", "null"],
+                    "pattern": "^[0-9a-f]{32}$",
+                    "description": "Id of the API token whose request created the analysis (see "
+                    "`deepfake-detector tokens list`); null when it was uploaded without one.",
+                },
                 "deduplicated": {
                     "type": "boolean",
                     "description": "Only on POST: true when this content was already analysed "
@@ -193,6 +206,12 @@ def _schemas() -> dict[str, Any]:
                 "file": _ref("FileInfo"),
                 "verdict": _nullable(_VERDICT),
                 "fake_probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "created_by": {
+                    "type": ["string", "null"],
+                    "pattern": "^[0-9a-f]{32}$",
+                    "description": "Id of the API token whose request created the analysis (see "
+                    "`deepfake-detector tokens list`); null when it was uploaded without one.",
+                },
                 "links": _ref("Links"),
             },
         },
@@ -221,7 +240,9 @@ def _schemas() -> dict[str, Any]:
         },
         "Health": {
             "type": "object",
-            "required": ["status", "version", "database", "queue", "jobs", "workers"],
+            "required": ["status", "version", "database", "queue", "workers"],
+            "description": "Open without a token; while tokens are required, an anonymous "
+            "caller gets neither `jobs` nor the queue's `url`.",
             "additionalProperties": False,
             "properties": {
                 "status": {"enum": ["ok", "degraded"]},
@@ -256,6 +277,10 @@ def _schemas() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
+    return _with_auth(_with_bad_host(_operations()))
+
+
+def _operations() -> dict[str, Any]:
     p = API_PREFIX
     return {
         "openapi": "3.1.0",
@@ -303,6 +328,23 @@ def _document() -> dict[str, Any]:
                         "413": _error("Larger than the upload size limit."),
                         "415": _error("Not a video that can be read."),
                         "422": _error("Longer or larger than the configured limits."),
+                        "503": {
+                            **_error(
+                                "`storage_unavailable`: the server's storage cannot be "
+                                "written (read-only, permissions); nothing was stored."
+                            ),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "Seconds to wait before trying again.",
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                        },
+                        "507": _error(
+                            "`insufficient_storage`: the server is out of disk space (or the "
+                            "upload would leave less than `DFD_MIN_FREE_MB` free); nothing was "
+                            "stored."
+                        ),
                     },
                 },
                 "get": {
@@ -312,7 +354,12 @@ def _document() -> dict[str, Any]:
                         {
                             "name": "page",
                             "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "default": 1},
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 1_000_000,
+                                "default": 1,
+                            },
                         },
                         {
                             "name": "per_page",
@@ -463,6 +510,81 @@ def _document() -> dict[str, Any]:
         },
         "components": {"schemas": _schemas()},
     }
+
+
+def _with_bad_host(document: dict[str, Any]) -> dict[str, Any]:
+    """Every operation may answer 400 ``bad_host`` (a ``Host`` the server does not answer to,
+    see ``DFD_ALLOWED_HOSTS``): documented once here rather than on each operation."""
+    note = "`bad_host`: the request's Host is not one this server answers to."
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                existing = operation["responses"].get("400")
+                if existing is None:
+                    operation["responses"]["400"] = _error(note)
+                else:
+                    existing["description"] += " Or " + note
+    return document
+
+
+OPEN_OPERATIONS = frozenset({"health", "openapi"})
+"""Operations that need no token and count against no rate limit (see ``service/auth.py``)."""
+
+
+def _with_auth(document: dict[str, Any]) -> dict[str, Any]:
+    """API tokens and rate limits, documented once here rather than on each operation: the
+    bearer scheme; 401 and 429 on every operation but the open ones; 403 for a read-only token
+    on the ones that change something."""
+    document["components"]["securitySchemes"] = {
+        "bearerToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (`dfd_…`, from `deepfake-detector tokens create`) as "
+            "`Authorization: Bearer <token>`. Required when the server listens on a "
+            "non-loopback address or with `DFD_AUTH=required`; otherwise optional, but a token "
+            "that is sent is always checked.",
+        }
+    }
+    document["security"] = [{"bearerToken": []}, {}]
+    unauthorized = {
+        **_error("`unauthorized`: no API token where one is required, or an invalid one."),
+        "headers": {
+            "WWW-Authenticate": {
+                "description": '`Bearer`, with `error="invalid_token"` for a refused token.',
+                "schema": {"type": "string"},
+            }
+        },
+    }
+    too_many = {
+        **_error(
+            "`too_many_requests`: over the rate limit of this token (or address, without "
+            "one): `DFD_RATE_LIMIT_API`, and `DFD_RATE_LIMIT_UPLOADS` for uploads."
+        ),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+    read_only = "`forbidden`: the token is read-only."
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation["responses"]
+            if operation["operationId"] in OPEN_OPERATIONS:
+                operation["security"] = []
+                continue
+            responses["401"] = copy.deepcopy(unauthorized)
+            responses["429"] = copy.deepcopy(too_many)
+            if method != "get":
+                existing = responses.get("403")
+                if existing is None:
+                    responses["403"] = _error(read_only)
+                else:
+                    existing["description"] += " Or " + read_only
+    return document
 
 
 def openapi_document() -> dict[str, Any]:

@@ -6,15 +6,20 @@ messages. Limits are checked on the probed content, never on the name or the dec
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
 import re
+import shutil
+import tempfile
 import unicodedata
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 from deepfake_detector.config import ServiceSettings
 from deepfake_detector.errors import MediaError
-from deepfake_detector.media.probe import probe
+from deepfake_detector.media.probe import FrameSizeError, probe
 from deepfake_detector.service.backends import Backends
 from deepfake_detector.service.blobs import UploadTooLarge
 from deepfake_detector.service.db import Analysis, Video
@@ -64,6 +69,62 @@ class UploadError(Exception):
         self.message = message
 
 
+OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+NO_SPACE_MESSAGE = "The server is out of disk space; try again later."
+
+
+def storage_error(exc: OSError) -> UploadError | None:
+    """The answer to an OS error met while storing an upload: 507 for a full disk (or quota),
+    503 for storage that cannot be written (read-only, permissions); ``None`` for others."""
+    if exc.errno in OUT_OF_SPACE:
+        return UploadError(507, "insufficient_storage", NO_SPACE_MESSAGE)
+    if exc.errno in UNWRITABLE:
+        return UploadError(
+            503,
+            "storage_unavailable",
+            "The server cannot store files right now (its storage is not writable); "
+            "try again later.",
+        )
+    return None
+
+
+def _refuse_storage_error(exc: OSError) -> None:
+    """Raise the refusal for ``exc`` met while storing an upload, if it has one."""
+    mapped = storage_error(exc)
+    if mapped is not None:
+        log.error("could not store an upload: %s", exc)
+        raise mapped from exc
+
+
+def check_free_space(backends: Backends, service: ServiceSettings, declared_bytes: int) -> None:
+    """Refuse an upload at once (507) unless the storage filesystem keeps ``DFD_MIN_FREE_MB``
+    free after receiving ``declared_bytes``, and the request parser's temporary folder (where
+    Werkzeug spools a large upload first) has room for it too."""
+    folders: dict[int, tuple[str, int]] = {}
+    staging = getattr(backends.blobs, "staging", None)  # a local (or mounted) store only
+    margin = int(service.min_free_mb * 1_000_000)
+    for folder, reserve in ((tempfile.gettempdir(), 0), (staging, margin)):
+        if folder is None:
+            continue
+        with contextlib.suppress(OSError):
+            folders[os.stat(folder).st_dev] = (str(folder), reserve)  # same disk: the larger
+    for folder, reserve in folders.values():
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            continue  # unreachable: storing will say what is wrong
+        if free < reserve + declared_bytes:
+            log.error(
+                "upload of %d bytes refused: %d bytes free in %s, %d kept free (DFD_MIN_FREE_MB)",
+                declared_bytes,
+                free,
+                folder,
+                reserve,
+            )
+            raise UploadError(507, "insufficient_storage", NO_SPACE_MESSAGE)
+
+
 @dataclass(frozen=True)
 class Accepted:
     analysis: Analysis
@@ -100,10 +161,13 @@ def accept_upload(
     backends: Backends,
     service: ServiceSettings,
     settings_key: str,
+    created_by: str | None = None,
 ) -> Accepted:
     """Receive ``stream`` into the store and queue its analysis (unless already done or queued).
+    ``created_by``: the id of the API token the upload came with (recorded on a new analysis).
 
-    Raises ``UploadError`` (400, 413, 415 or 422) with a clear message for anything refused.
+    Raises ``UploadError`` (400, 413, 415 or 422) with a clear message for anything refused,
+    507 or 503 when the storage is full or not writable (nothing is left half-written).
     """
     if stream is None:
         raise UploadError(400, "missing_file", "No file was sent: choose a video to upload.")
@@ -114,6 +178,9 @@ def accept_upload(
         raise UploadError(
             413, "file_too_large", f"The file is larger than the {_megabytes(limit)} limit."
         ) from None
+    except OSError as exc:  # the staged .part is already removed
+        _refuse_storage_error(exc)
+        raise
     try:
         if staged.size_bytes == 0:
             raise UploadError(400, "empty_file", "The file is empty.")
@@ -122,6 +189,15 @@ def accept_upload(
             # probe's own guard is for absurd declared sizes; the configured limit (a side length)
             # is checked below with its own message.
             info = probe(str(staged.path), max_pixels=max(_PROBE_MAX_PIXELS, side * side))
+        except FrameSizeError as exc:
+            # A video, just far too large (refused before decoding): the same answer as the
+            # side limit below, with the size it declares.
+            raise UploadError(
+                422,
+                "resolution_too_high",
+                f"The video is {exc.width}×{exc.height} pixels; the limit is {side} pixels "
+                "on its longer side.",
+            ) from None
         except MediaError as exc:
             raise UploadError(415, "not_a_video", str(exc)) from None
         except Exception:
@@ -148,13 +224,18 @@ def accept_upload(
             str(details.get("container", "")), str(details.get("codec", ""))
         )
         file_name = f"video.{ext}"
-        backends.blobs.keep(staged, f"{staged.sha256}/{file_name}")
+        try:
+            backends.blobs.keep(staged, f"{staged.sha256}/{file_name}")
+        except OSError as exc:
+            _refuse_storage_error(exc)
+            raise
     except BaseException:
-        backends.blobs.discard(staged)
+        with contextlib.suppress(OSError):  # a read-only disk must not hide the first error
+            backends.blobs.discard(staged)
         raise
     video = backends.jobs.add_video(staged.sha256, staged.size_bytes, file_name, mime, details)
     analysis, created = backends.jobs.create_or_reuse(
-        video.sha256, settings_key, display_name(client_name)
+        video.sha256, settings_key, display_name(client_name), created_by=created_by
     )
     if created:
         backends.queue.enqueue(analysis.id)
@@ -162,7 +243,10 @@ def accept_upload(
 
 
 def accept_file_field(upload: FileStorage | None, ctx: ServiceContext) -> Accepted:
-    """Accept a request's multipart ``file`` field (the API and the upload page share this)."""
+    """Accept a request's multipart ``file`` field (the API and the upload page share this),
+    recording the request's API token (if any) as the analysis's creator."""
+    from deepfake_detector.service.auth import current_token_id
+
     has_file = upload is not None and bool(upload.filename)
     return accept_upload(
         upload.stream if has_file else None,  # type: ignore[union-attr]
@@ -170,4 +254,5 @@ def accept_file_field(upload: FileStorage | None, ctx: ServiceContext) -> Accept
         backends=ctx.backends,
         service=ctx.settings,
         settings_key=ctx.settings_key,
+        created_by=current_token_id(),
     )
