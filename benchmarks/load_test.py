@@ -4,7 +4,7 @@ accepted or refused (by status), whether any accepted upload was lost (no job, o
 ended) or duplicated (two jobs for the same content), latency of uploads and reads (p50/p95), the
 time until the queue drained, and that no request got a 5xx.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/load_test.py                  # both modes, ~5 min
+    PYTHONPATH=src .venv/bin/python benchmarks/load_test.py                  # both modes, ~4 min
     PYTHONPATH=src .venv/bin/python benchmarks/load_test.py --modes embedded --uploads 8 --gets 20
 
 For each mode (``embedded``: ``serve``, one process, its worker in a thread; ``production``:
@@ -164,14 +164,14 @@ def upload(port: int, name: str, payload: bytes) -> Reply:
 # -- one mode -----------------------------------------------------------------------------------
 
 
-def build_clips(folder: Path, distinct: int) -> list[Path]:
+def build_clips(folder: Path, distinct: int, seconds: float) -> list[Path]:
     """``distinct`` short clips with different bytes (half a face, half none; sizes differ)."""
     folder.mkdir(parents=True, exist_ok=True)
     clips = []
     for i in range(distinct):
-        size = (320 + 16 * (i % 8), 180 + 8 * (i // 8))
+        size = (480 + 16 * (i % 8), 270 + 8 * (i // 8))
         maker = video_factory.panning_face if i % 2 == 0 else video_factory.no_face
-        clips.append(maker(folder / f"clip-{i:03d}.mp4", 1.0, size=size))
+        clips.append(maker(folder / f"clip-{i:03d}.mp4", seconds, size=size))
     return clips
 
 
@@ -319,7 +319,8 @@ def print_report(report: JsonDict) -> None:
         f"{m['cpus_usable']} usable cores, load {m['loadavg_start'][0]} at start"
     )
     print(
-        f"{s['uploads']} uploads at once ({s['distinct']} distinct clips, 1 s each), "
+        f"{s['uploads']} uploads at once ({s['distinct']} distinct clips of {s['clip_s']:g} s, "
+        f"480x270 and up), "
         f"{s['gets']} GETs from {s['readers']} threads meanwhile, {s['frames']} frames per video"
     )
     print()
@@ -359,7 +360,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--gets", type=int, default=200, help="GET requests meanwhile")
     parser.add_argument("--readers", type=int, default=10, help="threads sending the GETs")
-    parser.add_argument("--frames", type=int, default=8, help="frames sampled per video")
+    parser.add_argument(
+        "--frames", type=int, default=32, help="frames sampled per video (the service's default)"
+    )
+    parser.add_argument("--clip-s", type=float, default=2.0, help="length of each clip")
     parser.add_argument("--drain-timeout", type=float, default=900.0, help="seconds")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -381,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dfd-load-") as tmp:
         base = Path(tmp)
         print(f"building {distinct} clips", file=sys.stderr)
-        clips = build_clips(base / "clips", distinct)
+        clips = build_clips(base / "clips", distinct, args.clip_s)
         for mode in args.modes:
             print(f"{mode}: starting serve", file=sys.stderr)
             results.append(run_mode(mode, clips, args, base))
@@ -395,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             "gets": args.gets,
             "readers": args.readers,
             "frames": args.frames,
+            "clip_s": args.clip_s,
         },
         "results": results,
     }

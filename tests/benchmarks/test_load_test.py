@@ -20,7 +20,8 @@ def test_smoke_run_counts_every_upload_and_job(
 ) -> None:
     out = tmp_path / "load.json"
     argv = ["--modes", "embedded", "--uploads", "5", "--duplicates", "2", "--gets", "8"]
-    code = load_test.main([*argv, "--readers", "2", "--frames", "4", "--json", str(out)])
+    argv += ["--readers", "2", "--frames", "4", "--clip-s", "1"]
+    code = load_test.main([*argv, "--json", str(out)])
     (result,) = json.loads(out.read_text())["results"]
 
     assert code == 0, result
