@@ -42,6 +42,7 @@ if str(HERE) not in sys.path:  # when imported by the tests rather than run as a
     sys.path.insert(0, str(HERE))
 
 import clipgen  # noqa: E402  (sibling module, path set above)
+from hostinfo import cpu_model_and_flags  # noqa: E402
 
 DEFAULT_CACHE = HERE / ".cache"
 CHECKPOINT_NAME = "seed-format-random-init.pt"
@@ -369,15 +370,7 @@ def code_version() -> JsonDict:
 
 def machine_info() -> JsonDict:
     """What the numbers were measured on; torch is not imported here (children report threads)."""
-    cpu_model, flags = None, []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu_model is None:
-                cpu_model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
-    except OSError:
-        pass
+    cpu_model, flags = cpu_model_and_flags()
     versions = {}
     for dist in ("torch", "numpy", "av", "opencv-python-headless", "dlib-bin", "pillow", "psutil"):
         try:

@@ -67,6 +67,7 @@ from deepfake_detector.service.runner import PROGRESS_EVERY_S  # noqa: E402
 from deepfake_detector.service.settings_key import settings_key  # noqa: E402
 from deepfake_detector.service.supervisor import die_with_parent  # noqa: E402
 from deepfake_detector.service.uploads import accept_upload  # noqa: E402
+from hostinfo import cpu_model_and_flags  # noqa: E402  (a sibling module)
 
 import video_factory  # noqa: E402  (lives in tests/, put on the path above)
 
@@ -150,13 +151,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def machine_info() -> JsonDict:
-    cpu_model, flags = None, []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu_model is None:
-                cpu_model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
+    cpu_model, flags = cpu_model_and_flags()
     return {
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu_model": cpu_model,

@@ -45,6 +45,8 @@ _TESTS = ROOT / "tests"
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
+from hostinfo import cpu_model_and_flags  # noqa: E402  (a sibling module)
+
 import video_factory  # noqa: E402  (lives in tests/, put on the path above)
 
 MODES = ("embedded", "production")
@@ -294,13 +296,7 @@ def summary(values: list[float]) -> JsonDict:
 
 
 def machine() -> JsonDict:
-    model, flags = "", []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
+    model, flags = cpu_model_and_flags()
     return {
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu_model": model,

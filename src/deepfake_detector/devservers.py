@@ -130,6 +130,15 @@ def redis_command(port: int, *args: str, timeout: float = 2.0) -> bytes:
 class _Managed:
     """``with Server() as server:`` starts it and stops it whatever happens inside."""
 
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why no server can be started here (None when it can)."""
+        raise NotImplementedError
+
+    @classmethod
+    def available(cls) -> bool:
+        return cls.unavailable_reason() is None
+
     def start(self) -> Self:
         raise NotImplementedError
 
@@ -173,10 +182,6 @@ class RedisServer(_Managed):
         if cls.binary() is None:
             return "redis-server is not on PATH (Debian: apt-get install redis-server)"
         return None
-
-    @classmethod
-    def available(cls) -> bool:
-        return cls.unavailable_reason() is None
 
     # ---- lifecycle
 
@@ -387,10 +392,6 @@ class PostgresServer(_Managed):
         except ServerStartError as e:
             return str(e)
         return None
-
-    @classmethod
-    def available(cls) -> bool:
-        return cls.unavailable_reason() is None
 
     # ---- lifecycle
 
