@@ -96,6 +96,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "'seed-checkpoint' = the same checkpoint file the baseline loads",
     )
     parser.add_argument("--ours-backend", help="AnalysisSettings.backend for ours")
+    parser.add_argument(
+        "--ours-sample-snap",
+        type=float,
+        help="AnalysisSettings.sample_snap for ours (default: the settings' default)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per subprocess")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
@@ -169,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat_baseline": args.baseline_repeat,
             "ours_model": args.ours_model,
             "ours_backend": args.ours_backend,
+            "ours_sample_snap": args.ours_sample_snap,
             "smoke": args.smoke,
             "clip_generator_version": clipgen.GENERATOR_VERSION,
         },
@@ -222,6 +228,7 @@ def run_case(
                 if args.ours_model == "seed-checkpoint"
                 else args.ours_model,
                 "backend": args.ours_backend,
+                "sample_snap": args.ours_sample_snap,
             },
             args.timeout,
         )
@@ -461,6 +468,8 @@ def _measure_ours(request: JsonDict) -> JsonDict:
         overrides["model"] = request["model"]
     if request.get("backend"):
         overrides["backend"] = request["backend"]
+    if request.get("sample_snap") is not None:
+        overrides["sample_snap"] = request["sample_snap"]
     settings = replace(settings_from_env(), **overrides)
 
     t = time.perf_counter()

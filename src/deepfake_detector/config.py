@@ -26,6 +26,10 @@ class AnalysisSettings:
     """Alternative to ``frames``: sample this many frames per second of video."""
     max_frames: int = 256
     """Upper bound on sampled frames whatever the rate asks for (memory and time stay bounded)."""
+    sample_snap: float = 0.0
+    """How far each sample may move to a frame that is cheaper to decode (a keyframe when one is
+    in reach), as a fraction of the spacing between samples: 0 takes the frame exactly at each
+    evenly spaced time; at most 0.5, so that samples stay distinct and in order."""
     detector: str = "mtcnn"
     """Registered face detector name."""
     detect_max_side: int = 640
@@ -47,6 +51,10 @@ class AnalysisSettings:
     """``auto`` | ``torch`` | ``onnxruntime`` | ``openvino``."""
     max_pixels: int = 8192 * 8192
     """Videos whose declared frame area exceeds this are refused before decoding."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sample_snap <= 0.5:
+            raise ValueError(f"sample_snap (DFD_SAMPLE_SNAP) must be 0–0.5, not {self.sample_snap}")
 
 
 def _coerce(value: str, current: Any) -> Any:

@@ -365,3 +365,47 @@ def test_tolerance_trades_exact_times_for_cheap_frames(indexed_clips: dict[str, 
         shown = video_factory.read_index(s.image)
         assert shown == round(s.time_s * FPS) and shown in keyframes
     assert near.decoded_frames < exact.decoded_frames / 2
+
+
+def test_snapped_samples_are_keyframes_within_reach_and_cheaper(
+    indexed_clips: dict[str, Path],
+) -> None:
+    """``snap`` lets each sample move by a fraction of the spacing to a keyframe in reach: the
+    samples stay distinct, in order and near their times, and far fewer frames are decoded."""
+    path = str(indexed_clips["mp4"])  # a keyframe every 12 frames (0.48 s)
+    info = probe(path)
+    times = sample_times(info, count=8)  # 0.75 s apart
+    reach = 0.45 * 0.75
+    exact = list(iter_sampled_frames(path, info, times))
+    snapped = list(iter_sampled_frames(path, info, times, snap=0.45))
+    assert [f.sample_index for f in snapped] == list(range(8))
+    shown = [round(f.time_s * FPS) for f in snapped]
+    assert shown == sorted(set(shown)), "distinct frames, in order"
+    for frame, target in zip(snapped, times, strict=True):
+        assert abs(frame.time_s - target) <= reach + 1 / FPS
+        keyframes_in_reach = [
+            k for k in range(0, INDEXED_FRAMES, 12) if abs(k / FPS - target) <= reach
+        ]
+        if keyframes_in_reach:
+            assert round(frame.time_s * FPS) % 12 == 0, (target, frame.time_s)
+    assert [f.time_s for f in exact] != [f.time_s for f in snapped]
+
+    counts = {}
+    for tolerance in (0.0, reach):
+        stats = DecodeStats()
+        list(decode_samples(path, info, times, tolerance_s=tolerance, stats=stats))
+        counts[tolerance] = stats.decoded_frames
+    assert counts[reach] <= counts[0.0] / 2, counts
+
+
+def test_snap_is_a_setting_checked_for_its_range(indexed_clips: dict[str, Path]) -> None:
+    from deepfake_detector.config import AnalysisSettings, settings_from_env
+
+    assert settings_from_env({"DFD_SAMPLE_SNAP": "0.4"}).sample_snap == 0.4
+    for bad in (-0.1, 0.6):
+        with pytest.raises(ValueError, match="DFD_SAMPLE_SNAP"):
+            AnalysisSettings(sample_snap=bad)
+        with pytest.raises(ValueError, match=r"between 0 and 0\.5"):
+            iter_sampled_frames(
+                str(indexed_clips["mp4"]), probe(str(indexed_clips["mp4"])), [1.0], bad
+            )

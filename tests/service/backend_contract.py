@@ -309,6 +309,30 @@ class JobStoreContract:
         latency = store.histograms()[("job_latency_seconds", "done")]
         assert latency.buckets[-1][1] == 1
 
+    def test_heatmaps_attach_once_to_the_finished_attempt_only(self, store: JobStore) -> None:
+        job_id = new_job(store)
+        claim = store.claim(job_id, "w1")
+        assert claim is not None
+        assert not store.attach_heatmaps(claim, {"c.jpg": "h.jpg"}, "ready", 1.0), "not done"
+        pending = {"heatmaps": {}, "heatmaps_state": "pending"}
+        assert store.finish(claim, done(artifacts=pending))
+        assert store.attach_heatmaps(claim, {"c.jpg": "h.jpg"}, "ready", 1.5)
+        row = status_of(store, job_id)
+        assert row.artifacts == {
+            "heatmaps": {"c.jpg": "h.jpg"},
+            "heatmaps_state": "ready",
+            "heatmaps_s": 1.5,
+        }
+        assert not store.attach_heatmaps(claim, {}, "failed", 2.0), "only while pending"
+        assert status_of(store, job_id).artifacts == row.artifacts
+        assert store.histograms()[("stage_seconds", "heatmaps")].buckets[-1][1] == 1
+        # Deleted while they were drawn: nothing to attach to (the runner removes the files).
+        other = new_job(store, "settings-2")
+        late = store.claim(other, "w1")
+        assert late is not None and store.finish(late, done(artifacts=pending))
+        store.delete(other)
+        assert not store.attach_heatmaps(late, {"c.jpg": "h.jpg"}, "ready", 1.0)
+
     def test_finish_needs_a_final_status(self, store: JobStore) -> None:
         job_id = new_job(store)
         claim = store.claim(job_id, "w1")

@@ -68,6 +68,20 @@ def wait_for_job(
     raise AssertionError(f"job {analysis_id} did not finish in {timeout} s: {seen[-1]}")
 
 
+def wait_for_heatmaps(
+    client: FlaskClient, analysis_id: str, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Poll a finished analysis until its heatmaps (drawn after the verdict) are no longer
+    pending; returns the body."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/v1/analyses/{analysis_id}").get_json()
+        if body["heatmaps_state"] != "pending":
+            return dict(body)
+        time.sleep(0.1)
+    raise AssertionError(f"heatmaps of {analysis_id} still pending after {timeout} s")
+
+
 def upload(client: FlaskClient, path: Path, name: str | None = None) -> TestResponse:
     with open(path, "rb") as f:
         return client.post(

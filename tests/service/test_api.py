@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
-from service_support import OpenApiChecker, RunningApp, make_app, upload, wait_for_job
+from service_support import (
+    OpenApiChecker,
+    RunningApp,
+    make_app,
+    upload,
+    wait_for_heatmaps,
+    wait_for_job,
+)
 
 import video_factory
 
@@ -39,8 +46,9 @@ def analysed(running_app: RunningApp, panning_video: Path) -> dict:
     client = running_app.client()
     response = upload(client, panning_video, name="interview.mp4")
     assert response.status_code == 202, response.data
-    final, seen = wait_for_job(client, response.get_json()["id"])
-    return {"created": response, "final": final, "seen": seen}
+    at_done, seen = wait_for_job(client, response.get_json()["id"])
+    final = wait_for_heatmaps(client, at_done["id"])
+    return {"created": response, "at_done": at_done, "final": final, "seen": seen}
 
 
 def test_upload_is_queued_then_analysed_with_progress(
@@ -60,7 +68,7 @@ def test_upload_is_queued_then_analysed_with_progress(
     assert "running" in statuses, "progress was never observed while running"
     percents = [b["progress"]["percent"] for b in seen]
     assert percents == sorted(percents), "progress went backwards"
-    assert {b["progress"]["stage"] for b in seen} & {"frames", "classify", "heatmaps"}
+    assert {b["progress"]["stage"] for b in seen} & {"frames", "classify"}
 
     final = analysed["final"]
     assert final["progress"] == {"stage": "finished", "percent": 100.0}
@@ -74,6 +82,18 @@ def test_upload_is_queued_then_analysed_with_progress(
     assert final["file"]["name"] == "interview.mp4"
     response = client.get(ANALYSIS.format(id=final["id"]))
     openapi.check("GET", ANALYSIS, response)
+
+
+def test_the_verdict_is_recorded_before_the_heatmaps_are_drawn(
+    analysed: dict, client: FlaskClient, openapi: OpenApiChecker
+) -> None:
+    at_done, final = analysed["at_done"], analysed["final"]
+    assert at_done["verdict"] in ("REAL", "FAKE") and at_done["result"]["faces"]
+    assert at_done["heatmaps_state"] == "pending" and at_done["heatmaps"] == {}
+    assert "heatmaps" not in at_done["result"]["timings"], "the verdict did not wait for them"
+    assert final["heatmaps_state"] == "ready" and final["heatmaps"]
+    assert (final["verdict"], final["result"]) == (at_done["verdict"], at_done["result"])
+    openapi.check("GET", ANALYSIS, client.get(ANALYSIS.format(id=final["id"])))
 
 
 def test_evidence_video_and_report_are_served(

@@ -172,7 +172,12 @@ def test_upload_watch_the_analysis_and_read_the_result(
     # The carousels and the lightbox.
     assert page.locator("#frames .slide img").count() == 8
     assert page.locator("#crops .slide img").count() == 16
-    assert page.locator("#crops img[data-heatmap]").count() == 16
+    # Heatmaps follow the verdict: the page shows them once they are drawn, without a reload.
+    page.wait_for_function(
+        "() => document.querySelectorAll('#crops img[data-heatmap]').length === 16",
+        timeout=120000,
+    )
+    assert page.is_visible("#toggle-heatmaps") and not page.is_visible("#heatmaps-pending")
     first_crop = page.locator("#crops .slide img").first
     heat_src = first_crop.get_attribute("src")
     assert "/heatmaps/" in heat_src

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from flask.testing import FlaskClient
-from service_support import RunningApp, upload, wait_for_job
+from service_support import RunningApp, upload, wait_for_heatmaps, wait_for_job
 
 from deepfake_detector.service.security import CONTENT_SECURITY_POLICY
 
@@ -109,7 +109,10 @@ def test_upload_form_works_without_scripts_and_names_are_escaped(
 def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video: Path) -> None:
     client = running_app.client()
     created = upload(client, panning_video).get_json()
-    final, _ = wait_for_job(client, created["id"])
+    at_done, _ = wait_for_job(client, created["id"])
+    pending = client.get(at_done["links"]["page"]).get_data(as_text=True)
+    assert 'id="verdict"' in pending, "the verdict is on the page before the heatmaps"
+    final = wait_for_heatmaps(client, created["id"])
     html = client.get(final["links"]["page"]).get_data(as_text=True)
     assert 'id="verdict"' in html
     model = final["result"]["model"]

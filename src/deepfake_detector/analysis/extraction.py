@@ -147,7 +147,7 @@ class FaceExtractor:
         if evidence_dir is not None:
             (evidence_dir / "frames").mkdir(parents=True, exist_ok=True)
         frames: list[FrameFaces] = []
-        for frame in _decode_in_background(Path(path), info, times, clock):
+        for frame in _decode_in_background(Path(path), info, times, clock, s.sample_snap):
             t = time.perf_counter()
             detections = self.detector.detect(frame.image)
             clock.add("detect", time.perf_counter() - t)
@@ -215,9 +215,10 @@ _END = object()
 
 
 def _decode_in_background(
-    path: Path, info: VideoInfo, times: list[float], clock: StageClock
+    path: Path, info: VideoInfo, times: list[float], clock: StageClock, snap: float = 0.0
 ) -> Iterator[SampledFrame]:
-    """Yield sampled frames decoded by a producer thread; decoding errors surface here.
+    """Yield sampled frames decoded by a producer thread (``snap``: see ``iter_sampled_frames``);
+    decoding errors surface here.
 
     The queue is bounded so memory holds at most a few decoded frames whatever the video length.
     """
@@ -236,7 +237,7 @@ def _decode_in_background(
         return False
 
     def produce() -> None:
-        sampled = iter_sampled_frames(str(path), info, times)
+        sampled = iter_sampled_frames(str(path), info, times, snap)
         try:
             while True:
                 t = time.perf_counter()

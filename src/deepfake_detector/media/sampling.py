@@ -9,7 +9,7 @@ from deepfake_detector.media.decoder import decode_samples
 from deepfake_detector.media.frames import SampledFrame
 from deepfake_detector.media.probe import VideoInfo
 
-__all__ = ["SampledFrame", "iter_sampled_frames", "sample_times"]
+__all__ = ["SampledFrame", "iter_sampled_frames", "sample_spacing", "sample_times"]
 
 
 def sample_times(
@@ -37,7 +37,9 @@ def sample_times(
     return [duration * (i + 0.5) / n for i in range(n)]
 
 
-def iter_sampled_frames(path: str, info: VideoInfo, times: list[float]) -> Iterator[SampledFrame]:
+def iter_sampled_frames(
+    path: str, info: VideoInfo, times: list[float], snap: float = 0.0
+) -> Iterator[SampledFrame]:
     """Yield the frame shown at each target time, in time order, in bounded memory.
 
     "Shown at ``t``" is the last frame whose presentation time is at or before ``t`` (seconds
@@ -46,5 +48,16 @@ def iter_sampled_frames(path: str, info: VideoInfo, times: list[float]) -> Itera
     number of frames each would decode (see :mod:`deepfake_detector.media.plan`). Samples whose
     frame lies in damaged or missing data are left out. Raises ``MediaError`` if no frame can be
     decoded.
+
+    With ``snap`` (0–0.5) each sample may instead be any frame within that fraction of the
+    spacing between samples of its time, the cheapest to decode (a keyframe when one is in
+    reach); its ``time_s`` says which frame it is.
     """
-    return decode_samples(path, info, times)
+    if not 0.0 <= snap <= 0.5:
+        raise ValueError("snap must be between 0 and 0.5")
+    return decode_samples(path, info, times, tolerance_s=snap * sample_spacing(info, times))
+
+
+def sample_spacing(info: VideoInfo, times: list[float]) -> float:
+    """Seconds between neighbouring samples (the whole duration for a single one)."""
+    return max(0.0, info.duration_s) / max(1, len(times))

@@ -17,7 +17,13 @@ from deepfake_detector import __version__
 from deepfake_detector.service import auth
 from deepfake_detector.service.blobs import BadKey
 from deepfake_detector.service.context import ServiceContext, service
-from deepfake_detector.service.db import Analysis, JobStatus, Video, iso
+from deepfake_detector.service.db import Analysis, JobStatus, Video, iso, utcnow
+from deepfake_detector.service.jobstore import (
+    HEATMAPS_FAILED,
+    HEATMAPS_NONE,
+    HEATMAPS_PENDING,
+    HEATMAPS_READY,
+)
 from deepfake_detector.service.openapi import SORT_KEYS, openapi_document
 from deepfake_detector.service.queue import redact
 from deepfake_detector.service.security import check_same_origin
@@ -102,10 +108,31 @@ def analysis_json(analysis: Analysis, video: Video) -> dict[str, Any]:
         "error": analysis.error,
         "result": analysis.result,
         "heatmaps": dict((analysis.artifacts or {}).get("heatmaps") or {}),
+        "heatmaps_state": heatmaps_state(analysis),
         "files_removed_at": (analysis.artifacts or {}).get("files_removed_at"),
         "created_by": analysis.created_by,
         "links": links(analysis),
     }
+
+
+HEATMAPS_WAIT_S = 600.0
+"""A finished analysis's heatmaps still not recorded after this long will not come (the worker
+drawing them died): ``heatmaps_state`` says ``failed`` so that pages stop waiting."""
+
+
+def heatmaps_state(analysis: Analysis) -> str:
+    """``pending`` | ``ready`` | ``failed`` | ``none`` (see the OpenAPI description)."""
+    artifacts = analysis.artifacts or {}
+    if analysis.status != JobStatus.DONE.value or artifacts.get("files_removed_at"):
+        return HEATMAPS_NONE
+    state = artifacts.get("heatmaps_state")
+    if state is None:  # finished before heatmaps were drawn after the verdict
+        return HEATMAPS_READY if artifacts.get("heatmaps") else HEATMAPS_NONE
+    finished = analysis.finished_at
+    waited = (utcnow() - finished).total_seconds() if finished is not None else 0.0
+    if state == HEATMAPS_PENDING and waited > HEATMAPS_WAIT_S:
+        return HEATMAPS_FAILED
+    return str(state)
 
 
 def _found(ctx: ServiceContext, analysis_id: str) -> tuple[Analysis, Video]:

@@ -33,6 +33,11 @@ def _explainer() -> Any | None:
     return getattr(explain, "heatmaps", None)
 
 
+def available() -> bool:
+    """Whether this installation can draw heatmaps at all."""
+    return _explainer() is not None
+
+
 def render(analyzer: Any, result: dict[str, Any], evidence_dir: Path) -> dict[str, str]:
     """Write one overlay per face crop; returns ``{crop path: heatmap path}`` (relative paths)."""
     explain_clip = _explainer()

@@ -70,6 +70,12 @@ class Claim:
         return f"{self.video_key.split('/', 1)[0]}/{self.job_id}/{self.attempt}"
 
 
+HEATMAPS_PENDING, HEATMAPS_READY = "pending", "ready"
+HEATMAPS_FAILED, HEATMAPS_NONE = "failed", "none"
+"""``artifacts["heatmaps_state"]`` of a finished analysis: drawn after the verdict is recorded
+(``pending`` until then), ``none`` when none are made (no face, no explainer, turned off)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How an attempt ended, as the runner hands it to :meth:`JobStore.finish`."""
@@ -348,6 +354,31 @@ class JobStore:
                 if stage != "total" and isinstance(seconds, int | float):
                     _observe(s, "stage_seconds", stage[:48], float(seconds))
         return True
+
+    def attach_heatmaps(
+        self, claim: Claim, heatmaps: dict[str, str], state: str, seconds: float
+    ) -> bool:
+        """Record the heatmaps drawn after a job finished (its verdict is shown before them):
+        only on the analysis this attempt finished, still DONE, still waiting for them. ``False``
+        when it was deleted, re-run or its files removed meanwhile: the caller removes what it
+        drew."""
+        with self.session() as s:
+            query = select(Analysis).where(
+                Analysis.id == claim.job_id,
+                Analysis.status == JobStatus.DONE.value,
+                Analysis.evidence_prefix == claim.evidence_prefix,
+            )
+            if s.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            analysis = s.scalar(query)
+            artifacts = dict(analysis.artifacts or {}) if analysis is not None else {}
+            if analysis is None or artifacts.get("heatmaps_state") != HEATMAPS_PENDING:
+                return False
+            artifacts.update(heatmaps=heatmaps, heatmaps_state=state, heatmaps_s=round(seconds, 3))
+            analysis.artifacts = artifacts
+            analysis.updated_at = utcnow()
+            _observe(s, "stage_seconds", "heatmaps", seconds)
+            return True
 
     def delete(self, job_id: str) -> list[str] | None:
         """Remove an analysis; returns the blob prefixes it leaves to delete (its evidence, and

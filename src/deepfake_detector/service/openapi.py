@@ -90,7 +90,8 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "stage": {
                     "type": ["string", "null"],
-                    "description": "queued, loading model, probe, frames, classify, heatmaps, done",
+                    "description": "queued, loading model, probe, frames, classify, analysed, "
+                    "finished",
                 },
                 "percent": {"type": "number", "minimum": 0, "maximum": 100},
             },
@@ -162,8 +163,15 @@ def _schemas() -> dict[str, Any]:
                 "heatmaps": {
                     "type": "object",
                     "description": "Heatmap overlay per face crop: {crop path: heatmap path}, "
-                    "both relative to links.evidence. Empty when the model has no explainer.",
+                    "both relative to links.evidence. Empty until heatmaps_state is ready.",
                     "additionalProperties": {"type": "string"},
+                },
+                "heatmaps_state": {
+                    "enum": ["pending", "ready", "failed", "none"],
+                    "description": "Heatmaps are drawn after the verdict is recorded: pending "
+                    "until they are (poll this analysis), ready, failed (or not recorded in "
+                    "time), none (no face, no explainer for the model, turned off, or not "
+                    "finished).",
                 },
                 "files_removed_at": {
                     "type": ["string", "null"],

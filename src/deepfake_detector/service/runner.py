@@ -1,6 +1,9 @@
 """Running one job: claim it, analyse the video with the process's one ``Analyzer``, write the
 evidence to the blob store, finish it. Every way an attempt can end goes through ``run``'s one
 ``try``, so no exception leaves a job RUNNING under a live worker.
+
+Heatmaps are drawn after the job is finished, so the verdict is on the page as soon as scoring
+ends; the page shows them when they are recorded (``JobStore.attach_heatmaps``).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +22,21 @@ from deepfake_detector.errors import DetectorError
 from deepfake_detector.service import heatmaps
 from deepfake_detector.service.blobs import BlobStore
 from deepfake_detector.service.db import JobStatus
-from deepfake_detector.service.jobstore import Claim, JobStore, Outcome
+from deepfake_detector.service.jobstore import (
+    HEATMAPS_FAILED,
+    HEATMAPS_NONE,
+    HEATMAPS_PENDING,
+    HEATMAPS_READY,
+    Claim,
+    JobStore,
+    Outcome,
+)
 from deepfake_detector.service.logs import job_context
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.25
 """Progress is written at most this often per stage (each write is a database UPDATE)."""
-ANALYSIS_SHARE = 0.85
-"""Share of the progress bar for ``analyze`` itself when heatmaps follow it."""
 FINISH_RETRIES = (0.5, 2.0, 5.0)
 """Waits before trying again to record a finished job when the database did not answer."""
 
@@ -83,8 +93,9 @@ class JobRunner:
                 return False
             log.info("started (attempt %d)", claim.attempt)
             started = time.perf_counter()
+            followup: _Followup | None = None
             try:
-                outcome = self._attempt(claim)
+                outcome, followup = self._attempt(claim)
             except LeaseLost:
                 log.info("deleted or taken over while running; stopped")
                 self.blobs.delete_prefix(claim.evidence_prefix)
@@ -123,6 +134,8 @@ class JobRunner:
                     time.perf_counter() - started,
                     outcome.verdict,
                 )
+                if followup is not None and outcome.status is JobStatus.DONE:
+                    self._draw_heatmaps(claim, followup)
             else:  # deleted, or taken over after a lost lease: leave no orphaned evidence
                 log.info("finished, but the job was deleted or taken over: result dropped")
                 self.blobs.delete_prefix(claim.evidence_prefix)
@@ -168,27 +181,26 @@ class JobRunner:
 
         return report
 
-    def _attempt(self, claim: Claim) -> Outcome:
+    def _attempt(self, claim: Claim) -> tuple[Outcome, _Followup | None]:
         report = self._progress(claim)
         report("loading model", 0.0)
         analyzer = self.analyzer()
         evidence = self.blobs.writable_dir(claim.evidence_prefix)
         video = self.blobs.local_path(claim.video_key)
-        # analyze() reports 0..1 (and "done" at the end); heatmaps follow, so leave them room.
-        share = ANALYSIS_SHARE if self.make_heatmaps else 1.0
 
         def analysis_progress(stage: str, fraction: float) -> None:
-            report("analysed" if stage == "done" else stage, share * fraction)
+            report("analysed" if stage == "done" else stage, fraction)
 
         result = analyzer.analyze(video, evidence_dir=evidence, progress=analysis_progress)
         data = result.to_dict()
         data["path"] = claim.video_key
-        artifacts: dict[str, Any] = {"heatmaps": {}}
-        if data["faces"] and self.make_heatmaps:
-            report("heatmaps", share)
-            artifacts["heatmaps"] = self._heatmaps(analyzer, data, evidence)
         failed = data["verdict"] == "ERROR"
-        return Outcome(
+        wanted = self.make_heatmaps and bool(data["faces"]) and not failed and heatmaps.available()
+        artifacts: dict[str, Any] = {
+            "heatmaps": {},
+            "heatmaps_state": HEATMAPS_PENDING if wanted else HEATMAPS_NONE,
+        }
+        outcome = Outcome(
             status=JobStatus.FAILED if failed else JobStatus.DONE,
             result=data,
             artifacts=artifacts,
@@ -198,18 +210,40 @@ class JobRunner:
             thumbnail=_thumbnail(data),
             timings=dict(data.get("timings") or {}),
         )
+        return outcome, (_Followup(analyzer, data, evidence) if wanted else None)
 
-    def _heatmaps(self, analyzer: Analyzer, data: dict[str, Any], evidence: Path) -> dict[str, str]:
+    def _draw_heatmaps(self, claim: Claim, followup: _Followup) -> None:
+        """After the verdict is recorded: draw the heatmaps and attach them to the analysis. If
+        it was deleted, re-run or had its files removed meanwhile, remove this attempt's folder
+        (drawing may have re-created it)."""
         started = time.perf_counter()
         made: dict[str, str] = {}
+        state = HEATMAPS_READY
         try:
-            made = heatmaps.render(analyzer, data, evidence)
-        except Exception:  # evidence is a bonus: never lose the verdict over it
+            made = heatmaps.render(followup.analyzer, followup.result, followup.evidence)
+        except Exception:  # evidence is a bonus: the verdict is already kept
             log.exception("heatmaps failed")
+            state = HEATMAPS_FAILED
         spent = time.perf_counter() - started
-        data["timings"]["heatmaps"] = round(spent, 4)
-        data["timings"]["total"] = round(data["timings"].get("total", 0.0) + spent, 4)
-        return made
+        try:
+            attached = self.jobs.attach_heatmaps(claim, made, state, spent)
+        except Exception:  # the result stays, without heatmaps (the page stops waiting)
+            log.exception("could not record the heatmaps")
+            return
+        if attached:
+            log.info("heatmaps %s in %.2f s", state, spent)
+        else:  # deleted, re-run or its files removed meanwhile: this folder is nobody's now
+            log.info("the analysis changed while its heatmaps were drawn: dropped")
+            self.blobs.delete_prefix(claim.evidence_prefix)
+
+
+@dataclass(frozen=True)
+class _Followup:
+    """What drawing an analysis's heatmaps after it finished needs."""
+
+    analyzer: Analyzer
+    result: dict[str, Any]
+    evidence: Path
 
 
 def _thumbnail(data: dict[str, Any]) -> str | None:

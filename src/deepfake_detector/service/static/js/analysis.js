@@ -14,8 +14,8 @@
     probe: "Reading the video",
     frames: "Finding faces in the sampled frames",
     classify: "Scoring each person",
-    analysed: "Analysed, saving the evidence",
-    heatmaps: "Drawing heatmaps over the face crops",
+    analysed: "Analysed, saving the result",
+    finished: "Finished",
     done: "Finishing",
   };
 
@@ -127,7 +127,59 @@
     });
   }
 
+  // -- heatmaps, drawn after the verdict: wait for them, then show them in place --------------
+
+  function showHeatmaps(heatmaps, evidence) {
+    const showing = heatmapToggle.getAttribute("aria-pressed") === "true";
+    document.querySelectorAll("img[data-crop-key]").forEach(function (img) {
+      const heat = heatmaps[img.dataset.cropKey];
+      if (!heat) return;
+      img.dataset.heatmap = evidence + heat;
+      if (showing) {
+        img.src = img.dataset.heatmap;
+        img.dataset.full = img.src;
+      }
+    });
+  }
+
+  function waitForHeatmaps() {
+    const pending = document.getElementById("heatmaps-pending");
+    const ready = document.getElementById("heatmaps-ready");
+    const none = document.getElementById("no-heatmaps");
+    let failures = 0;
+    function poll() {
+      fetch(root.dataset.api, { headers: { Accept: "application/json" }, cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          failures = 0;
+          if (data.heatmaps_state === "pending") {
+            window.setTimeout(poll, 1000);
+            return;
+          }
+          pending.hidden = true;
+          if (data.heatmaps_state === "ready" && Object.keys(data.heatmaps).length) {
+            showHeatmaps(data.heatmaps, data.links.evidence);
+            ready.hidden = false;
+          } else {
+            none.hidden = false;
+          }
+          document.getElementById("heatmaps-hint").dataset.state = data.heatmaps_state;
+        })
+        .catch(function () {
+          failures += 1;
+          if (failures < 8) window.setTimeout(poll, Math.min(10000, 1000 * Math.pow(2, failures)));
+        });
+    }
+    poll();
+  }
+
   const heatmapToggle = document.getElementById("toggle-heatmaps");
+  if (analysis.status === "done" && analysis.heatmaps_state === "pending" && heatmapToggle) {
+    waitForHeatmaps();
+  }
   if (heatmapToggle) {
     heatmapToggle.addEventListener("click", function () {
       const showing = heatmapToggle.getAttribute("aria-pressed") === "true";
