@@ -127,7 +127,11 @@ def selected_clips(args: argparse.Namespace) -> list[clipgen.ClipSpec]:
     unknown = [n for n in names if n not in clipgen.CLIPS]
     if unknown:
         raise SystemExit(f"unknown case(s) {unknown}; known: {', '.join(clipgen.CLIPS)}")
-    return [clipgen.CLIPS[n] for n in names]
+    specs = [clipgen.CLIPS[n] for n in names]
+    for spec in specs:
+        if not spec.available:
+            log(f"{spec.name}: skipped, its footage is not here ({spec.source})")
+    return [spec for spec in specs if spec.available]
 
 
 # -- parent: orchestration ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Benchmark clips: a real face moving across a textured, slowly panning scene, H.264 at 30 fps.
+"""Benchmark clips: a real face moving across a textured, slowly panning scene, H.264 at 30 fps;
+and, where the project's shared data is beside the repository, real 1080p footage looped to 60 s.
 
 Generated once into a cache folder and reused. The content is chosen so that detectors have a real
 face to find (Eileen Collins' portrait from scikit-image, via ``tests/video_factory.py``) and the
@@ -50,6 +51,14 @@ class ClipSpec:
     height: int
     fps: int = 30
     gop: int | None = 60
+    source: Path | None = None
+    """Real footage looped to ``duration_s`` instead of the rendered scene (its own size and
+    rate must match ``width``, ``height`` and ``fps``)."""
+
+    @property
+    def available(self) -> bool:
+        """False for real footage that is not on this machine (``../shared/data`` missing)."""
+        return self.source is None or self.source.is_file()
 
     @property
     def frame_count(self) -> int:
@@ -60,6 +69,17 @@ class ClipSpec:
         return f"{self.name}-v{GENERATOR_VERSION}.mp4"
 
 
+REAL_FOOTAGE = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "train_real"
+    / "videos"
+    / "facenet_pytorch__video.mp4"
+)
+"""A real 1080p 25 fps clip of people talking (4.2 s, from facenet-pytorch's examples) in the
+project's shared data, when it is beside the repository."""
+
 CLIPS: dict[str, ClipSpec] = {
     spec.name: spec
     for spec in (
@@ -68,6 +88,7 @@ CLIPS: dict[str, ClipSpec] = {
         ClipSpec("60s-720p-g60", 60, 1280, 720),
         ClipSpec("60s-1080p-g60", 60, 1920, 1080),
         ClipSpec("60s-1080p-g250", 60, 1920, 1080, gop=None),
+        ClipSpec("60s-1080p-real", 60, 1920, 1080, fps=25, gop=50, source=REAL_FOOTAGE),
     )
 }
 """The benchmark's cases. Targets apply to the 2 s GOP (g60) clips; g250 is reported for honesty."""
@@ -89,7 +110,10 @@ def ensure_clip(spec: ClipSpec, cache_dir: Path) -> Path:
     started = time.perf_counter()
     print(f"[clips] encoding {spec.name} ({spec.frame_count} frames)...", file=sys.stderr)
     tmp = path.with_suffix(".partial.mp4")
-    _encode(spec, tmp)
+    if spec.source is not None:
+        _loop_footage(spec, spec.source, tmp)
+    else:
+        _encode(spec, tmp)
     os.replace(tmp, path)
     print(
         f"[clips] {spec.name}: {path.stat().st_size / 1e6:.1f} MB in "
@@ -122,6 +146,7 @@ def describe_clip(spec: ClipSpec, path: Path) -> dict[str, object]:
         "keyframes": keyframes,
         "codec": codec,
         "encoder": f"libx264 preset={PRESET} crf={CRF} yuv420p",
+        "source": f"real footage looped: {spec.source.name}" if spec.source else "rendered",
         "file_size_mb": round(size / 1e6, 2),
         "bitrate_mbps": round(size * 8 / spec.duration_s / 1e6, 2),
     }
@@ -195,6 +220,29 @@ def _backdrop(width: int, height: int) -> np.ndarray:
         ph, pw = min(ph, height - y), min(pw, width - x)
         room[y : y + ph, x : x + pw] = pic[:ph, :pw]
     return np.ascontiguousarray(room)
+
+
+def _loop_footage(spec: ClipSpec, source: Path, path: Path) -> None:
+    """Re-encode ``source`` end to end, again and again, to ``spec.frame_count`` frames (H.264
+    at the benchmark's CRF, a keyframe every ``spec.gop`` frames)."""
+    options = {"preset": PRESET, "crf": str(CRF), "g": str(spec.gop), "x264-params": "scenecut=0"}
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(spec.fps), options=options)
+        stream.width, stream.height = spec.width, spec.height
+        stream.pix_fmt = "yuv420p"
+        written = 0
+        while written < spec.frame_count:
+            with av.open(str(source)) as footage:
+                for decoded in footage.decode(video=0):
+                    if written == spec.frame_count:
+                        break
+                    frame = decoded.reformat(spec.width, spec.height, "yuv420p")
+                    frame.pts, frame.time_base = written, Fraction(1, spec.fps)
+                    for packet in stream.encode(frame):
+                        out.mux(packet)
+                    written += 1
+        for packet in stream.encode():
+            out.mux(packet)
 
 
 def _encode(spec: ClipSpec, path: Path) -> None:

@@ -160,7 +160,10 @@ class ServiceSettings:
     """gunicorn worker processes in ``serve --production``."""
     heatmaps: bool = True
     """Make Grad-CAM heatmap overlays of the face crops after each analysis (costs ~0.3 s per
-    crop on a CPU)."""
+    crop on a CPU), after its verdict is recorded."""
+    heatmaps_budget: float = 1.0
+    """Heatmaps may take this many times the analysis's own time (people take turns, so each
+    gets its first ones); 0 means no limit."""
     job_cpu_budget_s: float = 300.0
     """CPU seconds one analysis may use before it is stopped and failed with a message (a
     pathological file: huge frames, one keyframe for minutes); 0 means no limit."""

@@ -21,9 +21,10 @@ from servers import postgres_server, postgres_url, redis_server  # noqa: F401  (
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """One app for the API tests, its consumer in a thread of this process (model loaded once)."""
-    app = make_app(tmp_path_factory.mktemp("service-data"))
+    # Every crop's heatmap, whatever this host's speed (the budget has its own test).
+    app = make_app(tmp_path_factory.mktemp("service-data"), heatmaps_budget=0.0)
     ctx: ServiceContext = app.extensions[EXTENSION_KEY]
-    worker = start_worker(ctx.backends, ctx.analysis_settings)
+    worker = start_worker(ctx.backends, ctx.analysis_settings, ctx.settings)
     yield RunningApp(app, ctx, worker)
     worker.stop(graceful=False)
 

@@ -19,6 +19,9 @@ from service_support import (
     wait_for_job,
 )
 
+from deepfake_detector.service.context import EXTENSION_KEY
+from deepfake_detector.service.worker import start_worker
+
 import video_factory
 
 ANALYSIS = "/api/v1/analyses/{id}"
@@ -94,6 +97,32 @@ def test_the_verdict_is_recorded_before_the_heatmaps_are_drawn(
     assert final["heatmaps_state"] == "ready" and final["heatmaps"]
     assert (final["verdict"], final["result"]) == (at_done["verdict"], at_done["result"])
     openapi.check("GET", ANALYSIS, client.get(ANALYSIS.format(id=final["id"])))
+
+
+def test_heatmaps_stop_at_their_time_budget_and_each_person_gets_some_first(
+    tmp_path: Path,
+) -> None:
+    """With a budget far below one Grad-CAM pass, only the first chunk is drawn: the first
+    person's first crops. The page says how many of the crops have one."""
+    from deepfake_detector.service.heatmaps import CHUNK
+
+    app = make_app(tmp_path / "data", heatmaps_budget=1e-9)
+    ctx = app.extensions[EXTENSION_KEY]
+    worker = start_worker(ctx.backends, ctx.analysis_settings, ctx.settings)
+    try:
+        client = app.test_client()
+        clip = video_factory.two_faces(tmp_path / "two.mp4", duration_s=2.0)
+        at_done, _ = wait_for_job(client, upload(client, clip).get_json()["id"])
+        final = wait_for_heatmaps(client, at_done["id"])
+    finally:
+        worker.stop(graceful=False)
+    faces = final["result"]["faces"]
+    assert len(faces) == 2 and final["heatmaps_state"] == "ready"
+    first_crops = [f["crop"] for f in faces[0]["frames"]][:CHUNK]
+    assert sorted(final["heatmaps"]) == sorted(first_crops)
+    page = client.get(final["links"]["page"]).get_data(as_text=True)
+    crops = sum(len(face["frames"]) for face in faces)
+    assert f'Drawn for <span id="heatmaps-count">{CHUNK}</span> of {crops} crops' in page
 
 
 def test_evidence_video_and_report_are_served(

@@ -62,6 +62,7 @@ class JobRunner:
         worker: str,
         *,
         heatmaps: bool = True,
+        heatmaps_budget: float = 0.0,
         cpu_budget_s: float = 0.0,
     ) -> None:
         self.jobs = jobs
@@ -69,6 +70,8 @@ class JobRunner:
         self.settings = settings
         self.worker = worker
         self.make_heatmaps = heatmaps
+        self.heatmaps_budget = heatmaps_budget
+        """Heatmaps may take this many times the analysis's own time; 0: no limit."""
         self.cpu_budget_s = cpu_budget_s
         """CPU seconds (this process's, which runs one job at a time) one job may use; 0: any."""
         self._analyzer: Analyzer | None = None
@@ -220,7 +223,11 @@ class JobRunner:
         made: dict[str, str] = {}
         state = HEATMAPS_READY
         try:
-            made = heatmaps.render(followup.analyzer, followup.result, followup.evidence)
+            analysed_s = float(followup.result.get("timings", {}).get("total") or 0.0)
+            budget = self.heatmaps_budget * analysed_s if self.heatmaps_budget > 0 else None
+            made = heatmaps.render(
+                followup.analyzer, followup.result, followup.evidence, budget_s=budget
+            )
         except Exception:  # evidence is a bonus: the verdict is already kept
             log.exception("heatmaps failed")
             state = HEATMAPS_FAILED

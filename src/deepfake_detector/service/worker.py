@@ -179,6 +179,7 @@ def start_worker(
         settings,
         token,
         heatmaps=service.heatmaps,
+        heatmaps_budget=service.heatmaps_budget,
         cpu_budget_s=service.job_cpu_budget_s,
     )
     backends.queue.handler = runner.run

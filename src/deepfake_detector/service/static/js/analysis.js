@@ -162,6 +162,11 @@
           pending.hidden = true;
           if (data.heatmaps_state === "ready" && Object.keys(data.heatmaps).length) {
             showHeatmaps(data.heatmaps, data.links.evidence);
+            const drawn = Object.keys(data.heatmaps).length;
+            if (drawn < document.querySelectorAll("img[data-crop-key]").length) {
+              document.getElementById("heatmaps-count").textContent = String(drawn);
+              document.getElementById("heatmaps-partial").hidden = false;
+            }
             ready.hidden = false;
           } else {
             none.hidden = false;
