@@ -32,7 +32,12 @@ from deepfake_detector.service.security import (
     load_secret_key,
 )
 from deepfake_detector.service.settings_key import settings_key
-from deepfake_detector.service.uploads import UploadError, check_free_space, storage_error
+from deepfake_detector.service.uploads import (
+    UPLOAD_ENDPOINTS,
+    UploadError,
+    check_free_space,
+    storage_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +107,6 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return response
 
 
-UPLOAD_ENDPOINTS = frozenset({"api.create_analysis", "web.upload"})
 STORAGE_RETRY_AFTER_S = 60
 """``Retry-After`` of a 503 ``storage_unavailable`` answer to an upload."""
 

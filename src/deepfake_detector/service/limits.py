@@ -33,13 +33,13 @@ from limits import parse_many
 
 from deepfake_detector.service import auth
 from deepfake_detector.service.context import EXTENSION_KEY
+from deepfake_detector.service.uploads import UPLOAD_ENDPOINTS
 
 if TYPE_CHECKING:
     from deepfake_detector.config import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-UPLOAD_ENDPOINTS = frozenset({"api.create_analysis", "web.upload"})
 EXEMPT_ENDPOINTS = frozenset({"static", "api.health", "api.openapi"})
 KEY_PREFIX = "dfd-ratelimit"
 _EXTENSION = "deepfake_detector.limiter"

@@ -97,6 +97,10 @@ def _refuse_storage_error(exc: OSError) -> None:
         raise mapped from exc
 
 
+UPLOAD_ENDPOINTS = frozenset({"api.create_analysis", "web.upload"})
+"""The Flask endpoints that receive an upload (the API and the upload page)."""
+
+
 def check_free_space(backends: Backends, service: ServiceSettings, declared_bytes: int) -> None:
     """Refuse an upload at once (507) unless the storage filesystem keeps ``DFD_MIN_FREE_MB``
     free after receiving ``declared_bytes``, and the request parser's temporary folder (where
