@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--baseline-repeat", type=int, default=1, help="runs of the baseline per clip (median)"
     )
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="also time upload-to-verdict through a real `serve` (embedded) on each clip",
+    )
     parser.add_argument("--skip-ours", action="store_true")
     parser.add_argument(
         "--ours-model",
@@ -258,6 +264,15 @@ def run_case(
             )
         log(f"{spec.name}: baseline {_brief(case['baseline'])}")
 
+    if args.web:
+        log(f"{spec.name}: web ({args.repeat} upload(s))...")
+        case["web"] = measure_web(clip, warmup, args)
+        ours_total = (case["ours"] or {}).get("total_s")
+        verdict_s = case["web"].get("upload_to_verdict_s")
+        if ours_total is not None and verdict_s is not None:
+            case["web"]["minus_cli_s"] = round(verdict_s - ours_total, 3)
+        log(f"{spec.name}: web {case['web']}")
+
     ours, base = case["ours"] or {}, case["baseline"] or {}
     if "total_s" in ours and "total_s" in base and ours["total_s"] > 0:
         case["speedup"] = round(base["total_s"] / ours["total_s"], 2)
@@ -271,6 +286,62 @@ def run_case(
     if case["speedup"] is not None:
         log(f"{spec.name}: speedup {case['speedup']}x")
     return case
+
+
+def measure_web(clip: Path, warmup: Path, args: argparse.Namespace) -> JsonDict:
+    """Upload-to-verdict through a real ``serve`` (embedded: web and worker in one process, as
+    ``serve`` runs by default) on a fresh data folder: the warm-up clip first (the model loaded
+    and warm), then ``clip`` ``args.repeat`` times, each deleted before the next so that the
+    upload is analysed again. The verdict is there when the job is ``done``; heatmaps follow."""
+    import load_test
+
+    payload = clip.read_bytes()
+    verdicts: list[float] = []
+    heatmaps: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="dfd-bench-web-") as tmp:
+        data = Path(tmp) / "data"
+        with load_test.serve("embedded", data, args.frames) as (port, _process, _log):
+
+            def analysed(body: bytes, name: str) -> tuple[str, float, float]:
+                started = time.perf_counter()
+                reply = load_test.upload(port, name, body)
+                if reply.status not in (200, 202):
+                    raise RuntimeError(f"upload refused: {reply.status} {reply.body}")
+                path = f"{load_test.ANALYSES}/{reply.body['id']}"
+                verdict_at = heatmaps_at = None
+                deadline = started + args.timeout
+                while time.perf_counter() < deadline:
+                    state = load_test.request(port, "GET", path, kind="poll").body
+                    now = time.perf_counter()
+                    if state.get("status") == "failed":
+                        raise RuntimeError(f"analysis failed: {state.get('error')}")
+                    if state.get("status") == "done" and verdict_at is None:
+                        verdict_at = now
+                    if verdict_at is not None and state.get("heatmaps_state") != "pending":
+                        heatmaps_at = now
+                        break
+                    time.sleep(0.05)
+                if verdict_at is None or heatmaps_at is None:
+                    raise RuntimeError(f"no verdict within {args.timeout:g} s")
+                return str(reply.body["id"]), verdict_at - started, heatmaps_at - started
+
+            try:
+                warm_id, _, _ = analysed(warmup.read_bytes(), "warmup.mp4")
+                # Deleted, so that the same bytes (the smoke case) are analysed again.
+                load_test.request(port, "DELETE", f"{load_test.ANALYSES}/{warm_id}", kind="del")
+                for i in range(args.repeat):
+                    job_id, verdict_s, heatmaps_s = analysed(payload, f"clip-{i}.mp4")
+                    verdicts.append(verdict_s)
+                    heatmaps.append(heatmaps_s)
+                    load_test.request(port, "DELETE", f"{load_test.ANALYSES}/{job_id}", kind="del")
+            except RuntimeError as exc:
+                return {"error": str(exc)}
+    return {
+        "upload_to_verdict_s": round(statistics.median(verdicts), 3),
+        "upload_to_heatmaps_s": round(statistics.median(heatmaps), 3),
+        "runs_upload_to_verdict_s": [round(v, 3) for v in verdicts],
+        "upload_mb": round(len(payload) / 1e6, 2),
+    }
 
 
 def _brief(result: JsonDict | None) -> str:

@@ -91,3 +91,17 @@ def test_targets_apply_to_the_two_second_gop_clips_only() -> None:
 def test_unknown_case_is_refused() -> None:
     with pytest.raises(SystemExit):
         bench_pipeline.selected_clips(bench_pipeline.parse_args(["--cases", "nope"]))
+
+
+@pytest.mark.slow
+def test_smoke_run_times_the_web_path_too(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--smoke", "--skip-baseline", "--web", "--cache-dir", str(tmp_path / "cache")]
+    assert bench_pipeline.main([*argv, "--out", str(out)]) == 0
+    (case,) = json.loads(out.read_text())["cases"]
+    web = case["web"]
+    assert "error" not in web, web
+    # Analysed afresh (not the warm-up's de-duplicated analysis): it takes the analysis's time.
+    assert web["upload_to_verdict_s"] >= 0.5 * case["ours"]["total_s"]
+    assert web["upload_to_heatmaps_s"] >= web["upload_to_verdict_s"]
+    assert web["minus_cli_s"] == round(web["upload_to_verdict_s"] - case["ours"]["total_s"], 3)
