@@ -51,6 +51,10 @@ class AnalysisSettings:
     """``auto`` | ``torch`` | ``onnxruntime`` | ``openvino``."""
     max_pixels: int = 8192 * 8192
     """Videos whose declared frame area exceeds this are refused before decoding."""
+    max_decode_megapixels: float = 100_000.0
+    """A video whose sampling would decode more than this (planned from its keyframe index,
+    before decoding: huge frames with keyframes minutes apart) is refused with a message; about
+    4-8 minutes of decoding on one core. 0 means no limit."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sample_snap <= 0.5:

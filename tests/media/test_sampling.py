@@ -409,3 +409,38 @@ def test_snap_is_a_setting_checked_for_its_range(indexed_clips: dict[str, Path])
             iter_sampled_frames(
                 str(indexed_clips["mp4"]), probe(str(indexed_clips["mp4"])), [1.0], bad
             )
+
+
+def test_sampling_that_would_decode_too_much_is_refused_before_decoding(
+    indexed_clips: dict[str, Path],
+) -> None:
+    from deepfake_detector.errors import MediaError
+
+    path = str(indexed_clips["mp4"])  # 64x64, a keyframe every 12 frames
+    info = probe(path)
+    times = sample_times(info, count=8)
+    stats = DecodeStats()
+    assert len(list(decode_samples(path, info, times, stats=stats))) == 8
+    planned = stats.planned_frames * 64 * 64
+    assert len(list(decode_samples(path, info, times, max_decode_pixels=planned))) == 8
+    refused = DecodeStats()
+    with pytest.raises(MediaError, match=r"decoding about \d+ frames of 0\.0 megapixels") as exc:
+        list(decode_samples(path, info, times, max_decode_pixels=planned - 1, stats=refused))
+    assert "keyframe every few seconds" in str(exc.value)
+    assert refused.decoded_frames == 0, "refused from the plan, before decoding"
+
+
+def test_the_cli_reports_a_video_too_costly_to_sample(
+    indexed_clips: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from deepfake_detector import cli
+
+    monkeypatch.setenv("DFD_MAX_DECODE_MEGAPIXELS", "0.001")
+    code = cli.main(["scan", str(indexed_clips["mp4"]), "--format", "json", "--quiet"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 2 and result["verdict"] == "ERROR"
+    assert "Re-encode it smaller or with a keyframe every few seconds" in result["error"]

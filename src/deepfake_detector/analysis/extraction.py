@@ -147,7 +147,10 @@ class FaceExtractor:
         if evidence_dir is not None:
             (evidence_dir / "frames").mkdir(parents=True, exist_ok=True)
         frames: list[FrameFaces] = []
-        for frame in _decode_in_background(Path(path), info, times, clock, s.sample_snap):
+        decoded = _decode_in_background(
+            Path(path), info, times, clock, s.sample_snap, s.max_decode_megapixels * 1e6
+        )
+        for frame in decoded:
             t = time.perf_counter()
             detections = self.detector.detect(frame.image)
             clock.add("detect", time.perf_counter() - t)
@@ -215,7 +218,12 @@ _END = object()
 
 
 def _decode_in_background(
-    path: Path, info: VideoInfo, times: list[float], clock: StageClock, snap: float = 0.0
+    path: Path,
+    info: VideoInfo,
+    times: list[float],
+    clock: StageClock,
+    snap: float = 0.0,
+    max_decode_pixels: float = 0.0,
 ) -> Iterator[SampledFrame]:
     """Yield sampled frames decoded by a producer thread (``snap``: see ``iter_sampled_frames``);
     decoding errors surface here.
@@ -237,7 +245,7 @@ def _decode_in_background(
         return False
 
     def produce() -> None:
-        sampled = iter_sampled_frames(str(path), info, times, snap)
+        sampled = iter_sampled_frames(str(path), info, times, snap, max_decode_pixels)
         try:
             while True:
                 t = time.perf_counter()

@@ -80,6 +80,7 @@ def decode_samples(
     tolerance_s: float = 0.0,
     skip_nonref: bool = True,
     stats: DecodeStats | None = None,
+    max_decode_pixels: float = 0.0,
 ) -> Iterator[SampledFrame]:
     """Yield the frame shown at each of ``times`` (seconds from the stream start), in time order.
 
@@ -90,6 +91,9 @@ def decode_samples(
     :func:`~deepfake_detector.media.plan.relax_targets`); ``time_s`` still tells which frame it is.
     Samples whose frame lies in undecodable data (a truncated or damaged file) are left out;
     ``MediaError`` is raised only if no frame at all can be decoded.
+    With ``max_decode_pixels``, ``MediaError`` is raised before decoding anything when the plan
+    (from the keyframe index) would decode more pixels than that: huge frames with keyframes
+    minutes apart cost minutes of CPU for a few samples.
     """
     stats = stats if stats is not None else DecodeStats()
     if not times:
@@ -100,6 +104,7 @@ def decode_samples(
     produced = 0
     with open_video(path) as (container, stream):
         setup = _Setup(stream, info, times, frame_threads, tolerance_s, skip_nonref)
+        setup.max_decode_pixels = max_decode_pixels
         timeline: Timeline
         if setup.synthetic:
             # Timestamps are unusable: an index or a scan would place every frame at one time.
@@ -157,6 +162,9 @@ class _Setup:
         tb = stream.time_base
         self.frame_threads = frame_threads
         self.tolerance = _ticks(tolerance_s, tb)
+        self.frame_pixels = max(1, info.width * info.height)
+        self.max_decode_pixels = 0.0
+        """0: no limit (see ``decode_samples``)."""
         self.start: int = stream.start_time if stream.start_time is not None else 0
         fps = info.fps if info.fps > 0 else 25.0
         self.ticks_per_frame = max(1.0, float(1 / (fps * tb)))
@@ -198,6 +206,14 @@ def _execute(
     plan = plan_runs(targets, timeline, setup.start, strategy, seek_cost)
     stats.timeline = timeline.source
     stats.planned_frames, stats.runs, stats.seeks = plan.frames, len(plan.runs), plan.seeks
+    if setup.max_decode_pixels and plan.frames * setup.frame_pixels > setup.max_decode_pixels:
+        raise MediaError(
+            f"Sampling this video would mean decoding about {plan.frames} frames of "
+            f"{setup.frame_pixels / 1e6:.1f} megapixels each (its keyframes are too far apart "
+            "for its frame size), more than is decoded for one video "
+            f"({setup.max_decode_pixels / 1e6:g} megapixels). Re-encode it smaller or with a "
+            "keyframe every few seconds."
+        )
     log.debug(
         "sampling %d frames: %d runs, %d seeks, ~%d frames decoded (timeline: %s)",
         len(setup.targets), len(plan.runs), plan.seeks, plan.frames, timeline.source,

@@ -38,7 +38,11 @@ def sample_times(
 
 
 def iter_sampled_frames(
-    path: str, info: VideoInfo, times: list[float], snap: float = 0.0
+    path: str,
+    info: VideoInfo,
+    times: list[float],
+    snap: float = 0.0,
+    max_decode_pixels: float = 0.0,
 ) -> Iterator[SampledFrame]:
     """Yield the frame shown at each target time, in time order, in bounded memory.
 
@@ -51,11 +55,18 @@ def iter_sampled_frames(
 
     With ``snap`` (0–0.5) each sample may instead be any frame within that fraction of the
     spacing between samples of its time, the cheapest to decode (a keyframe when one is in
-    reach); its ``time_s`` says which frame it is.
+    reach); its ``time_s`` says which frame it is. ``max_decode_pixels``: see
+    :func:`~deepfake_detector.media.decoder.decode_samples`.
     """
     if not 0.0 <= snap <= 0.5:
         raise ValueError("snap must be between 0 and 0.5")
-    return decode_samples(path, info, times, tolerance_s=snap * sample_spacing(info, times))
+    return decode_samples(
+        path,
+        info,
+        times,
+        tolerance_s=snap * sample_spacing(info, times),
+        max_decode_pixels=max_decode_pixels,
+    )
 
 
 def sample_spacing(info: VideoInfo, times: list[float]) -> float:
