@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,33 @@ def test_models_lists_each_name_with_what_it_is(capsys: pytest.CaptureFixture[st
     assert rows["default"] == f"is {default_model_name()}"
     assert rows[default_model_name()].startswith("trained, ")
     assert rows["resnext50-lstm-untrained"].startswith("untrained (random weights), resnext50")
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value", "says"),
+    [
+        (["scan", "x.mp4"], "DFD_FRAMES", "abc", "DFD_FRAMES='abc' is not a whole number"),
+        (["scan", "x.mp4"], "DFD_SAMPLE_SNAP", "0.9", "DFD_SAMPLE_SNAP must be between 0 and 0.5"),
+        (["serve"], "DFD_MAX_CONNECTIONS", "many", "DFD_MAX_CONNECTIONS='many' is not a whole"),
+        (["worker"], "DFD_DETECT_MIN_SCORE", "high", "DFD_DETECT_MIN_SCORE='high' is not a number"),
+    ],
+)
+def test_a_setting_that_cannot_be_used_is_said_in_one_line(
+    tmp_path: Path, command: list[str], variable: str, value: str, says: str
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DFD_")},
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
+        "DFD_DATA_DIR": str(tmp_path / "data"),
+        variable: value,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "deepfake_detector.cli", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"deepfake-detector: {says}")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from deepfake_detector import __version__
 from deepfake_detector.analysis import AnalysisResult, Analyzer, Verdict
-from deepfake_detector.config import AnalysisSettings, settings_from_env
+from deepfake_detector.config import AnalysisSettings, SettingsError, settings_from_env
 from deepfake_detector.errors import DetectorError
 
 EXIT_OK, EXIT_FAKE, EXIT_UNANALYSED = 0, 1, 2
@@ -329,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args))
+    except SettingsError as exc:  # a DFD_* variable that cannot be used: one line, no traceback
+        print(f"deepfake-detector: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("deepfake-detector: interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,13 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 ENV_PREFIX = "DFD_"
+
+
+class SettingsError(ValueError):
+    """A setting (a ``DFD_*`` variable) whose value cannot be used; the message names it, so the
+    commands can say it in one line."""
+
+
 _S = TypeVar("_S")
 
 
@@ -58,7 +65,9 @@ class AnalysisSettings:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sample_snap <= 0.5:
-            raise ValueError(f"sample_snap (DFD_SAMPLE_SNAP) must be 0–0.5, not {self.sample_snap}")
+            raise SettingsError(
+                f"DFD_SAMPLE_SNAP must be between 0 and 0.5, not {self.sample_snap}"
+            )
 
 
 def _coerce(value: str, current: Any) -> Any:
@@ -79,8 +88,18 @@ def _from_env(cls: type[_S], environ: Mapping[str, str] | None) -> _S:
     for f in fields(cls):  # type: ignore[arg-type]
         raw = env.get(ENV_PREFIX + f.name.upper())
         if raw is not None:
-            overrides[f.name] = _coerce(raw, getattr(base, f.name))
-    return replace(base, **overrides)  # type: ignore[type-var]
+            current = getattr(base, f.name)
+            try:
+                overrides[f.name] = _coerce(raw, current)
+            except ValueError:
+                kind = "a whole number" if isinstance(current, int) else "a number"
+                raise SettingsError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not {kind}") from None
+    try:
+        return replace(base, **overrides)  # type: ignore[type-var]
+    except SettingsError:
+        raise
+    except ValueError as exc:  # a check in the dataclass itself
+        raise SettingsError(str(exc)) from None
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> AnalysisSettings:

@@ -399,11 +399,11 @@ def test_snapped_samples_are_keyframes_within_reach_and_cheaper(
 
 
 def test_snap_is_a_setting_checked_for_its_range(indexed_clips: dict[str, Path]) -> None:
-    from deepfake_detector.config import AnalysisSettings, settings_from_env
+    from deepfake_detector.config import AnalysisSettings, SettingsError, settings_from_env
 
     assert settings_from_env({"DFD_SAMPLE_SNAP": "0.4"}).sample_snap == 0.4
     for bad in (-0.1, 0.6):
-        with pytest.raises(ValueError, match="DFD_SAMPLE_SNAP"):
+        with pytest.raises(SettingsError, match="DFD_SAMPLE_SNAP"):
             AnalysisSettings(sample_snap=bad)
         with pytest.raises(ValueError, match=r"between 0 and 0\.5"):
             iter_sampled_frames(

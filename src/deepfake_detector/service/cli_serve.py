@@ -21,7 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deepfake_detector.config import ServiceSettings, service_settings_from_env, settings_from_env
+from deepfake_detector.config import (
+    ServiceSettings,
+    SettingsError,
+    service_settings_from_env,
+    settings_from_env,
+)
 from deepfake_detector.service.supervisor import Supervisor
 
 log = logging.getLogger("deepfake_detector.service")
@@ -321,6 +326,8 @@ def run_worker(args: argparse.Namespace) -> int:
             )
             return 2
         handle = start_worker(backends, settings_from_env(), settings, embedded=False)
+    except SettingsError:
+        raise  # said in one line by main, as for every command
     except Exception as exc:
         print(f"worker: cannot start: {_one_line(exc)}", file=sys.stderr)
         return 1
@@ -423,7 +430,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except SettingsError as exc:
+        print(f"deepfake-detector: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
