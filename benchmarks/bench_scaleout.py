@@ -46,7 +46,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,7 @@ from deepfake_detector.service.runner import PROGRESS_EVERY_S  # noqa: E402
 from deepfake_detector.service.settings_key import settings_key  # noqa: E402
 from deepfake_detector.service.supervisor import die_with_parent  # noqa: E402
 from deepfake_detector.service.uploads import accept_upload  # noqa: E402
-from hostinfo import cpu_model_and_flags  # noqa: E402  (a sibling module)
+from hostinfo import machine_summary  # noqa: E402  (a sibling module)
 
 import video_factory  # noqa: E402  (lives in tests/, put on the path above)
 
@@ -145,22 +144,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.videos < 1 or args.frames < 1:
         parser.error("--videos and --frames must be at least 1")
     return args
-
-
-# -- machine ------------------------------------------------------------------------------------
-
-
-def machine_info() -> JsonDict:
-    cpu_model, flags = cpu_model_and_flags()
-    return {
-        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu_model": cpu_model,
-        "avx512f": "avx512f" in flags,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 # -- videos -------------------------------------------------------------------------------------
@@ -939,7 +922,7 @@ def _git(*args: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wall = time.monotonic()
-    machine = machine_info()
+    machine = machine_summary()
     analysis = replace(settings_from_env(), frames=args.frames)
     os.environ["DFD_FRAMES"] = str(args.frames)  # settings_key and the workers agree
     key = settings_key(analysis)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 
 def cpu_model_and_flags() -> tuple[str | None, list[str]]:
@@ -19,3 +24,17 @@ def cpu_model_and_flags() -> tuple[str | None, list[str]]:
     except OSError:
         pass
     return model, flags
+
+
+def machine_summary() -> dict[str, Any]:
+    """When and on what a run was made: date, CPU model, AVX-512, cores, memory, load."""
+    model, flags = cpu_model_and_flags()
+    return {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu_model": model,
+        "avx512f": "avx512f" in flags,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }

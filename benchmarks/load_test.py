@@ -35,7 +35,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ _TESTS = ROOT / "tests"
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
-from hostinfo import cpu_model_and_flags  # noqa: E402  (a sibling module)
+from hostinfo import machine_summary  # noqa: E402  (a sibling module)
 
 import video_factory  # noqa: E402  (lives in tests/, put on the path above)
 
@@ -295,17 +294,6 @@ def summary(values: list[float]) -> JsonDict:
 # -- report -------------------------------------------------------------------------------------
 
 
-def machine() -> JsonDict:
-    model, flags = cpu_model_and_flags()
-    return {
-        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu_model": model,
-        "avx512f": "avx512f" in flags,
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def print_report(report: JsonDict) -> None:
     m = report["machine"]
     s = report["settings"]
@@ -375,7 +363,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    info = machine()
+    info = machine_summary()
     distinct = args.uploads - args.duplicates
     results = []
     with tempfile.TemporaryDirectory(prefix="dfd-load-") as tmp:

@@ -60,8 +60,9 @@ class AnalysisSettings:
     """Videos whose declared frame area exceeds this are refused before decoding."""
     max_decode_megapixels: float = 100_000.0
     """A video whose sampling would decode more than this (planned from its keyframe index,
-    before decoding: huge frames with keyframes minutes apart) is refused with a message; about
-    4-8 minutes of decoding on one core. 0 means no limit."""
+    before decoding: huge frames with keyframes minutes apart) is refused with a message. About
+    80 times what 32 samples of a 1080p H.264 video with a keyframe every 2 s cost (~18 decoded
+    frames a sample, of 2.1 megapixels: ``benchmarks/bench_decode.py``). 0 means no limit."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sample_snap <= 0.5:

@@ -298,7 +298,7 @@ def _synthetic_timing(stream: VideoStream, frames: int | None) -> _Timing:
     if own and lo <= frames / own <= hi:
         duration, rate, source = own, frames / own, "stream"
     else:
-        rate = _nominal_fps(stream)
+        rate = _declared_fps(stream, trust_average=False) or _FALLBACK_FPS
         duration, source = frames / rate, "frame_count"
     log.info("frame timestamps are unusable (all or mostly equal): frames taken at %.3f fps", rate)
     return _Timing(
@@ -309,15 +309,6 @@ def _synthetic_timing(stream: VideoStream, frames: int | None) -> _Timing:
         source=source,
         synthetic=True,
     )
-
-
-def _nominal_fps(stream: VideoStream) -> float:
-    """The rate the stream declares (FFmpeg's guess first), if plausible; else 25."""
-    lo, hi = _PLAUSIBLE_FPS
-    for rate in (stream.guessed_rate, stream.base_rate, stream.average_rate):
-        if rate is not None and lo <= float(rate) <= hi:
-            return float(rate)
-    return _FALLBACK_FPS
 
 
 def _declared_duration(
@@ -367,9 +358,15 @@ def _last_pts(container: InputContainer, stream: VideoStream) -> int | None:
     return max(stamps, default=None)
 
 
-def _declared_fps(stream: VideoStream) -> float | None:
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate is not None and rate > 0:
+def _declared_fps(stream: VideoStream, *, trust_average: bool = True) -> float | None:
+    """The first plausible rate the stream declares. ``trust_average=False`` when the timestamps
+    are unusable: FFmpeg computes the average rate from them, so its guess comes first."""
+    rates = (stream.average_rate, stream.guessed_rate, stream.base_rate)
+    if not trust_average:
+        rates = (stream.guessed_rate, stream.base_rate, stream.average_rate)
+    lo, hi = _PLAUSIBLE_FPS
+    for rate in rates:
+        if rate is not None and lo <= float(rate) <= hi:
             return float(rate)
     return None
 

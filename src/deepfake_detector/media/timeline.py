@@ -120,10 +120,9 @@ class _IndexTimeline:
         if i < 0:
             return None
         key = entries[i].timestamp + self._delay
-        gop, horizon = self._gop, self._horizon
-        if gop is None or horizon is None or pts > horizon or i < len(entries) - 1:
+        if i < len(entries) - 1:  # within what the index lists
             return key
-        return pts - round(gop) if pts - key > gop else key  # past what the index lists
+        return _assumed_keyframe(pts, key, key, self._gop, self._horizon)
 
     def frames_between(self, a: int, b: int) -> int:
         if b <= a:
@@ -133,6 +132,21 @@ class _IndexTimeline:
         ia = self._entries.search_timestamp(a - self._delay, backward=True, any_frame=True)
         ib = self._entries.search_timestamp(b - self._delay, backward=True, any_frame=True)
         return max(0, ib - ia)
+
+
+def _assumed_keyframe(
+    pts: int, known: int | None, listed_until: int, gop: float | None, horizon: int | None
+) -> int | None:
+    """The keyframe to plan with for ``pts`` in a partial timeline: ``known`` (the last listed
+    keyframe at or before it) while ``pts`` is within what is listed (up to ``listed_until``) or
+    past the stream's last frame (``horizon``); beyond the listing, one typical keyframe interval
+    (``gop``) before ``pts`` if that is later, so the planner seeks by timestamp there instead of
+    decoding everything from ``known``."""
+    if known is None or gop is None or pts <= listed_until:
+        return known
+    if horizon is not None and pts > horizon:
+        return known
+    return max(known, pts - round(gop))
 
 
 def _keyframe_interval(entries: IndexEntries, limit: int = 10_000) -> float | None:
@@ -203,12 +217,7 @@ class PartialScanTimeline:
     def keyframe_at_or_before(self, pts: int) -> int | None:
         i = bisect.bisect_right(self._keys, pts)
         known = self._keys[i - 1] if i > 0 else None
-        horizon = self._horizon
-        if pts <= self._end or self._gop is None or known is None:
-            return known
-        if horizon is not None and pts > horizon:
-            return known
-        return max(known, pts - round(self._gop))
+        return _assumed_keyframe(pts, known, self._end, self._gop, self._horizon)
 
     def frames_between(self, a: int, b: int) -> int:
         if b <= a:

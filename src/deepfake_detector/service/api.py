@@ -40,12 +40,6 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "status": status}})
-    response.status_code = status
-    return response
-
-
 @bp.before_request
 def _refuse_cross_site() -> None:
     check_same_origin()

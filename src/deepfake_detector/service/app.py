@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import errno
 import html
 import logging
 from pathlib import Path
 
-from flask import Flask, Response, make_response, render_template, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from deepfake_detector.config import (
@@ -23,6 +22,7 @@ from deepfake_detector.config import (
 from deepfake_detector.service import api, auth, limits, metrics, web
 from deepfake_detector.service.backends import connect
 from deepfake_detector.service.context import EXTENSION_KEY, ServiceContext
+from deepfake_detector.service.responses import error_response, json_error, wants_json
 from deepfake_detector.service.security import (
     BadHost,
     CSRFError,
@@ -87,26 +87,6 @@ def create_app(
     return app
 
 
-def _wants_json() -> bool:
-    if request.path.startswith("/api/"):
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return (
-        best == "application/json"
-        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
-    )
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    if _wants_json():
-        response = api.error_response(status, code, message)
-    else:
-        response = make_response(render_template("error.html", status=status, message=message))
-        response.status_code = status
-    response.headers.update(headers or {})
-    return response
-
-
 STORAGE_RETRY_AFTER_S = 60
 """``Retry-After`` of a 503 ``storage_unavailable`` answer to an upload."""
 
@@ -154,8 +134,8 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(BadHost)
     def _bad_host(exc: BadHost) -> Response:
-        if _wants_json():
-            return api.error_response(400, "bad_host", str(exc))
+        if wants_json():
+            return json_error(400, "bad_host", str(exc))
         # A bare page: no template, no session, nothing of the site for a foreign host name.
         page = (
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -166,27 +146,29 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(api.ApiError)
     def _api_error(exc: api.ApiError) -> Response:
-        return _error(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
 
     @app.errorhandler(UploadError)
     def _upload_error(exc: UploadError) -> Response:
-        return _error(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError) -> Response:
-        return _error(403, "csrf_failed", str(exc))
+        return error_response(403, "csrf_failed", str(exc))
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge) -> Response:
         limit = service().settings.upload_max_mb
-        return _error(413, "file_too_large", f"The file is larger than the {limit:g} MB limit.")
+        return error_response(
+            413, "file_too_large", f"The file is larger than the {limit:g} MB limit."
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         # Keep the exception's own headers (Allow on a 405, Retry-After, WWW-Authenticate…).
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-        return _error(
+        return error_response(
             status, _CODES.get(status, "http_error"), exc.description or exc.name, headers
         )
 
@@ -194,18 +176,13 @@ def _register_error_handlers(app: Flask) -> None:
     def _os_error(exc: OSError) -> Response:
         """A full or read-only disk anywhere (e.g. the request parser's temporary files) is
         answered as such (507 / 503), not as a generic 500."""
-        mapped = storage_error(exc) if exc.errno in _DISK_ERRORS else None
+        mapped = storage_error(exc, anywhere=True)
         if mapped is None:
             return _internal(exc)
         log.error("storage error on %s %s: %s", request.method, request.path, exc)
-        return _error(mapped.status, mapped.code, mapped.message)
+        return error_response(mapped.status, mapped.code, mapped.message)
 
     @app.errorhandler(Exception)
     def _internal(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(500, "internal_error", "Something went wrong on the server.")
-
-
-_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-"""OS errors that are about the disk wherever they happen (EACCES and EPERM are mapped only
-where a file is being stored: elsewhere they may mean anything)."""
+        return error_response(500, "internal_error", "Something went wrong on the server.")

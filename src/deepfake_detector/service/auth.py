@@ -48,8 +48,6 @@ from flask import (
     flash,
     g,
     has_request_context,
-    jsonify,
-    make_response,
     redirect,
     render_template,
     request,
@@ -58,10 +56,11 @@ from flask import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from deepfake_detector.config import ServiceSettings
+from deepfake_detector.config import ServiceSettings, SettingsError
 from deepfake_detector.service.context import EXTENSION_KEY, service
 from deepfake_detector.service.db import Token, utcnow
 from deepfake_detector.service.jobstore import JobStore
+from deepfake_detector.service.responses import error_response, wants_json
 from deepfake_detector.service.security import (
     CSRF_FIELD,
     UNSAFE_METHODS,
@@ -165,7 +164,7 @@ def auth_mode(settings: ServiceSettings) -> str:
     ``ValueError`` for a ``DFD_AUTH`` other than ``required``, ``optional`` or empty."""
     mode = settings.auth.strip().lower()
     if mode and mode not in AUTH_MODES:
-        raise ValueError(f"DFD_AUTH must be 'required' or 'optional' (or unset), not {mode!r}")
+        raise SettingsError(f"DFD_AUTH must be 'required' or 'optional' (or unset), not {mode!r}")
     if mode == "required" or not is_loopback(settings.host):
         return "required"
     return mode or "local"
@@ -270,27 +269,6 @@ def _touch(jobs: JobStore, token: Token) -> None:
 # -- the check before every request -------------------------------------------------------------
 
 
-def _json_wanted() -> bool:
-    if request.path.startswith("/api/") or request.blueprint == "metrics":
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return (
-        best == "application/json"
-        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
-    )
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    """The service's error answer: the documented JSON shape for the API (and scripts), the
-    error page otherwise."""
-    if _json_wanted():
-        response = jsonify({"error": {"code": code, "message": message, "status": status}})
-    else:
-        response = make_response(render_template("error.html", status=status, message=message))
-    response.status_code = status
-    return response
-
-
 def _unauthorized(message: str, *, invalid: bool) -> Response:
     response = error_response(401, "unauthorized", message)
     response.headers["WWW-Authenticate"] = REALM + (', error="invalid_token"' if invalid else "")
@@ -313,7 +291,7 @@ def _check_request() -> Response | None:
     if who.token is None:
         if not needs_token():
             return None
-        if not _json_wanted():
+        if not wants_json():
             code = 302 if request.method == "GET" else 303
             return redirect(url_for("auth.login", next=_here()), code=code)
         return _unauthorized(

@@ -152,17 +152,14 @@ def run_serve(args: argparse.Namespace) -> int:
     """Run the web application (and, unless ``--no-worker``, the job worker)."""
     from deepfake_detector.service import limits
     from deepfake_detector.service.auth import auth_mode
-    from deepfake_detector.service.security import HostsNotConfigured, allowed_hosts
+    from deepfake_detector.service.security import allowed_hosts
 
     settings = _apply_overrides(args)
     _show_info(settings)
-    try:  # settings that can never work: one line and exit status 2, before anything starts
-        allowed_hosts(settings)
-        auth_mode(settings)
-        limits.check_settings(settings)
-    except (HostsNotConfigured, ValueError) as exc:
-        print(f"serve: {exc}", file=sys.stderr)
-        return 2
+    # Settings that can never work raise SettingsError before anything starts (said by main).
+    allowed_hosts(settings)
+    auth_mode(settings)
+    limits.check_settings(settings)
     try:  # unreachable database, full or read-only disk: one line, no traceback
         _prepare(settings)
     except Exception as exc:
@@ -191,13 +188,18 @@ def _embedded_server(settings: ServiceSettings, app: Any) -> Any:
     class BoundedServer(ThreadedWSGIServer):
         def __init__(self) -> None:
             self.slots = threading.BoundedSemaphore(max(1, settings.max_connections))
+            self.stopping = threading.Event()
             super().__init__(settings.host, settings.port, app, Handler)
+
+        def shutdown(self) -> None:
+            self.stopping.set()  # a request waiting for a slot gives up
+            super().shutdown()
 
         def process_request(self, request: Any, client_address: Any) -> None:
             # Wait for a free slot before starting a thread: meanwhile new connections wait in
             # the kernel's listen backlog instead of each getting a thread.
             while not self.slots.acquire(timeout=0.5):
-                if getattr(self, "_BaseServer__shutdown_request", False):
+                if self.stopping.is_set():
                     self.shutdown_request(request)
                     return
             try:

@@ -31,8 +31,10 @@ from flask import Flask, Response, request
 from flask_limiter import Limit, Limiter, RateLimitExceeded
 from limits import parse_many
 
+from deepfake_detector.config import SettingsError
 from deepfake_detector.service import auth
 from deepfake_detector.service.context import EXTENSION_KEY
+from deepfake_detector.service.responses import error_response
 from deepfake_detector.service.uploads import UPLOAD_ENDPOINTS
 
 if TYPE_CHECKING:
@@ -62,14 +64,14 @@ def _checked(variable: str, value: str) -> str:
     try:
         parse_many(value) if value.strip() else None
     except ValueError as exc:
-        raise ValueError(
+        raise SettingsError(
             f"{variable}={value!r} is not a rate limit list such as '30/minute;500/day': {exc}"
         ) from None
     return value.strip()
 
 
 def check_settings(settings: ServiceSettings) -> None:
-    """Raise ``ValueError`` (naming the variable) for a rate limit that cannot be parsed, so that
+    """Raise ``SettingsError`` (naming the variable) for a rate limit that cannot be parsed, so that
     ``serve`` refuses to start with one line instead of failing on its first request."""
     _checked("DFD_RATE_LIMIT_UPLOADS", settings.rate_limit_uploads)
     _checked("DFD_RATE_LIMIT_API", settings.rate_limit_api)
@@ -117,7 +119,7 @@ def init_app(app: Flask) -> Limiter:
         retry_after = max(1, math.ceil(reset_at - time.time()))
         what = "uploads" if request.endpoint in UPLOAD_ENDPOINTS else "requests"
         who = "this token" if auth.current_token() is not None else "this address"
-        response = auth.error_response(
+        response = error_response(
             429,
             "too_many_requests",
             f"Too many {what}: {who} may make at most {exc.limit.limit}. "

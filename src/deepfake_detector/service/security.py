@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request, session
 
-from deepfake_detector.config import ServiceSettings
+from deepfake_detector.config import ServiceSettings, SettingsError
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -72,7 +72,7 @@ class BadHost(Exception):
     """The request's ``Host`` is not one this server answers to."""
 
 
-class HostsNotConfigured(ValueError):
+class HostsNotConfigured(SettingsError):
     """A non-loopback address without ``DFD_ALLOWED_HOSTS``."""
 
 
@@ -121,7 +121,11 @@ def _split(host: str) -> tuple[str, str | None] | None:
 
 def host_allowed(host: str, allowed: Sequence[str]) -> bool:
     """Whether a ``Host`` value (``name``, ``name:port``, ``[v6]:port``) matches an entry:
-    ``*``; a name (any port); ``name:port``; ``.example.com`` (it and its subdomains)."""
+    ``*``; a name (any port); ``name:port``; ``.example.com`` (it and its subdomains).
+
+    Not Flask's ``TRUSTED_HOSTS`` / Werkzeug's ``host_is_trusted``: they neither match a
+    bracketed IPv6 host (``[::1]:3000`` against ``[::1]``, one of the loopback defaults) nor
+    take ``name:port`` entries, and they check only when ``request.host`` is first read."""
     if "*" in allowed:
         return True
     parts = _split(host)

@@ -74,12 +74,14 @@ UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 NO_SPACE_MESSAGE = "The server is out of disk space; try again later."
 
 
-def storage_error(exc: OSError) -> UploadError | None:
+def storage_error(exc: OSError, *, anywhere: bool = False) -> UploadError | None:
     """The answer to an OS error met while storing an upload: 507 for a full disk (or quota),
-    503 for storage that cannot be written (read-only, permissions); ``None`` for others."""
+    503 for storage that cannot be written (read-only, permissions); ``None`` for others.
+    ``anywhere``: met elsewhere in a request, where EACCES and EPERM may mean anything, so only
+    a full or read-only disk is answered as such."""
     if exc.errno in OUT_OF_SPACE:
         return UploadError(507, "insufficient_storage", NO_SPACE_MESSAGE)
-    if exc.errno in UNWRITABLE:
+    if exc.errno == errno.EROFS or (exc.errno in UNWRITABLE and not anywhere):
         return UploadError(
             503,
             "storage_unavailable",

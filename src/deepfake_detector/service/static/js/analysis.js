@@ -16,7 +16,6 @@
     classify: "Scoring each person",
     analysed: "Analysed, saving the result",
     finished: "Finished",
-    done: "Finishing",
   };
 
   function percentText(p) {
