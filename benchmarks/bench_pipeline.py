@@ -53,6 +53,8 @@ SMOKE_FRAMES = 4
 TARGET_TOTAL_S = 5.0
 TARGET_SPEEDUP = 10.0
 TARGET_PEAK_RSS_MB = 1536.0
+TARGET_GPU_VIDEOS_PER_S = 5.0
+THROUGHPUT_CLIP = "10s-1080p-g60"
 
 MEMORY_FLOOR_MB = 1024
 """A running case is killed if the machine's available memory falls below this."""
@@ -107,6 +109,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="AnalysisSettings.sample_snap for ours (default: the settings' default)",
     )
+    parser.add_argument(
+        "--device", help="AnalysisSettings.device for ours: auto, cpu, cuda (default: settings)"
+    )
+    parser.add_argument(
+        "--throughput",
+        type=int,
+        metavar="N",
+        help=f"instead of the cases: videos per second over N copies of {THROUGHPUT_CLIP}, one "
+        "job at a time and then --job-threads jobs at once sharing one batched model",
+    )
+    parser.add_argument(
+        "--job-threads",
+        type=int,
+        default=8,
+        help="jobs at once in the batched half of --throughput (default 8)",
+    )
+    parser.add_argument(
+        "--max-batch-frames",
+        type=int,
+        default=512,
+        help="largest batch the shared model scores at once in --throughput (default 512)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per subprocess")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
@@ -118,6 +142,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.repeat = args.baseline_repeat = 1
     if args.repeat < 1 or args.baseline_repeat < 1 or args.frames < 1:
         parser.error("--repeat, --baseline-repeat and --frames must be at least 1")
+    if args.throughput is not None and (args.throughput < 1 or args.job_threads < 1):
+        parser.error("--throughput and --job-threads must be at least 1")
     return args
 
 
@@ -149,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         return _child_main(args.child)
 
+    if args.throughput is not None:
+        return run_throughput(args)
     clips = selected_clips(args)
     cache: Path = args.cache_dir
     started = time.perf_counter()
@@ -184,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat_baseline": args.baseline_repeat,
             "ours_model": args.ours_model,
             "ours_backend": args.ours_backend,
+            "device": args.device,
             "ours_sample_snap": args.ours_sample_snap,
             "smoke": args.smoke,
             "clip_generator_version": clipgen.GENERATOR_VERSION,
@@ -207,6 +236,63 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         log(f"no result for: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+def run_throughput(args: argparse.Namespace) -> int:
+    """``--throughput N``: N analyses of the same 10 s 1080p clip, first one job at a time (the
+    plain ``Analyzer``), then ``--job-threads`` at once sharing one ``BatchingClassifier`` (as
+    ``worker --job-threads`` runs them), each in its own subprocess; videos per second and the
+    ratio."""
+    started = time.perf_counter()
+    machine = machine_info()
+    spec = clipgen.SMOKE if args.smoke else clipgen.CLIPS[THROUGHPUT_CLIP]
+    clip = clipgen.ensure_clip(spec, args.cache_dir)
+    warmup = clipgen.ensure_clip(clipgen.SMOKE, args.cache_dir)
+    common = {
+        "kind": "throughput",
+        "clip": str(clip),
+        "warmup": str(warmup),
+        "frames": args.frames,
+        "videos": args.throughput,
+        "device": args.device,
+        "backend": args.ours_backend,
+        "model": args.ours_model,
+        "max_batch_frames": args.max_batch_frames,
+    }
+    runs: JsonDict = {}
+    for name, threads in (("one_at_a_time", 1), ("batched", args.job_threads)):
+        log(f"throughput: {args.throughput} videos, {name} ({threads} job thread(s))...")
+        runs[name] = run_child({**common, "job_threads": threads}, args.timeout)
+        log(f"throughput: {name}: {runs[name].get('videos_per_s', runs[name].get('error'))}")
+    one, batched = runs["one_at_a_time"], runs["batched"]
+    ratio = None
+    if "videos_per_s" in one and "videos_per_s" in batched:
+        ratio = round(batched["videos_per_s"] / one["videos_per_s"], 2)
+    device = batched.get("device") or one.get("device")
+    report: JsonDict = {
+        "benchmark": "bench_pipeline --throughput",
+        "machine": machine,
+        "clip": clipgen.describe_clip(spec, clip),
+        "settings": {key: common[key] for key in common if key not in ("kind", "clip", "warmup")}
+        | {"job_threads": args.job_threads},
+        "code": code_version(),
+        **runs,
+        "batched_over_one_at_a_time": ratio,
+        "targets": {
+            "videos_per_s_at_least_5_on_a_gpu": (
+                batched.get("videos_per_s", 0) >= TARGET_GPU_VIDEOS_PER_S
+                if str(device).startswith("cuda")
+                else None
+            ),
+        },
+        "bench_wall_s": round(time.perf_counter() - started, 1),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0 if "error" not in one and "error" not in batched else 1
 
 
 def run_case(
@@ -238,6 +324,7 @@ def run_case(
                 if args.ours_model == "seed-checkpoint"
                 else args.ours_model,
                 "backend": args.ours_backend,
+                "device": args.device,
                 "sample_snap": args.ours_sample_snap,
             },
             args.timeout,
@@ -493,6 +580,8 @@ def _child_main(request_path: Path) -> int:
             result = _measure_ours(request)
         elif kind == "baseline":
             result = _measure_baseline(request)
+        elif kind == "throughput":
+            result = _measure_throughput(request)
         elif kind == "checkpoint":
             import seed_baseline
 
@@ -543,6 +632,8 @@ def _measure_ours(request: JsonDict) -> JsonDict:
         overrides["model"] = request["model"]
     if request.get("backend"):
         overrides["backend"] = request["backend"]
+    if request.get("device"):
+        overrides["device"] = request["device"]
     if request.get("sample_snap") is not None:
         overrides["sample_snap"] = request["sample_snap"]
     settings = replace(settings_from_env(), **overrides)
@@ -594,6 +685,95 @@ def _measure_ours(request: JsonDict) -> JsonDict:
         out["error"] = f"verdict ERROR: {median['error']}"
     if median["reason"] is None:
         out.pop("reason")
+    return out
+
+
+def _measure_throughput(request: JsonDict) -> JsonDict:
+    """``request["videos"]`` analyses by ``request["job_threads"]`` threads; with more than one,
+    the threads share one ``BatchingClassifier`` as ``worker --job-threads`` does."""
+    import queue as queue_module
+    import threading
+    from collections import Counter
+    from dataclasses import replace
+
+    from deepfake_detector.analysis.pipeline import Analyzer
+    from deepfake_detector.config import settings_from_env
+    from deepfake_detector.models import load_classifier
+    from deepfake_detector.models.batching import BatchingClassifier
+
+    overrides: JsonDict = {"frames": request["frames"]}
+    for key in ("model", "backend", "device"):
+        if request.get(key):
+            overrides[key] = request[key]
+    settings = replace(settings_from_env(), **overrides)
+    threads = int(request["job_threads"])
+    t = time.perf_counter()
+    shared = None
+    if threads > 1:
+        inner = load_classifier(settings.model, device=settings.device, backend=settings.backend)
+        shared = BatchingClassifier(inner, max_batch_frames=int(request["max_batch_frames"]))
+    analyzers = [
+        Analyzer(settings, classifier=shared, members=True) if shared else Analyzer(settings)
+        for _ in range(threads)
+    ]
+    for analyzer in analyzers:  # models, detectors and kernels warmed up before the clock
+        analyzer.analyze(request["warmup"])
+    load_s = time.perf_counter() - t
+    if shared is not None:
+        shared.stats = type(shared.stats)()
+
+    todo: queue_module.Queue[int] = queue_module.Queue()
+    for i in range(int(request["videos"])):
+        todo.put(i)
+    verdicts: Counter[str] = Counter()
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def work(analyzer: Analyzer) -> None:
+        while True:
+            try:
+                todo.get_nowait()
+            except queue_module.Empty:
+                return
+            result = analyzer.analyze(request["clip"])
+            with lock:
+                verdicts[str(result.verdict)] += 1
+                if result.error:
+                    errors.append(result.error)
+
+    t, cpu = time.perf_counter(), time.process_time()
+    pool = [threading.Thread(target=work, args=(a,)) for a in analyzers]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    classifier = analyzers[0].classifier
+    out: JsonDict = {
+        "job_threads": threads,
+        "videos": int(request["videos"]),
+        "wall_s": round(wall, 3),
+        "videos_per_s": round(int(request["videos"]) / wall, 3),
+        "cpu_s_per_video": round(cpu / int(request["videos"]), 3),
+        "load_and_warmup_s": round(load_s, 2),
+        "verdicts": dict(verdicts),
+        "device": classifier.device,
+        "backend": classifier.backend,
+    }
+    if shared is not None:
+        stats = shared.stats
+        out["batches"] = {
+            "count": stats.batches,
+            "clips": stats.clips,
+            "frames": stats.frames,
+            "mean_jobs_per_batch": round(
+                sum(stats.requests_per_batch) / max(1, len(stats.requests_per_batch)), 2
+            ),
+            "largest_batch_clips": stats.largest_batch_clips,
+        }
+        shared.close()
+    if errors:
+        out["error"] = f"{len(errors)} analyses failed, e.g. {errors[0]}"
     return out
 
 

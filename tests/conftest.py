@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from deepfake_detector.models.classifier import clear_classifier_cache
+
 import video_factory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Exported ONNX files and backend timings go to a session tmp dir (made once, shared by all
+    tests and the processes they start), never to the user's ~/.cache."""
+    cache = tmp_path_factory.mktemp("dfd-cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DFD_CACHE_DIR", str(cache))
+    yield cache
+    mp.undo()
+    clear_classifier_cache()
 
 
 @pytest.fixture(scope="session")

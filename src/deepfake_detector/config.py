@@ -55,7 +55,9 @@ class AnalysisSettings:
     device: str = "auto"
     """``auto`` | ``cpu`` | ``cuda``."""
     backend: str = "auto"
-    """``auto`` | ``torch`` | ``onnxruntime`` | ``openvino``."""
+    """``auto`` | ``torch`` | ``onnxruntime`` | ``openvino``. ``auto``: PyTorch on a GPU, else the
+    one measured fastest for the model on this CPU (once per machine, then remembered in the
+    cache folder: ``DFD_CACHE_DIR``, default ``~/.cache/deepfake-detector``)."""
     max_pixels: int = 8192 * 8192
     """Videos whose declared frame area exceeds this are refused before decoding."""
     max_decode_megapixels: float = 100_000.0
@@ -132,6 +134,11 @@ class ServiceSettings:
     worker_concurrency: int = 1
     """Job processes per ``worker`` command (each loads the model once and runs one job at a
     time)."""
+    worker_job_threads: int = 1
+    """Jobs one worker process runs at once, in threads that decode and find faces in parallel
+    and share the process's one model: their people's clips are scored in common batches
+    (``BatchingClassifier``). Above 1 pays off on a GPU; on a CPU, prefer
+    ``worker_concurrency``."""
     worker_heartbeat_s: float = 5.0
     """How often a worker renews its lease and looks for jobs of dead workers."""
     worker_lease_s: float = 30.0

@@ -105,3 +105,33 @@ def test_smoke_run_times_the_web_path_too(tmp_path: Path) -> None:
     assert web["upload_to_verdict_s"] >= 0.5 * case["ours"]["total_s"]
     assert web["upload_to_heatmaps_s"] >= web["upload_to_verdict_s"]
     assert web["minus_cli_s"] == round(web["upload_to_verdict_s"] - case["ours"]["total_s"], 3)
+
+
+@pytest.mark.slow
+def test_throughput_smoke_runs_one_at_a_time_and_batched(tmp_path: Path) -> None:
+    out = tmp_path / "throughput.json"
+    code = bench_pipeline.main(
+        [
+            "--smoke",
+            "--throughput", "4",
+            "--job-threads", "2",
+            "--device", "cpu",
+            "--cache-dir", str(tmp_path / "cache"),
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert code == 0, json.dumps(report, indent=1)
+    one, batched = report["one_at_a_time"], report["batched"]
+    assert (one["job_threads"], batched["job_threads"]) == (1, 2)
+    for side in (one, batched):
+        assert side["videos"] == 4 and sum(side["verdicts"].values()) == 4
+        assert set(side["verdicts"]) <= VERDICTS
+        assert side["videos_per_s"] == pytest.approx(4 / side["wall_s"], rel=0.01)
+        assert side["device"] == "cpu"
+    # Every face clip of the four videos went through the shared model's batches.
+    assert batched["batches"]["clips"] >= 4 and batched["batches"]["count"] >= 1
+    assert report["batched_over_one_at_a_time"] == pytest.approx(
+        batched["videos_per_s"] / one["videos_per_s"], rel=0.01
+    )
+    assert report["targets"]["videos_per_s_at_least_5_on_a_gpu"] is None  # no GPU in this run

@@ -1,9 +1,8 @@
 """Fixtures for the models tests: real face crops, a seed checkpoint with the original's exact
-keys (random weights: the real ones are unobtainable), and an isolated ONNX cache."""
+keys (random weights: the real ones are unobtainable)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,24 +11,11 @@ import torch
 from model_fixtures import clip_of_crops, random_seed_state_dict, sequence_network
 
 from deepfake_detector.models.checkpoints import HeadConfig, ModelConfig, save_checkpoint
-from deepfake_detector.models.classifier import clear_classifier_cache
 
 
 @pytest.fixture(scope="session")
 def crops_112() -> list[np.ndarray]:
     return clip_of_crops(112, 6)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Exported ONNX files go to a session tmp dir (exported once, shared by all tests), never to
-    the user's ~/.cache."""
-    cache = tmp_path_factory.mktemp("dfd-cache")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DFD_CACHE_DIR", str(cache))
-    yield cache
-    mp.undo()
-    clear_classifier_cache()
 
 
 @pytest.fixture(scope="session")

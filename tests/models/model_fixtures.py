@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from deepfake_detector.faces.crop import CropSpec
+from deepfake_detector.models.checkpoints import HeadConfig, ModelConfig, save_checkpoint
 from deepfake_detector.models.seed import SeedResNeXtLSTM
 from deepfake_detector.models.sequence import SequenceClassifier
 
@@ -70,3 +73,20 @@ def sequence_network(seed: int = 0) -> SequenceClassifier:
         network.frame_head.weight.mul_(40.0)
         network.clip_head.weight.mul_(40.0)
     return network
+
+
+def small_sequence_folder(folder: Path, seed: int) -> Path:
+    """A small model folder (EfficientNet-Lite0 at 64 px, hidden 16) with its own weights: quick to
+    export and time, and a key of its own in every cache."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = SequenceClassifier("efficientnet_lite0", hidden=16).eval()
+    config = ModelConfig(
+        name=f"small-{seed}",
+        backbone="efficientnet_lite0",
+        head=HeadConfig(hidden=16),
+        input_size=64,
+        crop=CropSpec(size=64, margin=0.25, align=True),
+        trained=False,
+    )
+    return save_checkpoint(network, config, folder)

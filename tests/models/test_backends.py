@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from model_fixtures import clip_of_crops, sequence_network
+from model_fixtures import clip_of_crops, sequence_network, small_sequence_folder
 
 from deepfake_detector.errors import ModelError
 from deepfake_detector.models import load_classifier
@@ -54,6 +54,18 @@ def test_backends_agree(model, sequence_folder, seed_checkpoint, crops_112):
         )
         assert scores.fake_probability == pytest.approx(expected.fake_probability, abs=PROB_ATOL)
         assert other.info == torch_c.info
+
+
+def test_every_export_in_a_process_keeps_the_frames_axis_dynamic(tmp_path):
+    """torch 2.13 fixed the frames axis to the example's length on a second in-process export;
+    each export now runs in its own interpreter, so the second model takes any clip length."""
+    for seed in (1, 2):
+        folder = small_sequence_folder(tmp_path / f"m{seed}", seed)
+        reference = load_classifier(str(folder), device="cpu", backend="torch")
+        other = load_classifier(str(folder), device="cpu", backend="onnxruntime")
+        for count in (1, 5):
+            clip = clip_of_crops(64, count)
+            _agree(reference.logits(clip), other.logits(clip))
 
 
 def test_onnx_files_are_cached_by_hash(sequence_folder, crops_112):
@@ -129,9 +141,11 @@ def test_bf16_is_close_to_fp32(sequence_folder, crops_112):
 def test_loaded_once_per_process(sequence_folder):
     first = load_classifier(str(sequence_folder), device="cpu", backend="torch")
     assert load_classifier(str(sequence_folder), device="cpu", backend="torch") is first
-    # "auto" resolves before the cache lookup: on a CPU-only machine it is the same instance.
-    if not torch.cuda.is_available():
-        assert load_classifier(str(sequence_folder)) is first
+    # "auto" resolves before the cache lookup: whatever it chose is the same instance as an
+    # explicit request for that backend.
+    auto = load_classifier(str(sequence_folder))
+    assert load_classifier(str(sequence_folder)) is auto
+    assert load_classifier(str(sequence_folder), device="cpu", backend=auto.backend) is auto
     default = load_classifier()
     assert load_classifier("default") is default
     assert default.info.trained is True and default.device in ("cpu", "cuda:0")

@@ -50,12 +50,18 @@ class Analyzer:
         *,
         classifier: Classifier | None = None,
         detector: FaceDetector | None = None,
+        members: bool | None = None,
     ) -> None:
+        """``classifier``: one to use instead of loading ``settings.model`` (e.g. a
+        ``BatchingClassifier`` shared by job threads). ``members``: whether to load the model's
+        second scorer (landmark dynamics) from ``settings.model``; by default only when the
+        classifier is loaded here, since one passed in may be another model."""
         self.settings = settings or settings_from_env()
         s = self.settings
         self.classifier = classifier or load_classifier(s.model, device=s.device, backend=s.backend)
         # A second scorer of the same model (landmark dynamics), combined with the texture model.
-        self.landmarks = load_member(s.model) if classifier is None else None
+        load = classifier is None if members is None else members
+        self.landmarks = load_member(s.model) if load else None
         # Faces are cut exactly as the model was trained to see them.
         self.extractor = FaceExtractor(s, self.classifier.info.crop, detector)
 

@@ -104,25 +104,39 @@ def load_classifier(
     """Resolve ``model`` (registry name, seed ``.pt``, ``.safetensors`` or model folder) and load it
     once per process. Raises ``ModelError`` with a user-facing message on any failure.
 
-    ``backend``: ``auto`` (= torch) | ``torch`` | ``onnxruntime`` | ``openvino``; ``precision``:
-    ``fp32`` (default, exact) | ``bf16`` (torch, openvino) | ``fp16`` (torch on CUDA). The cache
-    key is (resolved model, device, backend, precision), with ``auto`` resolved first, so
-    ``load_classifier()`` and ``load_classifier("default", "cpu", "torch")`` share one instance
-    on a CPU machine."""
+    ``backend``: ``auto`` | ``torch`` | ``onnxruntime`` | ``openvino``; ``auto`` is PyTorch on a
+    GPU and otherwise whichever of the three was measured fastest for this model on this CPU
+    (measured on the first load on a machine, then remembered: ``models/backend_choice.py``).
+    ``precision``: ``fp32`` (default, exact) | ``bf16`` (torch, openvino) | ``fp16`` (torch on
+    CUDA). The cache key is (resolved model, device, backend, precision), with ``auto`` resolved
+    first, so ``load_classifier()`` and an explicit request for the backend it chose share one
+    instance."""
     from deepfake_detector.models.registry import model_key, resolve_model
-    from deepfake_detector.models.runtime import create_classifier, resolve_device
+    from deepfake_detector.models.runtime import create_classifier, resolve_backend, resolve_device
 
-    backend = "torch" if backend in ("auto", "", None) else backend
-    if backend == "torch":
-        device = str(resolve_device(device))
-    elif device in ("auto", "", None):
-        device = "cpu"
-    key = (model_key(model), device, backend, precision)
     with _CACHE_LOCK:
+        resolved = None
+        built = None
+        alias = None
+        if backend in ("auto", "", None):
+            alias = (model_key(model), device, "auto", precision)
+            if alias in _CACHE:
+                return _CACHE[alias]
+            resolved = resolve_model(model)
+            backend, built = resolve_backend(resolved, device, "auto", precision)
+        if backend == "torch":
+            device = str(resolve_device(device))
+        elif device in ("auto", "", None):
+            device = "cpu"
+        key = (model_key(model), device, backend, precision)
         cached = _CACHE.get(key)
         if cached is None:
-            cached = create_classifier(resolve_model(model), device, backend, precision)
+            cached = built or create_classifier(
+                resolved or resolve_model(model), device, backend, precision
+            )
             _CACHE[key] = cached
+        if alias is not None:
+            _CACHE[alias] = cached
         return cached
 
 

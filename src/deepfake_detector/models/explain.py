@@ -54,10 +54,14 @@ def gradcam(network: nn.Module, frames: torch.Tensor, target: str = "frame") -> 
 def _torch_for(classifier: BaseClassifier) -> TorchClassifier:
     if isinstance(classifier, TorchClassifier):
         return classifier
+    # Other backends borrow a torch copy; so does a BatchingClassifier, on its own device: its
+    # scoring thread may run the shared network at any moment, and the Grad-CAM hook would
+    # catch those activations too.
+    device = classifier.device if classifier.backend == "torch" else "cpu"
     with _LOCK:
         borrowed = _BORROWED.get(id(classifier))
         if borrowed is None:
-            borrowed = TorchClassifier(classifier.resolved, "cpu", "fp32")
+            borrowed = TorchClassifier(classifier.resolved, device, "fp32")
             _BORROWED[id(classifier)] = borrowed
         return borrowed
 

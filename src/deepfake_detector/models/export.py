@@ -15,6 +15,8 @@ import contextlib
 import io
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import warnings
@@ -51,15 +53,17 @@ class _Scores(nn.Module):
 def _quiet_exporter() -> Iterator[None]:
     """The exporter prints progress lines, warnings and log records (e.g. "torchvision is not
     installed") that mean nothing to a user; keep them out of the CLI's output."""
-    onnx_log = logging.getLogger("torch.onnx")
-    level = onnx_log.level
-    onnx_log.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        onnx_log.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def cache_dir() -> Path:
@@ -119,5 +123,46 @@ def cached_onnx(resolved: ResolvedModel, directory: str | Path | None = None) ->
     with _EXPORT_LOCK:
         if not path.is_file():
             log.info("exporting %s to ONNX at %s (once)", resolved.config.name, path)
-            export_onnx(resolved.load_network(), resolved.config.input_size, path)
+            export_in_subprocess(resolved, path)
     return path
+
+
+def export_in_subprocess(resolved: ResolvedModel, path: Path) -> Path:
+    """Export ``resolved`` in a fresh interpreter. With torch 2.13, every ``torch.export`` of an
+    LSTM after the first one in a process fixes the frames axis to the example's length (the
+    LSTM's decomposition adds a guard ``T == 2``), so a second model exported in one process
+    would only accept clips of two frames; a new process per export avoids it."""
+    origin = resolved.origin.removeprefix("builtin:")
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", __name__, origin, str(path), resolved.sha256]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ModelError(f"ONNX export failed: {exc}") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise ModelError(lines[-1] if lines else f"ONNX export failed (status {done.returncode})")
+    return path
+
+
+def _export_main(argv: list[str]) -> int:
+    """``python -m deepfake_detector.models.export MODEL PATH SHA256``: what
+    :func:`export_in_subprocess` runs."""
+    from deepfake_detector.models.registry import resolve_model
+
+    model, path, sha256 = argv
+    try:
+        resolved = resolve_model(model)
+        if resolved.sha256 != sha256:
+            raise ModelError(f"ONNX export failed: {model} changed while it was being exported")
+        export_onnx(resolved.load_network(), resolved.config.input_size, path)
+    except ModelError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_export_main(sys.argv[1:]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +18,16 @@ import numpy as np
 import torch
 
 from deepfake_detector.errors import ModelError
+from deepfake_detector.models.backend_choice import choose_backend, usable_cores
 from deepfake_detector.models.checkpoints import ModelConfig
 from deepfake_detector.models.classifier import ClipScores, ModelInfo
 from deepfake_detector.models.export import INPUT_NAME, cache_dir, cached_onnx
 from deepfake_detector.models.registry import ResolvedModel
+from deepfake_detector.models.sequence import SEQUENCE_ARCHITECTURE
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
+ClipLogits = tuple[float, np.ndarray]
+"""One clip's raw outputs: its clip logit and its ``(T,)`` frame logits (float64)."""
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -142,19 +145,29 @@ class BaseClassifier:
         """``(B, T, 3, S, S)`` float32 → ``(clip logits (B,), frame logits (B, T))``."""
         raise NotImplementedError
 
+    def run_clips(self, clips: Sequence[np.ndarray]) -> list[ClipLogits]:
+        """Preprocessed clips ``(T_i, 3, S, S)``, any lengths → one ``(clip logit, frame logits)``
+        each, in order. Clips of equal length share one ``run`` (a batch)."""
+        out: list[ClipLogits | None] = [None] * len(clips)
+        by_length: dict[int, list[int]] = {}
+        for i, clip in enumerate(clips):
+            by_length.setdefault(len(clip), []).append(i)
+        for members in by_length.values():
+            c, f = self.run(np.stack([clips[i] for i in members]))
+            for k, i in enumerate(members):
+                out[i] = (float(c[k]), np.asarray(f[k], np.float64))
+        return [o for o in out if o is not None]
+
     def logits(self, crops: Sequence[np.ndarray]) -> tuple[list[float], list[int], np.ndarray]:
         """Raw outputs: per-chunk clip logits, chunk lengths and ``(T,)`` frame logits. Clips longer
         than ``max_frames`` are split into contiguous near-equal chunks (memory stays bounded, and
         the temporal head sees lengths like those it was trained on)."""
         x = preprocess(crops, self.config)
-        n_chunks = math.ceil(len(x) / self.config.max_frames)
-        clip, lengths, frames = [], [], []
-        for chunk in np.array_split(x, n_chunks):
-            c, f = self.run(chunk[None])
-            clip.append(float(c[0]))
-            lengths.append(len(chunk))
-            frames.append(np.asarray(f[0], np.float64))
-        return clip, lengths, np.concatenate(frames)
+        chunks = np.array_split(x, math.ceil(len(x) / self.config.max_frames))
+        outputs = self.run_clips(chunks)
+        clip = [c for c, _ in outputs]
+        frames = np.concatenate([f for _, f in outputs])
+        return clip, [len(chunk) for chunk in chunks], frames
 
     def score_clip(self, crops: list[np.ndarray]) -> ClipScores:
         """Score one person's face crops (RGB ``uint8``, time order)."""
@@ -212,12 +225,28 @@ class TorchClassifier(BaseClassifier):
             clip, frame = self.network.scores(self.to_tensor(frames))
         return clip.float().cpu().numpy(), frame.float().cpu().numpy()
 
+    def run_clips(self, clips: Sequence[np.ndarray]) -> list[ClipLogits]:
+        """Our sequence model takes clips of different lengths in one batch (zero-padded, with
+        their lengths: packed LSTM, masked mean), so a batch of several jobs' people is one
+        forward pass; the seed's network cannot, and is batched by equal length."""
+        lengths = {len(clip) for clip in clips}
+        if len(lengths) <= 1 or self.config.architecture != SEQUENCE_ARCHITECTURE:
+            return super().run_clips(clips)
+        longest = max(lengths)
+        padded = np.zeros((len(clips), longest, *clips[0].shape[1:]), np.float32)
+        for i, clip in enumerate(clips):
+            padded[i, : len(clip)] = clip
+        valid = torch.tensor([len(clip) for clip in clips])
+        with torch.inference_mode(), self.autocast():
+            clip_logits, frame_logits = self.network(self.to_tensor(padded), valid)
+        c, f = clip_logits.float().cpu().numpy(), frame_logits.float().cpu().numpy()
+        return [
+            (float(c[i]), np.asarray(f[i, : len(clip)], np.float64)) for i, clip in enumerate(clips)
+        ]
+
 
 def _cpu_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    return max(1, usable_cores())
 
 
 def _cpu_only(backend: str, device: str) -> str:
@@ -308,11 +337,30 @@ class OpenVinoClassifier(BaseClassifier):
             return np.array(result[0]), np.array(result[1])
 
 
+def resolve_backend(
+    resolved: ResolvedModel, device: str = "auto", backend: str = "auto", precision: str = "fp32"
+) -> tuple[str, BaseClassifier | None]:
+    """What ``backend`` means here: ``auto`` is PyTorch on a GPU or for a precision other than
+    fp32, else the backend measured fastest for this model on this CPU
+    (:mod:`~deepfake_detector.models.backend_choice`). Returns the name and, when this call had
+    to measure, the instance it already built."""
+    if backend not in ("auto", None, ""):
+        return backend, None
+    if precision != "fp32" or resolve_device(device).type != "cpu":
+        return "torch", None
+    name, built, _ = choose_backend(
+        resolved, lambda candidate: create_classifier(resolved, "cpu", candidate, precision)
+    )
+    return name, built
+
+
 def create_classifier(
     resolved: ResolvedModel, device: str = "auto", backend: str = "auto", precision: str = "fp32"
 ) -> BaseClassifier:
-    """One backend instance for ``resolved`` (``auto`` → torch)."""
-    name = "torch" if backend in ("auto", None, "") else backend
+    """One backend instance for ``resolved`` (``auto``: see :func:`resolve_backend`)."""
+    name, built = resolve_backend(resolved, device, backend, precision)
+    if built is not None:
+        return built
     if name == "torch":
         return TorchClassifier(resolved, device, precision)
     if name == "onnxruntime":

@@ -73,6 +73,12 @@ def add_serve_parser(subparsers: Any) -> None:
         help="job processes on this machine, each with its own model (default 1, "
         "DFD_WORKER_CONCURRENCY)",
     )
+    w.add_argument(
+        "--job-threads",
+        type=int,
+        help="jobs each process runs at once, sharing its model; their face clips are scored "
+        "in common batches: for a GPU (default 1, DFD_WORKER_JOB_THREADS)",
+    )
     w.set_defaults(handler=run_worker)
 
     d = subparsers.add_parser(
@@ -113,6 +119,7 @@ def _apply_overrides(args: argparse.Namespace) -> ServiceSettings:
         ("port", "PORT"),
         ("data_dir", "DATA_DIR"),
         ("concurrency", "WORKER_CONCURRENCY"),
+        ("job_threads", "WORKER_JOB_THREADS"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -310,8 +317,8 @@ def run_worker(args: argparse.Namespace) -> int:
 
     settings = _apply_overrides(args)
     _show_info(settings)
-    if settings.worker_concurrency < 1:
-        print("worker: --concurrency must be at least 1", file=sys.stderr)
+    if settings.worker_concurrency < 1 or settings.worker_job_threads < 1:
+        print("worker: --concurrency and --job-threads must be at least 1", file=sys.stderr)
         return 2
     if settings.worker_concurrency > 1:
         return _supervise_workers(settings)

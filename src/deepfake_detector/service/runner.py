@@ -19,6 +19,9 @@ from typing import Any
 from deepfake_detector.analysis.pipeline import Analyzer
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.errors import DetectorError
+from deepfake_detector.models import load_classifier
+from deepfake_detector.models.batching import BatchingClassifier
+from deepfake_detector.models.runtime import BaseClassifier
 from deepfake_detector.service import heatmaps
 from deepfake_detector.service.blobs import BlobStore
 from deepfake_detector.service.db import JobStatus
@@ -52,7 +55,8 @@ class LeaseLost(BaseException):
 
 
 class JobRunner:
-    """Runs jobs in one worker process, with ONE ``Analyzer`` (the model loaded once)."""
+    """Runs jobs in one worker process, the model loaded once: one ``Analyzer``, or with
+    ``job_threads`` above 1 one per job thread, all sharing one ``BatchingClassifier``."""
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class JobRunner:
         heatmaps: bool = True,
         heatmaps_budget: float = 0.0,
         cpu_budget_s: float = 0.0,
+        job_threads: int = 1,
     ) -> None:
         self.jobs = jobs
         self.blobs = blobs
@@ -73,18 +78,46 @@ class JobRunner:
         self.heatmaps_budget = heatmaps_budget
         """Heatmaps may take this many times the analysis's own time; 0: no limit."""
         self.cpu_budget_s = cpu_budget_s
-        """CPU seconds (this process's, which runs one job at a time) one job may use; 0: any."""
+        """CPU seconds one job may use; 0: any. Counted for the whole process when it runs one
+        job at a time, else for the job's own thread (FFmpeg's decoding threads not included)."""
+        self.job_threads = max(1, int(job_threads))
         self._analyzer: Analyzer | None = None
+        self._shared: BatchingClassifier | None = None
+        self._per_thread = threading.local()
         self._lock = threading.Lock()
 
     def analyzer(self) -> Analyzer:
         """Load the model on first use; a failure is not cached, so the next job retries."""
+        if self.job_threads > 1:
+            return self._thread_analyzer()
         with self._lock:
             if self._analyzer is None:
                 started = time.perf_counter()
                 self._analyzer = Analyzer(self.settings)
                 log.info("model loaded in %.1f s", time.perf_counter() - started)
             return self._analyzer
+
+    def _thread_analyzer(self) -> Analyzer:
+        analyzer = getattr(self._per_thread, "analyzer", None)
+        if analyzer is None:
+            with self._lock:
+                if self._shared is None:
+                    started = time.perf_counter()
+                    s = self.settings
+                    inner = load_classifier(s.model, device=s.device, backend=s.backend)
+                    assert isinstance(inner, BaseClassifier)
+                    self._shared = BatchingClassifier(inner)
+                    log.info(
+                        "model loaded in %.1f s, shared by %d job threads",
+                        time.perf_counter() - started,
+                        self.job_threads,
+                    )
+            analyzer = Analyzer(self.settings, classifier=self._shared, members=True)
+            self._per_thread.analyzer = analyzer
+        return analyzer
+
+    def _cpu_time(self) -> float:
+        return time.process_time() if self.job_threads == 1 else time.thread_time()
 
     def run(self, job_id: str) -> bool:
         """Claim the job, analyse, record the outcome. Never raises for a failed analysis;
@@ -169,10 +202,10 @@ class JobRunner:
         """A throttled callback writing (stage, fraction) into the job's row; the fraction never
         goes backwards. Raises ``LeaseLost`` once the job is no longer this attempt's."""
         last = {"stage": "", "at": 0.0, "fraction": 0.0}
-        cpu_started = time.process_time()
+        cpu_started = self._cpu_time()
 
         def report(stage: str, fraction: float) -> None:
-            if self.cpu_budget_s and time.process_time() - cpu_started > self.cpu_budget_s:
+            if self.cpu_budget_s and self._cpu_time() - cpu_started > self.cpu_budget_s:
                 raise BudgetExceeded
             now = time.monotonic()
             if stage == last["stage"] and now - last["at"] < PROGRESS_EVERY_S:

@@ -164,7 +164,8 @@ def start_worker(
     embedded: bool = True,
     preload: bool = True,
 ) -> WorkerHandle:
-    """Consume jobs in this process (one at a time), after queueing interrupted ones again.
+    """Consume jobs in this process (``service.worker_job_threads`` at a time), after queueing
+    interrupted ones again.
 
     ``embedded=True`` (beside a web server): the consumer runs in threads started here and the
     caller keeps the signals. ``embedded=False`` (a worker process): nothing runs until
@@ -181,13 +182,16 @@ def start_worker(
         heatmaps=service.heatmaps,
         heatmaps_budget=service.heatmaps_budget,
         cpu_budget_s=service.job_cpu_budget_s,
+        job_threads=service.worker_job_threads,
     )
     backends.queue.handler = runner.run
     recover(backends, token, service.worker_lease_s)
     consumer_class = _EmbeddedConsumer if embedded else Consumer
     consumer = consumer_class(
         backends.queue.huey,
-        workers=1,  # one job at a time: the process's one Analyzer is not shared between threads
+        # One job per thread; each thread has its own Analyzer (detectors are not thread-safe),
+        # all share one model (see JobRunner.analyzer).
+        workers=max(1, service.worker_job_threads),
         worker_type="thread",
         periodic=False,
         initial_delay=0.1,
