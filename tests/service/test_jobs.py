@@ -176,3 +176,43 @@ def test_a_job_over_its_cpu_budget_is_failed_with_a_reason_and_no_files(tmp_path
     assert "seconds of CPU time" in final["error"]
     evidence = tmp_path / "data" / "files" / created["file"]["sha256"] / created["id"]
     assert not evidence.exists(), "a failed job keeps no partial evidence"
+
+
+def test_job_threads_run_jobs_at_once_and_score_as_one_job_alone(
+    tmp_path: Path, panning_video: Path, zooming_video: Path, two_faces_video: Path
+) -> None:
+    """``worker --job-threads 3``: three uploads analysed at once by one process sharing one
+    batched model; each result is what the plain Analyzer gives for that video."""
+    from datetime import datetime
+
+    from deepfake_detector.analysis.pipeline import Analyzer
+
+    app = make_app(tmp_path / "data", worker_job_threads=3)
+    ctx = app.extensions[EXTENSION_KEY]
+    worker = start_worker(ctx.backends, ctx.analysis_settings, ctx.settings, preload=False)
+    videos = [panning_video, zooming_video, two_faces_video]
+    try:
+        created = [upload(app.test_client(), v).get_json() for v in videos]
+        finals = [wait_for_job(app.test_client(), c["id"], timeout=180)[0] for c in created]
+        shared = worker.runner.shared_classifier
+        assert shared is not None and shared.stats.clips >= 3
+    finally:
+        worker.stop(graceful=False)
+        ctx.backends.close()
+    alone = Analyzer(ctx.analysis_settings)
+    for video, final in zip(videos, finals, strict=True):
+        assert final["status"] == "done", final
+        expected = alone.analyze(video)
+        assert final["verdict"] == str(expected.verdict)
+        assert abs(final["fake_probability"] - expected.fake_probability) < 1e-4
+    spans = [
+        (datetime.fromisoformat(f["started_at"]), datetime.fromisoformat(f["finished_at"]))
+        for f in finals
+    ]
+    overlapping = [
+        (i, j)
+        for i in range(len(spans))
+        for j in range(i + 1, len(spans))
+        if spans[i][0] < spans[j][1] and spans[j][0] < spans[i][1]
+    ]
+    assert overlapping, f"the jobs ran one after another: {spans}"

@@ -116,6 +116,11 @@ class JobRunner:
             self._per_thread.analyzer = analyzer
         return analyzer
 
+    @property
+    def shared_classifier(self) -> BatchingClassifier | None:
+        """The model the job threads share (None with one job at a time, or before loading)."""
+        return self._shared
+
     def _cpu_time(self) -> float:
         return time.process_time() if self.job_threads == 1 else time.thread_time()
 
