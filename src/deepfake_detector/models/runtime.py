@@ -226,19 +226,22 @@ class TorchClassifier(BaseClassifier):
         return clip.float().cpu().numpy(), frame.float().cpu().numpy()
 
     def run_clips(self, clips: Sequence[np.ndarray]) -> list[ClipLogits]:
-        """Our sequence model takes clips of different lengths in one batch (zero-padded, with
-        their lengths: packed LSTM, masked mean), so a batch of several jobs' people is one
-        forward pass; the seed's network cannot, and is batched by equal length."""
-        lengths = {len(clip) for clip in clips}
-        if len(lengths) <= 1 or self.config.architecture != SEQUENCE_ARCHITECTURE:
+        """Our sequence model takes clips of different lengths in one batch: the backbone runs
+        once over every clip's frames together, and the temporal head over the features padded
+        to the longest clip, with the lengths (packed LSTM, masked mean), so padding costs no
+        backbone work and never reaches a clip's outputs. The seed's network cannot, and is
+        batched by equal length."""
+        lengths = [len(clip) for clip in clips]
+        if len(set(lengths)) <= 1 or self.config.architecture != SEQUENCE_ARCHITECTURE:
             return super().run_clips(clips)
-        longest = max(lengths)
-        padded = np.zeros((len(clips), longest, *clips[0].shape[1:]), np.float32)
-        for i, clip in enumerate(clips):
-            padded[i, : len(clip)] = clip
-        valid = torch.tensor([len(clip) for clip in clips])
+        every_frame = np.concatenate(clips)[None]  # (1, sum T, 3, S, S)
         with torch.inference_mode(), self.autocast():
-            clip_logits, frame_logits = self.network(self.to_tensor(padded), valid)
+            feats = self.network.features(self.to_tensor(every_frame))[0]
+            padded = feats.new_zeros((len(clips), max(lengths), feats.shape[-1]))
+            for i, part in enumerate(torch.split(feats, lengths)):
+                padded[i, : lengths[i]] = part
+            valid = torch.tensor(lengths)
+            clip_logits, frame_logits = self.network.head(padded, valid)
         c, f = clip_logits.float().cpu().numpy(), frame_logits.float().cpu().numpy()
         return [
             (float(c[i]), np.asarray(f[i, : len(clip)], np.float64)) for i, clip in enumerate(clips)

@@ -55,7 +55,14 @@ class SequenceClassifier(nn.Module):
         """``frames (B, T, 3, H, W)``, optional ``lengths (B,)`` of valid (leading) frames →
         ``(clip logit (B,), frame logits (B, T))``; frame logits past a clip's length are
         meaningless. Without ``lengths`` all frames are valid (inference, ONNX export)."""
-        feats = self.dropout(self.features(frames))
+        return self.head(self.features(frames), lengths)
+
+    def head(
+        self, feats: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame features ``(B, T, C)`` (from :meth:`features`) → the two logits, as
+        :meth:`forward`; lets a caller compute features of several clips' valid frames only."""
+        feats = self.dropout(feats)
         frame_logits = self.frame_head(feats).squeeze(-1)
         if lengths is None:
             out, _ = self.temporal(feats)
