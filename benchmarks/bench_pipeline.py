@@ -104,6 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "'seed-checkpoint' = the same checkpoint file the baseline loads",
     )
     parser.add_argument("--ours-backend", help="AnalysisSettings.backend for ours")
+    parser.add_argument("--ours-detector", help="AnalysisSettings.detector for ours")
     parser.add_argument(
         "--ours-sample-snap",
         type=float,
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat_baseline": args.baseline_repeat,
             "ours_model": args.ours_model,
             "ours_backend": args.ours_backend,
+            "ours_detector": args.ours_detector,
             "device": args.device,
             "ours_sample_snap": args.ours_sample_snap,
             "smoke": args.smoke,
@@ -256,6 +258,7 @@ def run_throughput(args: argparse.Namespace) -> int:
         "videos": args.throughput,
         "device": args.device,
         "backend": args.ours_backend,
+        "detector": args.ours_detector,
         "model": args.ours_model,
         "max_batch_frames": args.max_batch_frames,
     }
@@ -325,6 +328,7 @@ def run_case(
                 else args.ours_model,
                 "backend": args.ours_backend,
                 "device": args.device,
+                "detector": args.ours_detector,
                 "sample_snap": args.ours_sample_snap,
             },
             args.timeout,
@@ -634,6 +638,8 @@ def _measure_ours(request: JsonDict) -> JsonDict:
         overrides["backend"] = request["backend"]
     if request.get("device"):
         overrides["device"] = request["device"]
+    if request.get("detector"):
+        overrides["detector"] = request["detector"]
     if request.get("sample_snap") is not None:
         overrides["sample_snap"] = request["sample_snap"]
     settings = replace(settings_from_env(), **overrides)
@@ -702,7 +708,7 @@ def _measure_throughput(request: JsonDict) -> JsonDict:
     from deepfake_detector.models.batching import BatchingClassifier
 
     overrides: JsonDict = {"frames": request["frames"]}
-    for key in ("model", "backend", "device"):
+    for key in ("model", "backend", "device", "detector"):
         if request.get(key):
             overrides[key] = request[key]
     settings = replace(settings_from_env(), **overrides)

@@ -1,5 +1,6 @@
 """Face detection on real photos: boxes land on the faces at every frame size, nothing is found
-where there is no face, landmarks make anatomical sense, and the registry builds detectors."""
+where there is no face, landmarks make anatomical sense, and the registry builds detectors. The
+contract tests run for every detector with five landmarks (``five_point``: MTCNN, RetinaFace)."""
 
 from __future__ import annotations
 
@@ -42,12 +43,12 @@ def expected_two_faces(t: float, k: float) -> list[tuple[float, float, float, fl
 
 @pytest.mark.parametrize("size", [(640, 360), (1280, 720), (1920, 1080)])
 def test_boxes_land_on_both_faces_at_every_frame_size(
-    mtcnn: FaceDetector, size: tuple[int, int]
+    five_point: FaceDetector, size: tuple[int, int]
 ) -> None:
     k = size[0] / 640
     t = 0.7
     frame = vf.render_scene(size, vf.scaled_layers(vf.two_faces_layers(), k), t)
-    found = mtcnn.detect(frame)
+    found = five_point.detect(frame)
     assert len(found) == 2
     for expected in expected_two_faces(t, k):
         best = max(iou(d.box, expected) for d in found)
@@ -57,8 +58,8 @@ def test_boxes_land_on_both_faces_at_every_frame_size(
         assert 0 <= d.box[0] < d.box[2] <= size[0] and 0 <= d.box[1] < d.box[3] <= size[1]
 
 
-def test_single_photo_box_matches_and_landmarks_make_sense(mtcnn: FaceDetector) -> None:
-    found = mtcnn.detect(vf.astronaut())
+def test_single_photo_box_matches_and_landmarks_make_sense(five_point: FaceDetector) -> None:
+    found = five_point.detect(vf.astronaut())
     assert len(found) == 1
     face = found[0]
     assert iou(face.box, vf.ASTRONAUT_FACE) > 0.8
@@ -71,12 +72,12 @@ def test_single_photo_box_matches_and_landmarks_make_sense(mtcnn: FaceDetector) 
     assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
 
 
-def test_landmarks_map_back_to_the_original_frame(mtcnn: FaceDetector) -> None:
+def test_landmarks_map_back_to_the_original_frame(five_point: FaceDetector) -> None:
     """The same face in a 1080p frame (detected at 640) and in a 640 frame: landmarks agree
     once divided by the scale."""
     layers = vf.two_faces_layers()
-    small = mtcnn.detect(vf.render_scene((640, 360), layers, 0.3))
-    large = mtcnn.detect(vf.render_scene((1920, 1080), vf.scaled_layers(layers, 3), 0.3))
+    small = five_point.detect(vf.render_scene((640, 360), layers, 0.3))
+    large = five_point.detect(vf.render_scene((1920, 1080), vf.scaled_layers(layers, 3), 0.3))
     assert len(small) == len(large) == 2
     small.sort(key=lambda d: d.box[0])
     large.sort(key=lambda d: d.box[0])
@@ -86,11 +87,11 @@ def test_landmarks_map_back_to_the_original_frame(mtcnn: FaceDetector) -> None:
 
 
 @pytest.mark.parametrize("size", [(640, 360), (1920, 1080)])
-def test_no_face_in_a_face_free_scene(mtcnn: FaceDetector, size: tuple[int, int]) -> None:
-    assert mtcnn.detect(vf.face_free()) == []
+def test_no_face_in_a_face_free_scene(five_point: FaceDetector, size: tuple[int, int]) -> None:
+    assert five_point.detect(vf.face_free()) == []
     layers = [(vf.face_free(), lambda t: vf.Placement(20 + 10 * t, -40, 0.8))]
     k = size[0] / 640
-    assert mtcnn.detect(vf.render_scene(size, vf.scaled_layers(layers, k), 1.0)) == []
+    assert five_point.detect(vf.render_scene(size, vf.scaled_layers(layers, k), 1.0)) == []
 
 
 def test_min_face_px_drops_small_faces() -> None:
@@ -113,11 +114,11 @@ def test_retry_at_higher_resolution_finds_a_face_too_small_for_the_first_pass() 
     assert create_detector("mtcnn", retry_max_side=0).detect(frame) == []
 
 
-def test_dark_frame_still_gives_both_faces(mtcnn: FaceDetector) -> None:
+def test_dark_frame_still_gives_both_faces(five_point: FaceDetector) -> None:
     frame = vf.render_scene((1280, 720), vf.scaled_layers(vf.two_faces_layers(), 2), 0.5)
     dark = (frame.astype(np.float32) * 0.12).astype(np.uint8)
     assert dark.mean() < 15
-    found = mtcnn.detect(dark)
+    found = five_point.detect(dark)
     assert len(found) == 2
     for expected in expected_two_faces(0.5, 2):
         assert max(iou(d.box, expected) for d in found) > 0.6
@@ -149,19 +150,19 @@ def test_detector_expects_rgb(mtcnn: FaceDetector) -> None:
     assert rgb[0].score > max((d.score for d in bgr), default=0.0)
 
 
-def test_rejects_images_that_are_not_rgb_uint8(mtcnn: FaceDetector) -> None:
+def test_rejects_images_that_are_not_rgb_uint8(five_point: FaceDetector) -> None:
     with pytest.raises(ValueError, match="RGB"):
-        mtcnn.detect(np.zeros((64, 64), np.uint8))
+        five_point.detect(np.zeros((64, 64), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
-        mtcnn.detect(np.zeros((64, 64, 3), np.float32))
+        five_point.detect(np.zeros((64, 64, 3), np.float32))
 
 
-def test_tiny_image_gives_no_face_and_no_error(mtcnn: FaceDetector) -> None:
-    assert mtcnn.detect(np.zeros((8, 8, 3), np.uint8)) == []
+def test_tiny_image_gives_no_face_and_no_error(five_point: FaceDetector) -> None:
+    assert five_point.detect(np.zeros((8, 8, 3), np.uint8)) == []
 
 
 def test_registry_names_builtin_detectors_and_refuses_unknown_ones() -> None:
-    assert {"mtcnn", "haar"} <= set(available_detectors())
+    assert {"mtcnn", "haar", "retinaface"} <= set(available_detectors())
     with pytest.raises(UnknownDetectorError, match="mtcnn"):
         create_detector("no-such-detector")
     assert issubclass(UnknownDetectorError, DetectorError)

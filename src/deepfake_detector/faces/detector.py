@@ -161,7 +161,11 @@ _REGISTRY: dict[str, Callable[..., FaceDetector]] = {}
 
 # Modules that register the detectors shipped with the package, imported on first use so that
 # importing ``deepfake_detector.faces`` never loads a network.
-_BUILTIN_MODULES = ("deepfake_detector.faces.mtcnn", "deepfake_detector.faces.haar")
+_BUILTIN_MODULES = (
+    "deepfake_detector.faces.mtcnn",
+    "deepfake_detector.faces.haar",
+    "deepfake_detector.faces.retinaface",
+)
 
 
 def register_detector(name: str, factory: Callable[..., FaceDetector]) -> None:
