@@ -38,6 +38,7 @@ for extra in (HERE, ROOT / "tests"):
 
 import clipgen  # noqa: E402  (sibling module, path set above)
 from deepfake_detector.faces import create_detector  # noqa: E402
+from deepfake_detector.faces.tracking import box_iou  # noqa: E402
 from deepfake_detector.media import probe, sample_times  # noqa: E402
 from deepfake_detector.media.decoder import decode_samples  # noqa: E402
 from hostinfo import machine_summary  # noqa: E402
@@ -63,15 +64,6 @@ def video_frames(path: Path, count: int) -> list[np.ndarray]:
     return [s.image for s in decode_samples(str(path), info, sample_times(info, count))]
 
 
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def run_detector(name: str, frames: list[np.ndarray]) -> tuple[list[list[Any]], list[float]]:
     detector = create_detector(name)
     detector.detect(frames[0])  # warm-up (first-call allocations)
@@ -89,7 +81,7 @@ def compare(reference: list[list[Any]], other: list[list[Any]]) -> dict[str, int
         used: set[int] = set()
         for r in ref:
             best = max(
-                ((iou(r.box, g.box), k) for k, g in enumerate(got) if k not in used),
+                ((box_iou(r.box, g.box), k) for k, g in enumerate(got) if k not in used),
                 default=(0.0, -1),
             )
             if best[0] >= MATCH_IOU:

@@ -224,11 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": summarize_targets(cases),
         "bench_wall_s": round(time.perf_counter() - started, 1),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     failed = [
         f"{case['clip']['name']}/{side}"
         for case in cases
@@ -290,12 +286,17 @@ def run_throughput(args: argparse.Namespace) -> int:
         },
         "bench_wall_s": round(time.perf_counter() - started, 1),
     }
+    emit(report, args.out)
+    return 0 if "error" not in one and "error" not in batched else 1
+
+
+def emit(report: JsonDict, out: Path | None) -> None:
+    """The report on stdout, and in ``out`` too when given."""
     text = json.dumps(report, indent=2)
     print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return 0 if "error" not in one and "error" not in batched else 1
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
 
 
 def run_case(

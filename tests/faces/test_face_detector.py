@@ -18,17 +18,9 @@ from deepfake_detector.faces.detector import (
     brighten_if_dark,
     register_detector,
 )
+from deepfake_detector.faces.tracking import box_iou
 
 import video_factory as vf
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def expected_two_faces(t: float, k: float) -> list[tuple[float, float, float, float]]:
@@ -51,7 +43,7 @@ def test_boxes_land_on_both_faces_at_every_frame_size(
     found = five_point.detect(frame)
     assert len(found) == 2
     for expected in expected_two_faces(t, k):
-        best = max(iou(d.box, expected) for d in found)
+        best = max(box_iou(d.box, expected) for d in found)
         assert best > 0.6, (size, expected, [d.box for d in found])
     for d in found:
         assert d.score >= 0.9
@@ -62,7 +54,7 @@ def test_single_photo_box_matches_and_landmarks_make_sense(five_point: FaceDetec
     found = five_point.detect(vf.astronaut())
     assert len(found) == 1
     face = found[0]
-    assert iou(face.box, vf.ASTRONAUT_FACE) > 0.8
+    assert box_iou(face.box, vf.ASTRONAUT_FACE) > 0.8
     lm = face.landmarks
     assert lm is not None and lm.shape == (5, 2) and lm.dtype == np.float64
     x1, y1, x2, y2 = face.box
@@ -100,7 +92,7 @@ def test_min_face_px_drops_small_faces() -> None:
     detector = create_detector("mtcnn", min_face_px=80)
     found = detector.detect(vf.render_scene((640, 360), vf.two_faces_layers(), 0.7))
     assert len(found) == 1
-    assert iou(found[0].box, expected_two_faces(0.7, 1)[1]) > 0.6
+    assert box_iou(found[0].box, expected_two_faces(0.7, 1)[1]) > 0.6
 
 
 def test_retry_at_higher_resolution_finds_a_face_too_small_for_the_first_pass() -> None:
@@ -110,7 +102,7 @@ def test_retry_at_higher_resolution_finds_a_face_too_small_for_the_first_pass() 
     frame = vf.render_scene((1920, 1080), [(vf.astronaut(), lambda t: where)], 0.0)
     found = create_detector("mtcnn").detect(frame)
     assert len(found) == 1
-    assert iou(found[0].box, vf.placed_box(vf.ASTRONAUT_FACE, where)) > 0.6
+    assert box_iou(found[0].box, vf.placed_box(vf.ASTRONAUT_FACE, where)) > 0.6
     assert create_detector("mtcnn", retry_max_side=0).detect(frame) == []
 
 
@@ -121,7 +113,7 @@ def test_dark_frame_still_gives_both_faces(five_point: FaceDetector) -> None:
     found = five_point.detect(dark)
     assert len(found) == 2
     for expected in expected_two_faces(0.5, 2):
-        assert max(iou(d.box, expected) for d in found) > 0.6
+        assert max(box_iou(d.box, expected) for d in found) > 0.6
 
 
 def test_brighten_if_dark_lifts_dark_frames_and_leaves_others() -> None:
@@ -174,7 +166,7 @@ def test_haar_detector_finds_the_face_without_landmarks() -> None:
     assert haar.name == "haar"
     found = haar.detect(vf.astronaut())
     assert len(found) == 1
-    assert iou(found[0].box, vf.ASTRONAUT_FACE) > 0.6
+    assert box_iou(found[0].box, vf.ASTRONAUT_FACE) > 0.6
     assert found[0].landmarks is None
     assert haar.detect(vf.face_free()) == []
 

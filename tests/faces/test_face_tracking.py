@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepfake_detector.faces import FaceDetection, FaceDetector, build_tracks
-from deepfake_detector.faces.tracking import _iou, _min_cost_assignment
+from deepfake_detector.faces.tracking import _min_cost_assignment, box_iou
 
 import video_factory as vf
 
@@ -40,7 +40,7 @@ def test_two_people_side_by_side_give_two_stable_tracks(
     layers = vf.two_faces_layers()
     for tracked in left.faces:
         expected = vf.placed_box(vf.ASTRONAUT_FACE, layers[0][1](tracked.time_s))
-        assert _iou(tracked.detection.box, expected) > 0.6
+        assert box_iou(tracked.detection.box, expected) > 0.6
     # The tracks hold the detector's own objects (the pipeline finds crops by identity).
     assert left.faces[3].detection is min(detections[3], key=lambda d: d.box[0])
 
@@ -61,7 +61,7 @@ def test_fast_pan_between_distant_samples_is_one_track(mtcnn: FaceDetector) -> N
     detections = [mtcnn.detect(vf.render_scene((640, 360), layers, t)) for t in times]
     assert [len(found) for found in detections] == [1, 1, 1, 1]
     boxes = [found[0].box for found in detections]
-    assert all(_iou(a, b) == 0 for a, b in itertools.pairwise(boxes))
+    assert all(box_iou(a, b) == 0 for a, b in itertools.pairwise(boxes))
     tracks = build_tracks(detections, times)
     assert len(tracks) == 1 and len(tracks[0].faces) == 4
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -57,20 +58,10 @@ class RetinaFaceDetector(ScaledFaceDetector):
 
     name = "retinaface"
 
-    def __init__(
-        self,
-        *,
-        max_side: int = 640,
-        min_score: float = 0.9,
-        min_face_px: int = 24,
-        retry_max_side: int | None = None,
-    ) -> None:
-        super().__init__(
-            max_side=max_side,
-            min_score=min_score,
-            min_face_px=min_face_px,
-            retry_max_side=retry_max_side,
-        )
+    def __init__(self, **options: Any) -> None:
+        """``options``: the base class's (``max_side``, ``min_score``, ``min_face_px``,
+        ``retry_max_side``); RetinaFace has none of its own."""
+        super().__init__(**options)
         import onnxruntime as ort
 
         from deepfake_detector.models.backend_choice import usable_cores

@@ -108,7 +108,7 @@ def _link_cost(track: list[TrackedFace], face: FaceDetection, t: float, min_iou:
     """Cost of continuing ``track`` with ``face`` at time ``t``, or ``_BLOCKED``."""
     last = track[-1]
     box = last.detection.box
-    overlap = _iou(box, face.box)
+    overlap = box_iou(box, face.box)
     last_size, size = _size(box), _size(face.box)
     scale = 0.5 * (last_size + size)
     centre = _centre(face.box)
@@ -134,7 +134,8 @@ def _size(box: tuple[float, float, float, float]) -> float:
     return math.sqrt(max(box[2] - box[0], 1e-6) * max(box[3] - box[1], 1e-6))
 
 
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes (0 when they do not touch)."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     if w <= 0 or h <= 0:
