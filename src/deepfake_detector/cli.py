@@ -264,7 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name or path (a seed .pt file, .safetensors, folder)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "openvino"])
-    p.add_argument("--detector", help="face detector name")
+    p.add_argument(
+        "--detector",
+        help="face detector: mtcnn (the default), retinaface (about 4x faster) or haar "
+        "(DFD_DETECTOR)",
+    )
     p.add_argument("--save-crops", metavar="DIR", help="write sampled frames and face crops here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
     p.set_defaults(handler=scan)

@@ -80,6 +80,25 @@ def test_two_people_give_two_tracks(analyzer: Analyzer, two_faces_video: Path) -
     assert result.fake_probability == max(f.fake_probability for f in result.faces)
 
 
+def test_retinaface_gives_the_same_people_and_scores_close_to_mtcnn(
+    analyzer: Analyzer, two_faces_video: Path
+) -> None:
+    """The faster detector through the whole pipeline: the same two people, aligned crops
+    (five landmarks), the landmark member fed, and scores close to MTCNN's on the same video."""
+    with_mtcnn = analyzer.analyze(two_faces_video)
+    retina = Analyzer(AnalysisSettings(frames=8, detector="retinaface"))
+    result = retina.analyze(two_faces_video)
+    check_schema(result.to_dict())
+    assert len(result.faces) == len(with_mtcnn.faces) == 2
+    for got, want in zip(result.faces, with_mtcnn.faces, strict=True):
+        assert len(got.frames) == len(want.frames) == 8
+        assert set(got.members) == set(want.members)
+        assert abs(got.fake_probability - want.fake_probability) < 0.1
+        for a, b in zip(got.frames, want.frames, strict=True):
+            width = b.box[2] - b.box[0]
+            assert max(abs(u - v) for u, v in zip(a.box, b.box, strict=True)) < 0.2 * width
+
+
 def test_no_face_is_inconclusive(analyzer: Analyzer, no_face_video: Path) -> None:
     result = analyzer.analyze(no_face_video)
     check_schema(result.to_dict())
