@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import psutil
-from service_support import RunningApp, make_app, upload, wait_for_job
+from service_support import RunningApp, make_app, upload, wait_for_heatmaps, wait_for_job
 
 from deepfake_detector.config import ServiceSettings
 from deepfake_detector.service.backends import connect
@@ -196,6 +196,9 @@ def test_job_threads_run_jobs_at_once_and_score_as_one_job_alone(
         finals = [wait_for_job(app.test_client(), c["id"], timeout=180)[0] for c in created]
         shared = worker.runner.shared_classifier
         assert shared is not None and shared.stats.clips >= 3
+        # Heatmaps come from a torch copy of their own, never the shared network.
+        drawn = [wait_for_heatmaps(app.test_client(), c["id"]) for c in created]
+        assert all(d["heatmaps_state"] == "ready" and d["heatmaps"] for d in drawn)
     finally:
         worker.stop(graceful=False)
         ctx.backends.close()
