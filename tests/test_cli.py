@@ -21,6 +21,13 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     return code, out, err
 
 
+def expected_status(result: dict) -> int:
+    """scan's exit status for one analysed input, from its JSON result."""
+    if result["band"] == "UNCERTAIN":
+        return cli.EXIT_UNCERTAIN
+    return cli.EXIT_FAKE if result["verdict"] == "FAKE" else cli.EXIT_OK
+
+
 def test_json_lines_one_per_input(
     capsys: pytest.CaptureFixture[str], panning_video: Path, no_face_video: Path
 ) -> None:
@@ -31,7 +38,7 @@ def test_json_lines_one_per_input(
     assert [line["path"] for line in lines] == [str(panning_video), str(no_face_video)]
     assert lines[1]["verdict"] == "INCONCLUSIVE"
     assert lines[0]["frames_analyzed"] == 4
-    assert code == (1 if lines[0]["verdict"] == "FAKE" else 0)
+    assert code == expected_status(lines[0])
 
 
 def test_one_bad_file_does_not_stop_the_batch(
@@ -72,7 +79,7 @@ def test_folders_are_searched_recursively_and_globs_expanded(
     assert list(cli.expand_inputs([str(tmp_path / "a" / "**" / "*.mp4")])) == found
     code, out, _ = run_cli(capsys, "scan", str(tmp_path), "--format", "table", "--frames", "2")
     assert "clip.mp4" in out and "VERDICT" in out
-    assert code in (0, 1)
+    assert code in (cli.EXIT_OK, cli.EXIT_FAKE, cli.EXIT_UNCERTAIN)
 
 
 def test_missing_path_is_reported_not_fatal(
@@ -103,7 +110,7 @@ def test_save_crops_writes_evidence(
     for face in result["faces"]:
         for obs in face["frames"]:
             assert (folder / obs["crop"]).is_file()
-    assert code in (0, 1)
+    assert code in (cli.EXIT_OK, cli.EXIT_FAKE, cli.EXIT_UNCERTAIN)
 
 
 def test_quiet_when_piped(panning_video: Path) -> None:
@@ -126,8 +133,9 @@ def test_quiet_when_piped(panning_video: Path) -> None:
         timeout=300,
         check=False,
     )
-    assert proc.returncode in (0, 1), proc.stderr
-    assert json.loads(proc.stdout)["frames_analyzed"] == 2
+    result = json.loads(proc.stdout)
+    assert proc.returncode == expected_status(result), proc.stderr
+    assert result["frames_analyzed"] == 2
     assert proc.stderr == ""
 
 
@@ -221,3 +229,63 @@ def test_a_setting_that_cannot_be_used_is_said_in_one_line(
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"deepfake-detector: {says}")
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_each_result_is_printed_before_the_next_input_is_analysed(
+    monkeypatch: pytest.MonkeyPatch, panning_video: Path, no_face_video: Path
+) -> None:
+    """The table streams: a row (after the header) reaches stdout as soon as its input is done."""
+    events: list[str] = []
+
+    class Recording(cli.Analyzer):
+        def analyze(self, path, **kwargs):  # type: ignore[no-untyped-def]
+            events.append(f"analyse {Path(path).name}")
+            return super().analyze(path, **kwargs)
+
+    class Stdout(io.StringIO):
+        def write(self, text: str) -> int:
+            events.append(f"print {text.split()[0] if text.strip() else ''}")
+            return super().write(text)
+
+    out = Stdout()
+    monkeypatch.setattr(cli, "Analyzer", Recording)
+    monkeypatch.setattr(sys, "stdout", out)
+    code = cli.main(["scan", str(no_face_video), str(panning_video), "--frames", "3"])
+    assert events[:4] == [
+        f"analyse {no_face_video.name}",
+        "print VERDICT",
+        "print INCONCLUSIVE",
+        f"analyse {panning_video.name}",
+    ]
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    # Fixed widths: the PATH column starts at the same place on every line.
+    inputs = [no_face_video, panning_video]
+    starts = {line.index(str(p)) for line, p in zip(lines[1:], inputs, strict=True)}
+    assert len(starts) == 1 and lines[0].index("PATH") == starts.pop()
+    assert code in (cli.EXIT_OK, cli.EXIT_FAKE, cli.EXIT_UNCERTAIN)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "band", "status"),
+    [
+        ("REAL", "REAL", 0),
+        ("INCONCLUSIVE", None, 0),
+        ("FAKE", "FAKE", 1),
+        ("FAKE", "UNCERTAIN", 3),
+        ("REAL", "UNCERTAIN", 3),
+        ("ERROR", None, 2),
+    ],
+)
+def test_exit_status_of_one_input(verdict: str, band: str | None, status: int) -> None:
+    from deepfake_detector.analysis import AnalysisResult, Verdict
+
+    result = AnalysisResult(path="x.mp4", verdict=Verdict(verdict))
+    result.band = band
+    assert cli.exit_status(result) == status
+
+
+def test_the_most_severe_input_sets_the_exit_status() -> None:
+    order = cli._SEVERITY
+    assert order == (cli.EXIT_OK, cli.EXIT_UNCERTAIN, cli.EXIT_FAKE, cli.EXIT_UNANALYSED)
+    assert max([0, 3, 1], key=order.index) == 1 and max([3, 2, 1], key=order.index) == 2

@@ -1,8 +1,9 @@
 """``deepfake-detector``: scan videos from the command line (and, later, serve the web app).
 
-Exit status of ``scan``: 0 when every input was analysed and none was judged FAKE, 1 when any
-input was judged FAKE, 2 when any input could not be analysed (this wins over 1: the batch is
-incomplete). One bad file never stops a batch.
+Exit status of ``scan``: 0 when every input was analysed and none was judged FAKE or uncertain,
+1 when any input was judged FAKE outside the model's uncertain band, 3 when none was but some
+input's score fell inside that band, 2 when any input could not be analysed (2 wins over 1, and 1
+over 3: the batch is incomplete, then the most severe verdict). One bad file never stops a batch.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from deepfake_detector.analysis import AnalysisResult, Analyzer, Verdict
 from deepfake_detector.config import AnalysisSettings, SettingsError, settings_from_env
 from deepfake_detector.errors import DetectorError
 
-EXIT_OK, EXIT_FAKE, EXIT_UNANALYSED = 0, 1, 2
+EXIT_OK, EXIT_FAKE, EXIT_UNANALYSED, EXIT_UNCERTAIN = 0, 1, 2, 3
+_SEVERITY = (EXIT_OK, EXIT_UNCERTAIN, EXIT_FAKE, EXIT_UNANALYSED)
+"""Exit statuses from least to most severe: a batch exits with its most severe input's."""
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
@@ -90,32 +93,36 @@ def _evidence_dir(root: Path, video: Path) -> Path:
 
 
 class _Output:
-    """Writes results in the chosen format as they arrive."""
+    """Writes each result in the chosen format as soon as it arrives (the table too: its column
+    widths are fixed up front, the paths' from the list of inputs)."""
 
-    def __init__(self, fmt: str, stream: TextIO, score_is_probability: bool = True) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        stream: TextIO,
+        score_is_probability: bool = True,
+        paths: Iterable[Path] = (),
+    ) -> None:
         self.fmt, self.stream = fmt, stream
         self.score_title = "P(FAKE)" if score_is_probability else "FAKE SCORE"
         self._csv: csv.DictWriter[str] | None = None
-        self._rows: list[dict[str, str]] = []
+        self._widths = _table_widths(self.score_title, [str(p) for p in paths])
+        self._header_written = False
 
     def add(self, result: AnalysisResult) -> None:
         if self.fmt == "json":
             self.stream.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-            self.stream.flush()
-            return
-        row = _summary_row(result)
-        if self.fmt == "csv":
+        elif self.fmt == "csv":
             if self._csv is None:
                 self._csv = csv.DictWriter(self.stream, fieldnames=CSV_FIELDS)
                 self._csv.writeheader()
-            self._csv.writerow(row)
-            self.stream.flush()
+            self._csv.writerow(_summary_row(result))
         else:
-            self._rows.append(row)
-
-    def close(self) -> None:
-        if self.fmt == "table" and self._rows:
-            self.stream.write(_table(self._rows, self.score_title))
+            if not self._header_written:
+                self.stream.write(_table_header(self.score_title, self._widths))
+                self._header_written = True
+            self.stream.write(_table_line(_summary_row(result), self._widths))
+        self.stream.flush()
 
 
 def _summary_row(result: AnalysisResult) -> dict[str, str]:
@@ -148,21 +155,55 @@ def _shown_verdict(row: dict[str, str]) -> str:
     return row["verdict"]
 
 
+_TABLE_COLUMNS = (
+    ("shown", "VERDICT"),
+    ("fake_probability", None),  # titled P(FAKE) or FAKE SCORE
+    ("faces", "FACES"),
+    ("frames_analyzed", "FRAMES"),
+    ("seconds", "SECONDS"),
+    ("path", "PATH"),
+    ("error", "NOTE"),
+)
+_WIDEST = {
+    "shown": len("UNCERTAIN (leans FAKE)"),
+    "fake_probability": len("0.0000"),
+    "faces": 3,
+    "frames_analyzed": 4,
+    "seconds": len("9999.99"),
+    "error": 0,  # the last column: never padded
+}
+
+
+def _table_widths(score_title: str, paths: list[str]) -> dict[str, int]:
+    widths = {key: max(len(title or score_title), _WIDEST.get(key, 0)) for key, title in
+              _TABLE_COLUMNS}  # fmt: skip
+    widths["path"] = max([len("PATH"), *(len(p) for p in paths)])
+    return widths
+
+
+def _table_header(score_title: str, widths: dict[str, int]) -> str:
+    titles = {key: title or score_title for key, title in _TABLE_COLUMNS}
+    return "  ".join(titles[k].ljust(widths[k]) for k, _ in _TABLE_COLUMNS).rstrip() + "\n"
+
+
+def _table_line(row: dict[str, str], widths: dict[str, int]) -> str:
+    values = row | {"shown": _shown_verdict(row)}
+    return "  ".join(values[k].ljust(widths[k]) for k, _ in _TABLE_COLUMNS).rstrip() + "\n"
+
+
 def _table(rows: list[dict[str, str]], score_title: str = "P(FAKE)") -> str:
-    rows = [r | {"shown": _shown_verdict(r)} for r in rows]
-    columns = [
-        ("shown", "VERDICT"),
-        ("fake_probability", score_title),
-        ("faces", "FACES"),
-        ("frames_analyzed", "FRAMES"),
-        ("seconds", "SECONDS"),
-        ("path", "PATH"),
-        ("error", "NOTE"),
-    ]
-    widths = {k: max(len(title), *(len(r[k]) for r in rows)) for k, title in columns}
-    lines = ["  ".join(title.ljust(widths[k]) for k, title in columns).rstrip()]
-    lines += ["  ".join(r[k].ljust(widths[k]) for k, _ in columns).rstrip() for r in rows]
-    return "\n".join(lines) + "\n"
+    """A whole table at once (the rows' own widths)."""
+    widths = _table_widths(score_title, [r["path"] for r in rows])
+    return _table_header(score_title, widths) + "".join(_table_line(r, widths) for r in rows)
+
+
+def exit_status(result: AnalysisResult) -> int:
+    """What one input contributes to ``scan``'s exit status."""
+    if result.verdict is Verdict.ERROR:
+        return EXIT_UNANALYSED
+    if result.band == "UNCERTAIN":
+        return EXIT_UNCERTAIN
+    return EXIT_FAKE if result.verdict is Verdict.FAKE else EXIT_OK
 
 
 def _progress_bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
@@ -170,7 +211,14 @@ def _progress_bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="video", file=sys.stderr, dynamic_ncols=True, leave=False)
+    return tqdm(
+        total=total,
+        unit="video",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+        bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}{postfix}]",
+    )
 
 
 def scan(args: argparse.Namespace) -> int:
@@ -192,24 +240,29 @@ def scan(args: argparse.Namespace) -> int:
         )
     show_progress = not args.quiet and sys.stderr.isatty()
     bar = _progress_bar(len(paths), show_progress)
-    out = _Output(args.format, sys.stdout, analyzer.classifier.info.score_is_probability)
+    info = analyzer.classifier.info
+    out = _Output(args.format, sys.stdout, info.score_is_probability, paths)
     status = EXIT_OK
     save_root = Path(args.save_crops) if args.save_crops else None
-    for path in paths:
+    for done, path in enumerate(paths):
+        evidence = _evidence_dir(save_root, path) if save_root else None
+        progress = None
         if bar is not None:
             bar.set_postfix_str(path.name[-40:], refresh=True)
-        evidence = _evidence_dir(save_root, path) if save_root else None
-        result = analyzer.analyze(path, evidence_dir=evidence)
-        out.add(result)
-        if result.verdict is Verdict.ERROR:
-            status = EXIT_UNANALYSED
-        elif result.verdict is Verdict.FAKE and status == EXIT_OK:
-            status = EXIT_FAKE
+
+            def progress(_stage: str, fraction: float, done: int = done) -> None:
+                bar.update(max(0.0, done + fraction - bar.n))  # within the video too
+
+        result = analyzer.analyze(path, evidence_dir=evidence, progress=progress)
         if bar is not None:
-            bar.update(1)
+            bar.update(done + 1 - bar.n)
+            with bar.external_write_mode(file=sys.stdout):
+                out.add(result)
+        else:
+            out.add(result)
+        status = max(status, exit_status(result), key=_SEVERITY.index)
     if bar is not None:
         bar.close()
-    out.close()
     return status
 
 
@@ -253,23 +306,53 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "scan",
         help="analyse video files, folders or globs",
-        description="Analyse videos. Exit status: 0 all analysed, 1 any FAKE, 2 any not analysed.",
+        description="Analyse videos; each result is printed as soon as that input is done. "
+        "Exit status: 0 all analysed and none FAKE or uncertain, 1 any FAKE (outside the "
+        "model's uncertain band), 3 none FAKE but some uncertain, 2 any not analysed (wins).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="video files, folders or globs")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    p.add_argument("--frames", type=_positive_int, help="frames sampled across each video")
     p.add_argument(
-        "--frames-per-second", type=_positive_float, help="sample this many frames per second"
+        "--format",
+        choices=["table", "json", "csv"],
+        default="table",
+        help="table (default), json (one result object per line, the result schema) or csv",
     )
-    p.add_argument("--model", help="model name or path (a seed .pt file, .safetensors, folder)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "openvino"])
+    p.add_argument(
+        "--frames",
+        type=_positive_int,
+        help="frames sampled evenly across each video (default 32, DFD_FRAMES)",
+    )
+    p.add_argument(
+        "--frames-per-second",
+        type=_positive_float,
+        help="sample this many frames per second instead (at most 256 a video)",
+    )
+    p.add_argument(
+        "--model",
+        help="a name from `deepfake-detector models` (default: the shipped default) or a path "
+        "(a seed .pt file, .safetensors, a model folder)",
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        help="where the model runs (default auto: the first GPU if CUDA works, else the CPU)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnxruntime", "openvino"],
+        help="how the model runs (default auto: PyTorch on a GPU, else the fastest on this CPU, "
+        "measured once)",
+    )
     p.add_argument(
         "--detector",
         help="face detector: mtcnn (the default), retinaface (about 4x faster) or haar "
         "(DFD_DETECTOR)",
     )
-    p.add_argument("--save-crops", metavar="DIR", help="write sampled frames and face crops here")
+    p.add_argument(
+        "--save-crops",
+        metavar="DIR",
+        help="write each input's sampled frames and face crops into a folder of its own here",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
     p.set_defaults(handler=scan)
 

@@ -1,4 +1,4 @@
-"""Every corpus kind through ``deepfake-detector scan --format json``: exit status 0/1/2, one
+"""Every corpus kind through ``deepfake-detector scan --format json``: exit status 0/1/2/3, one
 JSON line with a verdict or a clear error, never a traceback or an "internal error"."""
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def test_cli_answers_every_input(
             assert expect.words in message
     else:
         assert verdict in VERDICTS
-        assert code == (1 if verdict == "FAKE" else 0)
+        if result["band"] == "UNCERTAIN":
+            assert code == cli.EXIT_UNCERTAIN
+        else:
+            assert code == (cli.EXIT_FAKE if verdict == "FAKE" else cli.EXIT_OK)
         assert expect.cli in ("verdict", "either"), f"{kind.name}: {verdict}"
         video = result["video"]
         assert video["duration_s"] > 0 and video["fps"] > 0
