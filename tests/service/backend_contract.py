@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -539,6 +539,25 @@ class JobStoreContract:
         assert store.page(1, 50, status=JobStatus.FAILED, verdict="FAKE") == ([], 0)
         analysis, video = store.page(1, 50, status=JobStatus.RUNNING)[0][0]
         assert analysis.id == ids["d-running"] and video.sha256 == sha("another video")
+
+    def test_page_filters_by_creation_time_and_file_name(self, store: JobStore) -> None:
+        ids = self._populate(store)  # created 12:00 (a-fake) to 12:04 (e-queued), UTC
+        name_of = {job_id: name for name, job_id in ids.items()}
+
+        def names(**filters: Any) -> list[str]:
+            rows, total = store.page(1, 50, "created_at", **filters)
+            assert total == len(rows)
+            return [name_of[a.id] for a, _ in rows]
+
+        after = datetime(2025, 3, 1, 12, 2, tzinfo=UTC)
+        assert names(created_after=after) == ["d-running", "e-queued"]  # strictly later
+        in_paris = datetime(2025, 3, 1, 13, 2, tzinfo=timezone(timedelta(hours=1)))
+        assert names(created_after=in_paris) == ["d-running", "e-queued"]
+        assert names(name_contains="REAL") == ["b-real"]  # ignoring case
+        assert names(name_contains=".mp4") == list(ids)
+        assert names(name_contains="%") == [] and names(name_contains="_") == []  # literal
+        assert names(name_contains="e", created_after=after, verdict="FAKE") == []
+        assert names(name_contains="queued", status=JobStatus.QUEUED) == ["e-queued"]
 
     def test_counts_has_every_status(self, store: JobStore) -> None:
         assert store.counts() == {"queued": 0, "running": 0, "done": 0, "failed": 0}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -200,7 +201,32 @@ def test_list_is_paged_and_sorted(
     assert known == sorted(known, reverse=True)
     assert probabilities[-1] is None  # the face-free video has no probability: listed last
 
-    for query in ({"sort": "size"}, {"page": 0}, {"per_page": 1000}, {"page": "two"}):
+    # Filters: by file name (ignoring case) and by creation time, with the others.
+    named = client.get(ANALYSES, query_string={"q": "CUP", "status": "done"})
+    openapi.check("GET", ANALYSES, named)
+    assert [item["id"] for item in named.get_json()["items"]] == [second["id"]]
+    assert "q=CUP" in named.get_json()["links"]["self"]
+    created = datetime.fromisoformat(second["created_at"])
+    before = (created - timedelta(milliseconds=1)).isoformat()
+    later = client.get(ANALYSES, query_string={"created_after": before, "sort": "created_at"})
+    openapi.check("GET", ANALYSES, later)
+    assert second["id"] in [item["id"] for item in later.get_json()["items"]]
+    assert analysed["final"]["id"] not in [item["id"] for item in later.get_json()["items"]]
+    just_after = created + timedelta(milliseconds=1)  # shown to the millisecond
+    naive = just_after.astimezone(UTC).replace(tzinfo=None).isoformat()  # taken as UTC
+    none_after = client.get(ANALYSES, query_string={"created_after": naive, "q": "cup"})
+    assert none_after.status_code == 200 and none_after.get_json()["total"] == 0
+
+    for query in (
+        {"sort": "size"},
+        {"page": 0},
+        {"per_page": 1000},
+        {"page": "two"},
+        {"created_after": "last tuesday"},
+        {"q": ""},
+        {"q": "x" * 201},
+        {"name": "cup"},  # unknown: refused, never silently ignored
+    ):
         bad = client.get(ANALYSES, query_string=query)
         openapi.check("GET", ANALYSES, bad)
         assert bad.status_code == 400

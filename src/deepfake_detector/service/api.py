@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
@@ -183,7 +184,18 @@ def paging_args() -> tuple[int, int, str]:
     return page, per_page, sort
 
 
-LIST_PARAMETERS = ("page", "per_page", "sort", "status", "verdict", "sha256", "settings")
+LIST_PARAMETERS = (
+    "page",
+    "per_page",
+    "sort",
+    "status",
+    "verdict",
+    "sha256",
+    "settings",
+    "created_after",
+    "q",
+)
+MAX_QUERY_CHARS = 200
 VERDICTS = ("REAL", "FAKE", "INCONCLUSIVE", "ERROR")
 
 
@@ -218,7 +230,30 @@ def filter_args(ctx: ServiceContext) -> dict[str, Any]:
         if request.args["settings"] != "current":
             raise ApiError(400, "invalid_parameter", "settings can only be 'current'.")
         filters["settings_key"] = ctx.settings_key
+    if "created_after" in request.args:
+        filters["created_after"] = _timestamp_arg("created_after")
+    if "q" in request.args:
+        text = request.args["q"]
+        if not 1 <= len(text) <= MAX_QUERY_CHARS:
+            raise ApiError(
+                400, "invalid_parameter", f"q must be 1 to {MAX_QUERY_CHARS} characters."
+            )
+        filters["name_contains"] = text
     return filters
+
+
+def _timestamp_arg(name: str) -> datetime:
+    """An ISO 8601 date or date-time from the query string; without a zone it is UTC."""
+    raw = request.args[name].strip()
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"{name} must be an ISO 8601 date or date-time, e.g. 2026-12-01T09:30:00Z.",
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @bp.get("/analyses")

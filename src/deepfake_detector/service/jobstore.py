@@ -175,8 +175,12 @@ class JobStore:
         verdict: str | None = None,
         sha256: str | None = None,
         settings_key: str | None = None,
+        created_after: datetime | None = None,
+        name_contains: str | None = None,
     ) -> tuple[list[tuple[Analysis, Video]], int]:
-        """One page of analyses matching the filters, in the given order, and their count."""
+        """One page of analyses matching the filters, in the given order, and their count.
+        ``created_after``: strictly later (timezone-aware); ``name_contains``: the uploaded file
+        name contains it, ignoring case (``%`` and ``_`` are literal)."""
         column = SORT_COLUMNS[sort.lstrip("-")]
         order = column.desc() if sort.startswith("-") else column.asc()
         conditions = []
@@ -188,6 +192,11 @@ class JobStore:
             conditions.append(Analysis.video_sha256 == sha256)
         if settings_key is not None:
             conditions.append(Analysis.settings_key == settings_key)
+        if created_after is not None:
+            conditions.append(Analysis.created_at > created_after)
+        if name_contains:
+            needle = name_contains.lower()
+            conditions.append(func.lower(Analysis.original_name).contains(needle, autoescape=True))
         with self.sessions() as s:
             total = s.scalar(select(func.count()).select_from(Analysis).where(*conditions)) or 0
             rows = s.execute(

@@ -411,6 +411,20 @@ def _operations() -> dict[str, Any]:
                             "current analysis settings and model (what an upload would reuse).",
                             "schema": {"enum": ["current"]},
                         },
+                        {
+                            "name": "created_after",
+                            "in": "query",
+                            "description": "Only analyses created after this ISO 8601 date or "
+                            "date-time (UTC when it has no zone).",
+                            "schema": {"type": "string", "format": "date-time"},
+                        },
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "description": "Only analyses whose uploaded file name contains "
+                            "this text, ignoring case.",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        },
                     ],
                     "responses": {
                         "200": _json(_ref("AnalysisPage"), "One page of analyses."),
