@@ -154,7 +154,16 @@ def test_evidence_video_and_report_are_served(
     report = client.get(final["links"]["report"])
     openapi.check("GET", "/api/v1/analyses/{id}/report", report)
     assert "attachment" in report.headers["Content-Disposition"]
-    assert json.loads(report.data) == result
+    body = json.loads(report.data)
+    about = body.pop("report")
+    assert body == result | {"path": final["file"]["name"]}  # the result, named by its upload
+    assert about["analysis_id"] == final["id"] and about["file"] == final["file"]
+    assert about["file"]["sha256"] and about["file"]["size_bytes"] > 0
+    for moment in ("created_at", "started_at", "finished_at"):
+        assert about[moment] == final[moment] and about[moment].endswith("Z")
+    assert about["app_version"] and about["url"].endswith(f"/analyses/{final['id']}")
+    assert result["settings"]["frames"] == result["frames_analyzed"]  # schema 1.3
+    assert result["schema_version"] == "1.3"
 
 
 def test_same_file_twice_is_analysed_once(

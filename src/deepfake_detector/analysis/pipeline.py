@@ -7,6 +7,7 @@ training crop cache); this module scores each person and builds the result.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import threading
@@ -81,6 +82,7 @@ class Analyzer:
         and referenced (relative paths) from the result."""
         started = time.perf_counter()
         result = AnalysisResult(path=str(path), verdict=Verdict.ERROR)
+        result.settings = dataclasses.asdict(self.settings)
         result.model = self.classifier.info.to_dict()
         result.model["backend"] = self.classifier.backend
         result.model["device"] = self.classifier.device

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 class Verdict(StrEnum):
@@ -78,6 +78,9 @@ class AnalysisResult:
     """``REAL`` | ``UNCERTAIN`` | ``FAKE`` (schema 1.1): ``UNCERTAIN`` when the probability lies
     in the model's borderline band, where it is right too rarely to call; ``None`` without a
     score (INCONCLUSIVE, ERROR). ``verdict`` still says on which side of the threshold it is."""
+    settings: dict[str, Any] | None = None
+    """(schema 1.3) The analysis settings the result was made with (frames, detector, model as
+    asked, device, backend as asked…), so that a result says how to reproduce it."""
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

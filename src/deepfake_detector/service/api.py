@@ -110,6 +110,23 @@ def analysis_json(analysis: Analysis, video: Video) -> dict[str, Any]:
     }
 
 
+def report_json(analysis: Analysis, video: Video) -> dict[str, Any]:
+    """The downloadable report: the result, named by its upload, plus what it is a report of
+    (which file, which analysis, when, by which release), so that it stands on its own."""
+    report = dict(analysis.result or {})
+    report["path"] = analysis.original_name or report.get("path", "")
+    report["report"] = {
+        "analysis_id": analysis.id,
+        "file": _file(analysis, video),
+        "created_at": iso(analysis.created_at),
+        "started_at": iso(analysis.started_at),
+        "finished_at": iso(analysis.finished_at),
+        "app_version": __version__,
+        "url": url_for("web.analysis_page", analysis_id=analysis.id, _external=True),
+    }
+    return report
+
+
 HEATMAPS_WAIT_S = 600.0
 """A finished analysis's heatmaps still not recorded after this long will not come (the worker
 drawing them died): ``heatmaps_state`` says ``failed`` so that pages stop waiting."""
@@ -314,11 +331,12 @@ def delete_job(ctx: ServiceContext, analysis_id: str) -> bool:
 
 @bp.get("/analyses/<analysis_id>/report")
 def report(analysis_id: str) -> Response:
-    analysis, _ = _found(service(), analysis_id)
+    analysis, stored = _found(service(), analysis_id)
     if analysis.result is None:
         raise ApiError(409, "not_ready", "The analysis has no result yet.")
     response = Response(
-        json.dumps(analysis.result, indent=2, allow_nan=False), mimetype="application/json"
+        json.dumps(report_json(analysis, stored), indent=2, allow_nan=False),
+        mimetype="application/json",
     )
     response.headers["Content-Disposition"] = (
         f'attachment; filename="deepfake-report-{analysis.id}.json"'

@@ -458,7 +458,9 @@ def _operations() -> dict[str, Any]:
                 "parameters": [_ID_PARAM],
                 "get": {
                     "operationId": "getReport",
-                    "summary": "The result as a downloadable JSON file (core result schema)",
+                    "summary": "The result as a downloadable JSON file (core result schema), "
+                    "named by the uploaded file, with a `report` object: the analysis id, the "
+                    "file, its times, the app version and the page's address",
                     "responses": {
                         "200": _json(_ref("AnalysisResult"), "The report (attachment)."),
                         "404": _error("No such analysis."),
