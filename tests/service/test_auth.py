@@ -247,6 +247,9 @@ def test_required_open_endpoints(required: Tokens, openapi: OpenApiChecker) -> N
 
     assert client.get("/api/v1/openapi.json").status_code == 200
     assert client.get("/static/css/app.css").status_code == 200
+    # The API's description is public; using it is not.
+    assert client.get("/api/docs").status_code == 200
+    assert client.get("/api/docs/assets/swagger-ui-bundle.js").status_code == 200
 
     metrics = client.get("/metrics")
     assert metrics.status_code == 401 and metrics.headers["WWW-Authenticate"] == REALM

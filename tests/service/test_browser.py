@@ -272,3 +272,27 @@ def test_drop_a_video_then_delete_it(server: Server, watch: PageWatch, tmp_path:
     page.wait_for_url("**/history")
     assert "were deleted" in page.inner_text(".flash")
     assert "dropped cup.mp4" not in page.content()
+
+
+def test_the_api_docs_page_renders_every_operation(server: Server, watch: PageWatch) -> None:
+    """Swagger UI from this server under the Content-Security-Policy: every operation of the
+    OpenAPI document listed, nothing fetched from elsewhere, no console error."""
+    from deepfake_detector.service.openapi import openapi_document
+
+    operations = sum(
+        1
+        for item in openapi_document()["paths"].values()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    )
+    page = watch.page
+    page.goto(server.url + "/")
+    page.click("nav >> text=API")
+    page.wait_for_selector(".swagger-ui .opblock")
+    assert page.url == server.url + "/api/docs"
+    assert page.locator(".swagger-ui .opblock").count() == operations
+    page.locator(".opblock-summary", has_text="/api/v1/health").first.click()
+    page.wait_for_selector(".opblock.is-open .responses-wrapper")
+    shot(page, "api-docs.png")
+    elsewhere = [r for r in watch.requests if not r.split(" ", 1)[1].startswith(server.url)]
+    assert not elsewhere, elsewhere

@@ -40,12 +40,30 @@ def test_pages_have_no_inline_scripts_or_styles(
     client = running_app.client()
     analysis = upload(client, panning_video).get_json()
     wait_for_job(client, analysis["id"])
-    for path in ("/", "/history", analysis["links"]["page"], "/nope"):
+    for path in ("/", "/history", analysis["links"]["page"], "/api/docs", "/nope"):
         html = client.get(path).get_data(as_text=True)
         for tag in re.findall(r"<script\b[^>]*>", html):
             assert "src=" in tag or 'type="application/json"' in tag, tag
         assert " style=" not in html and "<style" not in html
         assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+
+
+def test_the_api_docs_page_serves_swagger_ui_from_this_server(client: FlaskClient) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert 'data-spec-url="/api/v1/openapi.json"' in html and "Apache License 2.0" in html
+    assert 'href="/api/docs">API</a>' in html  # the navigation's API link opens this page
+    sources = re.findall(r'<(?:script|link)\b[^>]*(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith("/") and not s.startswith("//") for s in sources)
+    for name, mimetype in (
+        ("swagger-ui.css", "text/css"),
+        ("swagger-ui-bundle.js", "text/javascript"),
+    ):
+        asset = client.get(f"/api/docs/assets/{name}")
+        assert asset.status_code == 200 and asset.mimetype == mimetype and len(asset.data) > 10_000
+    for name in ("index.css", "swagger-initializer.js", "..%2Fswagger-ui.css"):
+        assert client.get(f"/api/docs/assets/{name}").status_code == 404
 
 
 def test_forms_need_the_csrf_token(running_app: RunningApp, tmp_path: Path) -> None:

@@ -82,8 +82,18 @@ PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 SESSION_KEY = "dfd_token_id"
 TOUCH_EVERY = timedelta(seconds=60)
 """``last_used_at`` is written at most this often per token (not on every request)."""
-OPEN_ENDPOINTS = frozenset({"static", "api.health", "api.openapi", "auth.login", "auth.logout"})
-"""Reachable without a token in every mode."""
+OPEN_ENDPOINTS = frozenset(
+    {
+        "static",
+        "api.health",
+        "api.openapi",
+        "web.api_docs",
+        "web.api_docs_asset",
+        "auth.login",
+        "auth.logout",
+    }
+)
+"""Reachable without a token in every mode (the API's description is public; using it is not)."""
 REALM = 'Bearer realm="deepfake-detector"'
 _EXTENSION = "deepfake_detector.auth"
 _CALLER = "dfd_caller"

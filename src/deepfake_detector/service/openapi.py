@@ -458,9 +458,10 @@ def _operations() -> dict[str, Any]:
                 "parameters": [_ID_PARAM],
                 "get": {
                     "operationId": "getReport",
-                    "summary": "The result as a downloadable JSON file (core result schema), "
-                    "named by the uploaded file, with a `report` object: the analysis id, the "
-                    "file, its times, the app version and the page's address",
+                    "summary": "The result as a downloadable JSON report",
+                    "description": "The core result schema, with `path` set to the uploaded "
+                    "file's name and a `report` object: the analysis id, the file, its times, "
+                    "the app version and the page's address.",
                     "responses": {
                         "200": _json(_ref("AnalysisResult"), "The report (attachment)."),
                         "404": _error("No such analysis."),

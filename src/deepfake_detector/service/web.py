@@ -8,6 +8,7 @@ autoescaping is on for every template, so file names and metadata from uploads a
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -19,6 +20,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from werkzeug.exceptions import BadRequest, NotFound
@@ -198,3 +200,33 @@ def model_card(name: str) -> Response:
     if not card.is_file():
         raise NotFound("This model has no model card.")
     return Response(card.read_text(encoding="utf-8"), mimetype="text/plain")
+
+
+# The Swagger UI files the docs page loads, from the swagger-ui-py package (Swagger UI 5.25.3,
+# Apache-2.0; 5.x reads OpenAPI 3.1 documents, 4.x does not).
+SWAGGER_UI_FILES = {
+    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.js": "text/javascript",
+    "LICENSE": "text/plain",
+}
+SWAGGER_UI_VERSION = "5.25.3"
+
+
+def _swagger_ui_folder() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("swagger_ui") / "static"))
+
+
+@bp.get("/api/docs")
+def api_docs() -> str:
+    """The REST API for people: Swagger UI over the OpenAPI document, from this server only."""
+    return render_template("api_docs.html", swagger_ui_version=SWAGGER_UI_VERSION)
+
+
+@bp.get("/api/docs/assets/<name>")
+def api_docs_asset(name: str) -> Response:
+    """One of Swagger UI's files (only those the page uses, and its licence)."""
+    if name not in SWAGGER_UI_FILES:
+        raise NotFound("No such file.")
+    return send_file(_swagger_ui_folder() / name, mimetype=SWAGGER_UI_FILES[name], max_age=86400)
