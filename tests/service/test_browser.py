@@ -62,10 +62,9 @@ def browser() -> Iterator[object]:
 class PageWatch:
     """A page with its console errors, page errors and CSP violations collected."""
 
-    def __init__(self, browser: object) -> None:
-        self.context = browser.new_context(  # type: ignore[attr-defined]
-            viewport={"width": 1280, "height": 900}, accept_downloads=True
-        )
+    def __init__(self, browser: object, **context_options: object) -> None:
+        options = {"viewport": {"width": 1280, "height": 900}, "accept_downloads": True}
+        self.context = browser.new_context(**(options | context_options))  # type: ignore[attr-defined]
         self.page = self.context.new_page()
         self.problems: list[str] = []
         self.requests: list[str] = []
@@ -296,3 +295,46 @@ def test_the_api_docs_page_renders_every_operation(server: Server, watch: PageWa
     shot(page, "api-docs.png")
     elsewhere = [r for r in watch.requests if not r.split(" ", 1)[1].startswith(server.url)]
     assert not elsewhere, elsewhere
+
+
+def test_a_phone_screen_has_nothing_wider_than_itself(
+    server: Server, browser: object, tmp_path: Path
+) -> None:
+    """At 390 px (a common phone): upload, result and history pages never scroll sideways, the
+    history is a list of cards, and the labels over the video stay inside its picture."""
+    name = "a_rather_long_file_name_as_phones_give_them_20261203_101500.mp4"
+    clip = video_factory.two_faces(tmp_path / name, duration_s=3.0)  # its own bytes: not reused
+    watch = PageWatch(
+        browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = watch.page
+    overflow = "() => document.documentElement.scrollWidth - window.innerWidth"
+    try:
+        page.goto(server.url + "/")
+        assert page.evaluate(overflow) <= 0
+        page.set_input_files("input[type=file]", str(clip))
+        page.wait_for_url("**/analyses/**")
+        page.wait_for_selector("#verdict-headline", timeout=120_000)
+        page.wait_for_function(
+            "() => (document.querySelector('#player canvas, canvas')?.dataset.boxes || '0') > '0'",
+            timeout=30_000,
+        )
+        assert page.evaluate(overflow) <= 0, "the result page scrolls sideways"
+        canvas = page.locator("canvas").first
+        width = canvas.evaluate("c => c.getBoundingClientRect().width")
+        labels = json.loads(canvas.evaluate("c => c.dataset.labels"))
+        assert labels and all(x1 >= 0 and x2 <= width + 0.5 for x1, _, x2, _ in labels), labels
+        shot(page, "phone-result.png", full_page=True)
+
+        page.goto(server.url + "/history")
+        assert page.evaluate(overflow) <= 0, "the history scrolls sideways"
+        card = page.locator("#history-table tbody tr", has_text=name[:20]).first
+        box = card.bounding_box()
+        assert box is not None and box["width"] <= 390
+        name = card.locator(".file-name")
+        assert name.bounding_box()["width"] > 200, "the file name has the card's width"
+        assert page.locator("#history-table thead th").first.is_hidden()
+        shot(page, "phone-history.png")
+    finally:
+        watch.close()
+    assert not watch.problems, watch.problems

@@ -285,6 +285,7 @@
     const offsetY = (height - frameH * scale) / 2;
     const t = video.currentTime;
     let boxes = 0;
+    const labelBoxes = [];
     ctx.lineWidth = 3;
     ctx.font = "600 14px system-ui, sans-serif";
     ctx.textBaseline = "bottom";
@@ -300,14 +301,23 @@
       ctx.strokeRect(x, y, w, h);
       const label = track.label + " · " + percentText(here.score);
       const textW = ctx.measureText(label).width + 10;
-      const labelY = y > 22 ? y - 2 : y + h + 22;
+      // Above the box, or below it when there is no room; kept inside the video's own picture
+      // (on a phone a face near the edge would otherwise push its label off the frame).
+      let labelY = y > 22 ? y - 2 : y + h + 22;
+      labelY = Math.min(Math.max(labelY, offsetY + 20), offsetY + frameH * scale);
+      const labelX = Math.max(offsetX, Math.min(x - 1.5, offsetX + frameW * scale - textW));
       ctx.fillStyle = colour;
-      ctx.fillRect(x - 1.5, labelY - 20, textW, 20);
+      ctx.fillRect(labelX, labelY - 20, textW, 20);
       ctx.fillStyle = "#fff";
-      ctx.fillText(label, x + 4, labelY - 3);
+      ctx.fillText(label, labelX + 5.5, labelY - 3);
+      labelBoxes.push([labelX, labelY - 20, labelX + textW, labelY]);
       boxes += 1;
     });
     drawCount += 1;
+    // For the tests: where the labels were drawn, in CSS pixels of the overlay.
+    overlay.dataset.labels = JSON.stringify(labelBoxes.map(function (b) {
+      return b.map(function (v) { return Math.round(v * 10) / 10; });
+    }));
     overlay.dataset.boxes = String(boxes);
     overlay.dataset.draws = String(drawCount);
     overlay.dataset.time = t.toFixed(3);
