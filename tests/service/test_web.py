@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from service_support import RunningApp, upload, wait_for_heatmaps, wait_for_job
 
 from deepfake_detector.service.security import CONTENT_SECURITY_POLICY
+from deepfake_detector.service.wording import percent
 
 import video_factory
 
@@ -146,6 +147,15 @@ def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video
     # The page warns exactly when the model's weights are untrained (its scores mean nothing).
     assert ("untrained" in html) == (final["result"]["model"]["trained"] is False)
     assert html.count('class="card person') == 1
+    # How the person's score is formed: the frames' range and mean, and what the score is.
+    face = final["result"]["faces"][0]
+    scores = [f["score"] for f in face["frames"]]
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    low, high, mean = map(percent, (min(scores), max(scores), sum(scores) / len(scores)))
+    assert f"Single frames scored {low}–{high} (mean {mean})" in text
+    assert "The person's score is not their mean" in text
+    texture = percent(face["members"]["texture"])
+    assert f"read all {len(face['frames'])} crops in order ({texture})" in text
     assert 'id="score-chart"' in html and 'id="overlay"' in html
     assert html.count('data-heatmap="') == len(final["heatmaps"]) > 0
     assert 'id="download-report"' in html and 'id="permalink"' in html

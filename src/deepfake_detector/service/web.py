@@ -113,6 +113,8 @@ def _people(result: dict[str, Any] | None) -> list[dict[str, Any]]:
     for n, face in enumerate(result.get("faces") or []):
         frames = face["frames"]
         crops = [f for f in frames if f.get("crop")]
+        scores = [float(f["score"]) for f in frames if f.get("score") is not None]
+        members = face.get("members") or {}
         people.append(
             {
                 "number": n + 1,
@@ -126,6 +128,15 @@ def _people(result: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "seen": len(frames),
                 "portrait": crops[len(crops) // 2]["crop"] if crops else None,
                 "crops": crops,
+                # How the score is formed: not the frames' mean (see the card's note).
+                "frame_scores": (
+                    {"low": min(scores), "high": max(scores), "mean": sum(scores) / len(scores)}
+                    if scores
+                    else None
+                ),
+                "texture": members.get("texture"),
+                "landmarks": members.get("landmarks"),
+                "has_landmarks": "landmarks" in members,
             }
         )
     return people
