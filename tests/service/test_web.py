@@ -158,6 +158,7 @@ def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video
     assert f"read all {len(face['frames'])} crops in order ({texture})" in text
     assert 'id="score-chart"' in html and 'id="overlay"' in html
     assert html.count('data-heatmap="') == len(final["heatmaps"]) > 0
+    assert "not where a manipulation is" in text  # the heatmaps' caveat
     assert 'id="download-report"' in html and 'id="permalink"' in html
 
 
