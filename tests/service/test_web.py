@@ -162,9 +162,12 @@ def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video
     assert 'id="download-report"' in html and 'id="permalink"' in html
 
 
-def test_history_sorts_and_pages(running_app: RunningApp, panning_video: Path) -> None:
+def test_history_sorts_and_pages(
+    running_app: RunningApp, panning_video: Path, no_face_video: Path
+) -> None:
     client = running_app.client()
     upload(client, panning_video)
+    upload(client, no_face_video)  # two analyses at least, whatever ran before
     html = client.get("/history?per_page=1&sort=-created_at").get_data(as_text=True)
     assert html.count("<tr>") == 2  # header + one row
     assert 'rel="next"' in html and "Page 1 of" in html
