@@ -33,3 +33,18 @@ def test_key_follows_the_weights_not_the_name(tmp_path: Path) -> None:
     # A model that cannot be resolved still gets a key (its jobs fail with a clear error).
     missing = AnalysisSettings(model=str(tmp_path / "nothing.pt"))
     assert settings_key(missing) != settings_key(settings)
+
+
+def test_key_follows_the_calibration_too(tmp_path: Path) -> None:
+    """Same weights, a new temperature and band in config.json (a model recalibrated in place):
+    a new key, so re-uploads are scored with the new calibration."""
+    import json
+
+    folder = _model(tmp_path / "m", seed=1)
+    settings = AnalysisSettings(model=str(folder))
+    first = settings_key(settings)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(temperature=1.7, band=[0.3, 0.7], calibrated=True)
+    config_path.write_text(json.dumps(config))
+    assert settings_key(settings) != first

@@ -10,17 +10,21 @@ from deepfake_detector.config import AnalysisSettings
 
 
 def settings_key(settings: AnalysisSettings) -> str:
-    """Fingerprint of everything that changes a result: the settings and the sha256 of the
-    weights that ``settings.model`` resolves to, so that re-uploading a video after the default
-    model (or the file behind a model path) changed re-analyses it instead of returning the old
-    model's result. A model that cannot be resolved keys on its name (its jobs fail anyway)."""
+    """Fingerprint of everything that changes a result: the settings, the sha256 of the weights
+    that ``settings.model`` resolves to and of its landmark member, and its configuration
+    (temperature, threshold, band: a recalibrated model scores differently with the same
+    weights), so that re-uploading a video after the default model (or the file behind a model
+    path) changed re-analyses it instead of returning the old model's result. A model that
+    cannot be resolved keys on its name (its jobs fail anyway)."""
     from deepfake_detector.errors import ModelError
     from deepfake_detector.models.checkpoints import file_sha256
     from deepfake_detector.models.ensemble import member_path
     from deepfake_detector.models.registry import resolve_model
 
     try:
-        weights = resolve_model(settings.model).sha256
+        resolved = resolve_model(settings.model)
+        config = json.dumps(dataclasses.asdict(resolved.config), sort_keys=True, default=str)
+        weights = resolved.sha256 + ":config:" + hashlib.sha256(config.encode()).hexdigest()
         member = member_path(settings.model)
         if member is not None:  # a second scorer changes the results as much as the weights
             weights += ":" + file_sha256(member)
