@@ -43,7 +43,7 @@ if str(HERE) not in sys.path:  # when imported by the tests rather than run as a
     sys.path.insert(0, str(HERE))
 
 import clipgen  # noqa: E402  (sibling module, path set above)
-from hostinfo import cpu_model_and_flags  # noqa: E402
+from deepfake_detector.hostinfo import cpu_model_and_flags, usable_cores  # noqa: E402
 
 DEFAULT_CACHE = HERE / ".cache"
 CHECKPOINT_NAME = "seed-format-random-init.pt"
@@ -554,7 +554,7 @@ def machine_info() -> JsonDict:
     memory = psutil.virtual_memory()
     return {
         "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
+        "cpus_usable": usable_cores(),
         "cpu_model": cpu_model,
         # bf16 speed-ups differ a lot with these (AMX above all): say which this CPU has.
         "cpu_flags": sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f"))),
@@ -706,7 +706,7 @@ def _measure_throughput(request: JsonDict) -> JsonDict:
     from deepfake_detector.analysis.pipeline import Analyzer
     from deepfake_detector.config import settings_from_env
     from deepfake_detector.models import load_classifier
-    from deepfake_detector.models.batching import BatchingClassifier
+    from deepfake_detector.models.batching import BatchingClassifier, BatchStats
 
     overrides: JsonDict = {"frames": request["frames"]}
     for key in ("model", "backend", "device", "detector"):
@@ -727,7 +727,7 @@ def _measure_throughput(request: JsonDict) -> JsonDict:
         analyzer.analyze(request["warmup"])
     load_s = time.perf_counter() - t
     if shared is not None:
-        shared.stats = type(shared.stats)()
+        shared.stats = BatchStats()  # count the timed videos only
 
     todo: queue_module.Queue[int] = queue_module.Queue()
     for i in range(int(request["videos"])):

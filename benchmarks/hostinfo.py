@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psutil
 
-
-def cpu_model_and_flags() -> tuple[str | None, list[str]]:
-    """The first CPU's model name and feature flags from ``/proc/cpuinfo`` (None and [] where
-    it cannot be read, e.g. not on Linux)."""
-    model: str | None = None
-    flags: list[str] = []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model is None:
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
-    except OSError:
-        pass
-    return model, flags
+from deepfake_detector.hostinfo import cpu_model_and_flags, usable_cores
 
 
 def machine_summary() -> dict[str, Any]:
@@ -34,7 +19,7 @@ def machine_summary() -> dict[str, Any]:
         "cpu_model": model,
         "avx512f": "avx512f" in flags,
         "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
+        "cpus_usable": usable_cores(),
         "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }

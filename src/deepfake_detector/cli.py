@@ -170,13 +170,15 @@ _WIDEST = {
     "faces": 3,
     "frames_analyzed": 4,
     "seconds": len("9999.99"),
-    "error": 0,  # the last column: never padded
 }
 
 
 def _table_widths(score_title: str, paths: list[str]) -> dict[str, int]:
-    widths = {key: max(len(title or score_title), _WIDEST.get(key, 0)) for key, title in
-              _TABLE_COLUMNS}  # fmt: skip
+    """Column widths fixed before any row is known: each column's widest possible value (the
+    paths' from the list of inputs), so that rows can be printed as they come."""
+    widths = {key: len(title or score_title) for key, title in _TABLE_COLUMNS}
+    for key, widest in _WIDEST.items():
+        widths[key] = max(widths[key], widest)
     widths["path"] = max([len("PATH"), *(len(p) for p in paths)])
     return widths
 

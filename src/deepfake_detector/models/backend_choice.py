@@ -2,8 +2,9 @@
 this machine, measured once and remembered.
 
 Which backend wins depends on the host: on the 2-core AMD EPYC machines (no AVX-512) ONNX Runtime
-scored a 32-crop clip of the EfficientNet-Lite0 model in 0.12 s, OpenVINO in 0.14 s and PyTorch
-eager in 0.41 s; depthwise convolutions are where eager PyTorch loses. Rather than a rule that
+scored a 32-frame clip of the EfficientNet-Lite0 model in 95 ms, OpenVINO in 96 ms and PyTorch
+eager in 328 ms (``DFD_CACHE_DIR=$(mktemp -d) deepfake-detector -v scan VIDEO`` logs the three);
+depthwise convolutions are where eager PyTorch loses. Rather than a rule that
 holds on one kind of CPU, the first load on a machine times each backend that can load (fp32, the
 same preprocessed clip of 32 frames) and keeps the fastest whose outputs agree with PyTorch's.
 
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from deepfake_detector.hostinfo import cpu_model, usable_cores
 from deepfake_detector.models.export import cache_dir
 from deepfake_detector.models.registry import ResolvedModel
 
@@ -189,22 +191,3 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown-cpu"
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

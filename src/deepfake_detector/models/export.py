@@ -152,6 +152,9 @@ def _export_main(argv: list[str]) -> int:
     :func:`export_in_subprocess` runs."""
     from deepfake_detector.models.registry import resolve_model
 
+    if len(argv) != 3:
+        print("usage: python -m deepfake_detector.models.export MODEL PATH SHA256", file=sys.stderr)
+        return 2
     model, path, sha256 = argv
     try:
         resolved = resolve_model(model)

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from deepfake_detector.errors import ModelError
-from deepfake_detector.models.backend_choice import choose_backend, usable_cores
+from deepfake_detector.hostinfo import usable_cores
+from deepfake_detector.models.backend_choice import choose_backend
 from deepfake_detector.models.checkpoints import ModelConfig
 from deepfake_detector.models.classifier import ClipScores, ModelInfo
 from deepfake_detector.models.export import INPUT_NAME, cache_dir, cached_onnx
@@ -249,7 +250,7 @@ class TorchClassifier(BaseClassifier):
 
 
 def _cpu_threads() -> int:
-    return max(1, usable_cores())
+    return usable_cores()
 
 
 def _cpu_only(backend: str, device: str) -> str:

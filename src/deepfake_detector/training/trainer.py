@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from deepfake_detector.errors import ModelError
+from deepfake_detector.hostinfo import cpu_model_and_flags
 from deepfake_detector.models.backbones import get_backbone
 from deepfake_detector.models.checkpoints import (
     ModelConfig,
@@ -102,10 +103,7 @@ class TrainState:
 
 def cpu_has_fast_bf16() -> bool:
     """Native bf16 (AVX512-BF16 or AMX): only then is bf16 autocast faster than fp32 on a CPU."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = cpu_model_and_flags()[1]
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
