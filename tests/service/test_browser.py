@@ -155,8 +155,13 @@ def test_upload_watch_the_analysis_and_read_the_result(
         " return !s || (s.dataset.stage && s.dataset.stage !== 'queued'); }",
         timeout=60000,
     )
-    if page.query_selector("#progress-panel"):
-        shot(page, "progress.png")
+    # The page reloads itself the moment the job ends; a query racing that reload finds its
+    # document gone. The progress screenshot is then simply not taken (the job was quicker).
+    try:
+        if page.query_selector("#progress-panel"):
+            shot(page, "progress.png")
+    except playwright_api.Error as error:
+        assert "navigation" in str(error), error
     page.wait_for_selector("#verdict", timeout=120000)
     headline = page.inner_text("#verdict-headline")
     assert "manipulated" in headline or "authentic" in headline
