@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import photo_factory
 from deepfake_detector import cli
 
 
@@ -55,6 +56,24 @@ def test_one_bad_file_does_not_stop_the_batch(
     assert rows[1]["verdict"] in {"REAL", "FAKE"}
     assert rows[0]["band"] == "" and rows[1]["band"] in {"REAL", "UNCERTAIN", "FAKE"}
     assert code == 2
+
+
+def test_photos_and_videos_in_one_folder(
+    capsys: pytest.CaptureFixture[str], panning_video: Path, tmp_path: Path
+) -> None:
+    """A folder of both kinds: each analysed by its content, photos as one frame."""
+    (tmp_path / "clip.mp4").write_bytes(panning_video.read_bytes())
+    photo_factory.write_photo(tmp_path / "portrait.webp", quality=95)
+    (tmp_path / "sub").mkdir()
+    photo_factory.write_photo(tmp_path / "sub" / "avatar.png", photo_factory.tight_face())
+    code, out, _ = run_cli(capsys, "scan", str(tmp_path), "--format", "csv", "--frames", "4")
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(io.StringIO(out))}
+    assert set(rows) == {"clip.mp4", "portrait.webp", "avatar.png"}
+    assert all(r["verdict"] in {"REAL", "FAKE"} for r in rows.values()), rows
+    assert rows["clip.mp4"]["frames_analyzed"] == "4" and rows["clip.mp4"]["duration_s"]
+    assert rows["portrait.webp"]["frames_analyzed"] == "1"
+    assert rows["portrait.webp"]["duration_s"] == ""  # a photo has no duration
+    assert code in (cli.EXIT_OK, cli.EXIT_FAKE, cli.EXIT_UNCERTAIN)
 
 
 def test_table_shows_the_uncertain_band_and_what_the_score_is() -> None:

@@ -328,3 +328,78 @@ def audio_only(path: str | os.PathLike[str], codec: str = "aac", seconds: float 
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
     return path
+
+
+# --- Clips with sound, in any codec and container (e.g. a camera's MPEG-4 Part 2 AVI). ---
+
+TONE_HZ = 440.0
+
+
+def tone_level(samples: np.ndarray) -> float:
+    """Root-mean-square level of audio samples (0 for the silence :func:`with_sound` writes)."""
+    return float(np.sqrt(np.mean(np.square(samples.astype(np.float64)))))
+
+
+def with_sound(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    fps: float = 25,
+    codec: str = "mpeg4",
+    options: dict[str, str] | None = None,
+    pix_fmt: str = "yuv420p",
+    container_format: str | None = None,
+    audio_codec: str = "aac",
+    audio_rate: int = 44100,
+    tone_from_s: float = 0.0,
+    rotation: int = 0,
+) -> Path:
+    """Encode RGB frames (at ``fps``) with a mono audio track that is silent until
+    ``tone_from_s``, then a 440 Hz tone to the end of the video, so a test can tell when its
+    sound starts. Video and audio are written interleaved by time, as cameras do."""
+    path = Path(path)
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), "w", format=container_format) as out:
+        video = out.add_stream(codec, rate=rate, options=dict(options or {}))
+        video.pix_fmt = pix_fmt
+        audio = out.add_stream(audio_codec, rate=audio_rate)
+        audio.layout = "mono"
+        fmt = audio.codec_context.format
+        chunk = audio.codec_context.frame_size or 1024
+        written = 0  # audio samples so far
+
+        def sound_until(t: float) -> None:
+            nonlocal written
+            while written < t * audio_rate:
+                n = np.arange(written, written + chunk)
+                wave = np.where(
+                    n >= tone_from_s * audio_rate,
+                    0.5 * np.sin(2 * np.pi * TONE_HZ * n / audio_rate),
+                    0.0,
+                )
+                if fmt.name.startswith("s16"):
+                    data = (wave * 32767).astype(np.int16)
+                elif fmt.name.startswith("s32"):
+                    data = (wave * 2_147_483_647).astype(np.int32)
+                else:
+                    data = wave.astype(np.float32)
+                frame = av.AudioFrame.from_ndarray(data[None, :], format=fmt.name, layout="mono")
+                frame.sample_rate = audio_rate
+                frame.pts = written
+                out.mux(audio.encode(frame))
+                written += chunk
+
+        count = 0
+        for i, image in enumerate(frames):
+            if i == 0:
+                video.height, video.width = image.shape[:2]
+                if rotation:
+                    video.set_display_rotation(rotation)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+            count += 1
+            sound_until((i + 1) / fps)
+        sound_until(count / fps)
+        out.mux(video.encode())
+        out.mux(audio.encode())
+    return path

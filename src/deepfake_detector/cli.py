@@ -1,4 +1,5 @@
-"""``deepfake-detector``: scan videos from the command line (and, later, serve the web app).
+"""``deepfake-detector``: scan videos and photos from the command line; the other commands
+(serve, worker, train, evaluate...) are registered here too.
 
 Exit status of ``scan``: 0 when every input was analysed and none was judged FAKE or uncertain,
 1 when any input was judged FAKE outside the model's uncertain band, 3 when none was but some
@@ -25,15 +26,12 @@ from deepfake_detector import __version__
 from deepfake_detector.analysis import AnalysisResult, Analyzer, Verdict
 from deepfake_detector.config import AnalysisSettings, SettingsError, settings_from_env
 from deepfake_detector.errors import DetectorError
+from deepfake_detector.media.formats import is_media_path
 
 EXIT_OK, EXIT_FAKE, EXIT_UNANALYSED, EXIT_UNCERTAIN = 0, 1, 2, 3
 _SEVERITY = (EXIT_OK, EXIT_UNCERTAIN, EXIT_FAKE, EXIT_UNANALYSED)
 """Exit statuses from least to most severe: a batch exits with its most severe input's."""
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
-    | {".3gp", ".ts", ".mts", ".m2ts", ".ogv"}
-)
 _GLOB_CHARS = frozenset("*?[")
 CSV_FIELDS = [
     "path",
@@ -50,16 +48,15 @@ CSV_FIELDS = [
 
 
 def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
-    """Files as given, folders searched recursively for video files, globs expanded.
+    """Files as given, folders searched recursively for videos and photos (by suffix, from
+    :mod:`deepfake_detector.media.formats`), globs expanded.
 
     A path that names nothing is still yielded, so that it is reported as an error in order.
     """
     for item in items:
         path = Path(item)
         if _is_dir(path):
-            yield from sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
-            )
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and is_media_path(p))
         elif not _exists(path) and _GLOB_CHARS & set(item):
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
@@ -141,7 +138,9 @@ def summary_row(data: Mapping[str, Any]) -> dict[str, str]:
         "band": data.get("band") or "",
         "faces": str(len(data.get("faces") or [])),
         "frames_analyzed": str(data.get("frames_analyzed") or 0),
-        "duration_s": "" if not video else f"{video['duration_s']:.2f}",
+        "duration_s": ""
+        if not video or video.get("kind") == "image"
+        else f"{video['duration_s']:.2f}",
         "model": (data.get("model") or {}).get("name", ""),
         "seconds": f"{(data.get('timings') or {}).get('total', 0.0):.2f}",
         "error": note,
@@ -215,7 +214,7 @@ def _progress_bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
 
     return tqdm(
         total=total,
-        unit="video",
+        unit="file",
         file=sys.stderr,
         dynamic_ncols=True,
         leave=False,
@@ -227,7 +226,9 @@ def scan(args: argparse.Namespace) -> int:
     settings = _settings_from_args(args)
     paths = list(expand_inputs(args.paths))
     if not paths:
-        print("deepfake-detector: no video files found in the given paths", file=sys.stderr)
+        print(
+            "deepfake-detector: no video or photo files found in the given paths", file=sys.stderr
+        )
         return EXIT_UNANALYSED
     try:
         analyzer = Analyzer(settings)
@@ -299,7 +300,7 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepfake-detector",
-        description="Detect manipulated faces in videos.",
+        description="Detect manipulated faces in videos and photos.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -307,12 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "scan",
-        help="analyse video files, folders or globs",
-        description="Analyse videos; each result is printed as soon as that input is done. "
+        help="analyse videos and photos: files, folders or globs",
+        description="Analyse videos and photos (a photo is one frame); each result is printed "
+        "as soon as that input is done. "
         "Exit status: 0 all analysed and none FAKE or uncertain, 1 any FAKE (outside the "
         "model's uncertain band), 3 none FAKE but some uncertain, 2 any not analysed (wins).",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="video files, folders or globs")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="video or photo files, folders or globs"
+    )
     p.add_argument(
         "--format",
         choices=["table", "json", "csv"],

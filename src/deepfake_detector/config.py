@@ -195,6 +195,16 @@ class ServiceSettings:
     heatmaps_budget: float = 1.0
     """Heatmaps may take this many times the analysis's own time (people take turns, so each
     gets its first ones); 0 means no limit."""
+    preview: bool = True
+    """Make a browser-playable copy (H.264 + AAC MP4) of each upload browsers cannot play
+    (MPEG-4 Part 2, MPEG-2, HEVC, ProRes, AVI, Matroska...) after its verdict is recorded, for
+    the page's player."""
+    preview_max_side: int = 720
+    """Longer side of the playable copies, in pixels (smaller videos keep their size)."""
+    preview_max_mb: float = 100.0
+    """Largest playable copy, in megabytes: a longer one stops there (the page says so)."""
+    preview_budget_s: float = 300.0
+    """Seconds making one playable copy may take before it stops where it got to; 0: no limit."""
     job_cpu_budget_s: float = 300.0
     """CPU seconds one analysis may use before it is stopped and failed with a message (a
     pathological file: huge frames, one keyframe for minutes); 0 means no limit."""
@@ -204,6 +214,29 @@ class ServiceSettings:
     retention_keep_results: bool = True
     """With retention: keep each analysis's result (verdict, scores) after its files are
     removed; false removes the analysis entirely."""
+    allowed_models: str = ""
+    """Models an API upload may ask for (its ``model`` field), comma-separated names or paths;
+    the server's own ``DFD_MODEL`` is always allowed. Empty: only that one."""
+    allowed_frames_min: int = 8
+    """Smallest ``frames`` an API upload may ask for."""
+    allowed_frames_max: int = 0
+    """Largest ``frames`` an API upload may ask for; 0 means the analysis's ``max_frames``."""
+    idempotency_ttl_s: float = 86400.0
+    """How long an ``Idempotency-Key`` is remembered (its first answer replayed) after its first
+    use; later it is free again."""
+    webhook_hosts: str = ""
+    """Hosts an API upload's ``callback_url`` may point at, comma-separated: ``name`` or
+    ``name:port`` (https only), or ``http://name[:port]`` to allow plain http to that host (for a
+    receiver on the same machine or network). Empty: ``callback_url`` is refused."""
+    webhook_secret: str = ""
+    """Key of the HMAC-SHA256 signature on every webhook (``X-DFD-Signature``); webhooks are
+    refused while it is empty. Web and worker processes need the same value."""
+    webhook_retries: int = 5
+    """Further tries of a webhook after a connection error, a timeout, 408, 429 or a 5xx."""
+    webhook_backoff_s: float = 1.0
+    """Wait before the first retry; each later one waits twice as long (1, 2, 4, 8, 16 s)."""
+    webhook_timeout_s: float = 10.0
+    """Connect and read timeout of one webhook request."""
     environment: str = "production"
     """``production`` or ``development`` (templates reload; still never Flask debug mode)."""
 

@@ -1,4 +1,4 @@
-"""``deepfake-detector submit``: send videos to a running server and collect its results.
+"""``deepfake-detector submit``: send videos and photos to a running server and collect its results.
 
 The batch runs through the server's queue and workers instead of loading a model here. Each file
 is hashed locally first, so that a file whose result is already in ``--output`` is skipped (an
@@ -673,7 +673,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="video", file=sys.stderr, dynamic_ncols=True, leave=False)
+    return tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -697,15 +697,17 @@ def add_submit_parser(sub: Any) -> None:
     """Wire ``submit`` into the main parser (``cli.build_parser`` calls this)."""
     p = sub.add_parser(
         "submit",
-        help="send videos to a running server and collect its results",
+        help="send videos and photos to a running server and collect its results",
         description=(
-            "Upload videos to a deepfake-detector server, wait for its analyses and write the "
-            "results as scan does. Files already finished in --output are skipped; content the "
-            "server has analysed is not uploaded again. Exit status: 0 every file has a "
-            "result, 1 some were refused or failed, 2 usage or connection error."
+            "Upload videos and photos to a deepfake-detector server, wait for its analyses and "
+            "write the results as scan does. Files already finished in --output are skipped; "
+            "content the server has analysed is not uploaded again. Exit status: 0 every file "
+            "has a result, 1 some were refused or failed, 2 usage or connection error."
         ),
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="video files, folders or globs")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="video or photo files, folders or globs"
+    )
     p.add_argument("--server", required=True, metavar="URL", help="e.g. http://127.0.0.1:8000")
     p.add_argument("--token", help=f"API token sent as a Bearer token (default: ${TOKEN_ENV})")
     p.add_argument(
@@ -726,7 +728,9 @@ def add_submit_parser(sub: Any) -> None:
 def submit_command(args: argparse.Namespace) -> int:
     paths = list(expand_inputs(args.paths))
     if not paths:
-        print("deepfake-detector: no video files found in the given paths", file=sys.stderr)
+        print(
+            "deepfake-detector: no video or photo files found in the given paths", file=sys.stderr
+        )
         return EXIT_UNUSABLE
     output = Path(args.output) if args.output else None
     fmt = args.format or ("csv" if output is not None and output.suffix == ".csv" else "json")

@@ -333,6 +333,20 @@ class JobStoreContract:
         store.delete(other)
         assert not store.attach_heatmaps(late, {"c.jpg": "h.jpg"}, "ready", 1.0)
 
+    def test_heatmap_checks_are_recorded_beside_the_heatmaps(self, store: JobStore) -> None:
+        job_id = new_job(store)
+        claim = store.claim(job_id, "w1")
+        assert claim is not None
+        assert store.finish(claim, done(artifacts={"heatmaps": {}, "heatmaps_state": "pending"}))
+        checks = {
+            "a.jpg": {"face_fraction": 0.81, "flat": False, "shown": True},
+            "b.jpg": {"face_fraction": None, "flat": True, "shown": False},
+        }
+        assert store.attach_heatmaps(claim, {"a.jpg": "ha.jpg"}, "ready", 1.0, checks=checks)
+        artifacts = status_of(store, job_id).artifacts
+        assert artifacts["heatmaps"] == {"a.jpg": "ha.jpg"}
+        assert artifacts["heatmap_checks"] == checks
+
     def test_finish_needs_a_final_status(self, store: JobStore) -> None:
         job_id = new_job(store)
         claim = store.claim(job_id, "w1")

@@ -94,8 +94,9 @@ def test_the_verdict_is_recorded_before_the_heatmaps_are_drawn(
     at_done, final = analysed["at_done"], analysed["final"]
     assert at_done["verdict"] in ("REAL", "FAKE") and at_done["result"]["faces"]
     assert at_done["heatmaps_state"] == "pending" and at_done["heatmaps"] == {}
+    assert at_done["heatmap_checks"] == {}
     assert "heatmaps" not in at_done["result"]["timings"], "the verdict did not wait for them"
-    assert final["heatmaps_state"] == "ready" and final["heatmaps"]
+    assert final["heatmaps_state"] == "ready" and final["heatmaps"] and final["heatmap_checks"]
     assert (final["verdict"], final["result"]) == (at_done["verdict"], at_done["result"])
     openapi.check("GET", ANALYSIS, client.get(ANALYSIS.format(id=final["id"])))
 
@@ -120,7 +121,9 @@ def test_heatmaps_stop_at_their_time_budget_and_each_person_gets_some_first(
     faces = final["result"]["faces"]
     assert len(faces) == 2 and final["heatmaps_state"] == "ready"
     first_crops = [f["crop"] for f in faces[0]["frames"]][:CHUNK]
-    assert sorted(final["heatmaps"]) == sorted(first_crops)
+    assert sorted(final["heatmap_checks"]) == sorted(first_crops)
+    shown = {crop for crop, check in final["heatmap_checks"].items() if check["shown"]}
+    assert set(final["heatmaps"]) == shown
     page = client.get(final["links"]["page"]).get_data(as_text=True)
     crops = sum(len(face["frames"]) for face in faces)
     assert f'Drawn for <span id="heatmaps-count">{CHUNK}</span> of {crops} crops' in page
@@ -139,7 +142,12 @@ def test_evidence_video_and_report_are_served(
         image = client.get(base + relative)
         assert image.status_code == 200 and image.mimetype == "image/jpeg"
         assert image.data[:2] == b"\xff\xd8"
-    assert set(final["heatmaps"]) == set(crops), "one heatmap per face crop"
+    checks = final["heatmap_checks"]
+    assert set(checks) == set(crops), "every face crop's map is checked"
+    shown = {crop for crop, check in checks.items() if check["shown"]}
+    assert shown and set(final["heatmaps"]) == shown, "an overlay where the map is on the face"
+    for crop in set(crops) - shown:  # no clear region: no overlay made
+        assert client.get(f"{base}heatmaps/{crop.rsplit('/', 1)[-1]}").status_code == 404
     assert final["links"]["thumbnail"].startswith(base)
 
     for bad in ("../../video.mp4", "crops/../../video.mp4", "nothing.jpg", "crops/x.png"):
@@ -163,7 +171,7 @@ def test_evidence_video_and_report_are_served(
         assert about[moment] == final[moment] and about[moment].endswith("Z")
     assert about["app_version"] and about["url"].endswith(f"/analyses/{final['id']}")
     assert result["settings"]["frames"] == result["frames_analyzed"]  # schema 1.3
-    assert result["schema_version"] == "1.3"
+    assert result["schema_version"] == "1.4"
 
 
 def test_same_file_twice_is_analysed_once(

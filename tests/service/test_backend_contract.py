@@ -18,6 +18,7 @@ from backend_contract import (
     JobStoreContract,
     RecoverContract,
 )
+from integrations_contract import IntegrationsStoreContract
 from redis import Redis
 
 from deepfake_detector.devservers import RedisServer
@@ -85,6 +86,18 @@ class TestJobStoreSqlite(JobStoreContract):
 
 
 class TestJobStorePostgres(JobStoreContract):
+    @pytest.fixture
+    def store(self, postgres_store: JobStore) -> JobStore:
+        return postgres_store
+
+
+class TestIntegrationsStoreSqlite(IntegrationsStoreContract):
+    @pytest.fixture
+    def store(self, sqlite_store: JobStore) -> JobStore:
+        return sqlite_store
+
+
+class TestIntegrationsStorePostgres(IntegrationsStoreContract):
     @pytest.fixture
     def store(self, postgres_store: JobStore) -> JobStore:
         return postgres_store

@@ -5,13 +5,17 @@ analysis on generated face videos. Screenshots go to ``test-artifacts/screenshot
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from service_support import ARTIFACTS, Server, start_server
+
+import photo_factory
 
 import video_factory
 
@@ -43,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         env={
             "DFD_WEB_WORKERS": "1",
             "DFD_UPLOAD_MAX_MB": str(UPLOAD_LIMIT_MB),
-            "DFD_HEATMAPS_BUDGET": "0",  # every crop's heatmap: the page must show them all
+            "DFD_HEATMAPS_BUDGET": "0",  # every crop's map drawn: the page accounts for each
         },
     )
     yield server
@@ -102,7 +106,7 @@ def test_type_and_size_are_checked_before_sending(server: Server, watch: PageWat
         "#file-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}]
     )
     page.wait_for_selector("#file-error:not([hidden])")
-    assert "is not a video file" in page.inner_text("#file-error")
+    assert "is not a video or photo file" in page.inner_text("#file-error")
     big = {"name": "huge.mp4", "mimeType": "video/mp4", "buffer": bytes(6_000_000)}
     page.set_input_files("#file-input", files=[big])
     page.wait_for_function(
@@ -180,19 +184,37 @@ def test_upload_watch_the_analysis_and_read_the_result(
     # The carousels and the lightbox.
     assert page.locator("#frames .slide img").count() == 8
     assert page.locator("#crops .slide img").count() == 16
-    # Heatmaps follow the verdict: the page shows them once they are drawn, without a reload.
+    # Heatmaps follow the verdict: the page shows them once they are drawn, without a reload,
+    # each crop either with its heatmap or, where the map does not point at the face, plain and
+    # labelled "no clear region" (the astronaut's maps are empty: tests/service/test_heatmaps.py).
     page.wait_for_function(
-        "() => document.querySelectorAll('#crops img[data-heatmap]').length === 16",
+        "() => document.querySelectorAll("
+        "'#crops img[data-heatmap], #crops img[data-no-region]').length === 16",
         timeout=120000,
     )
+    heated = page.locator("#crops img[data-heatmap]")
+    unclear = page.locator("#crops img[data-no-region]")
+    shown, hidden = heated.count(), unclear.count()
+    assert shown >= 1 and hidden >= 1 and shown + hidden == 16
+    assert page.locator("#crops .slide.crop .heatmap-label").count() == hidden
+    for n in range(hidden):
+        img = unclear.nth(n)
+        assert "/crops/" in img.get_attribute("src")
+        label = img.locator("xpath=following-sibling::span[@class='heatmap-label']")
+        assert label.inner_text() == "no clear region"
+    assert page.is_visible("#heatmaps-caveat") and page.is_visible("#heatmaps-unclear")
+    assert page.inner_text("#heatmaps-unclear-count") == str(hidden)
     assert page.is_visible("#toggle-heatmaps") and not page.is_visible("#heatmaps-pending")
-    first_crop = page.locator("#crops .slide img").first
-    heat_src = first_crop.get_attribute("src")
+    assert page.inner_text("#toggle-heatmaps") == f"Hide heatmaps ({shown})"
+    first_crop, plain = heated.first, unclear.first
+    heat_src, plain_src = first_crop.get_attribute("src"), plain.get_attribute("src")
     assert "/heatmaps/" in heat_src
     page.click("#toggle-heatmaps")
     assert "/crops/" in first_crop.get_attribute("src")
+    assert page.inner_text("#toggle-heatmaps") == f"Show heatmaps ({shown})"
     page.click("#toggle-heatmaps")
     assert first_crop.get_attribute("src") == heat_src
+    assert plain.get_attribute("src") == plain_src  # the toggle leaves them alone
     page.locator("#frames .slide img").nth(3).click()
     page.wait_for_selector("#lightbox[open]")
     page.wait_for_function(
@@ -233,6 +255,11 @@ def test_upload_watch_the_analysis_and_read_the_result(
         page.click("#download-report")
     report = json.loads(Path(download.value.path()).read_text())
     assert report["schema_version"] and len(report["faces"]) == 2
+    # The PDF report beside it, named after the upload.
+    with page.expect_download() as download:
+        page.click("#download-pdf")
+    assert download.value.suggested_filename == "two_faces-report.pdf"
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")
     permalink = page.input_value("#permalink")
     assert permalink == page.url
 
@@ -343,3 +370,166 @@ def test_a_phone_screen_has_nothing_wider_than_itself(
     finally:
         watch.close()
     assert not watch.problems, watch.problems
+
+
+def test_upload_a_photo_and_see_its_faces_boxed(
+    server: Server, watch: PageWatch, tmp_path: Path
+) -> None:
+    """A phone photo of two people, stored sideways with an EXIF turn: the page shows it upright
+    with both faces boxed and scored, and no time line (a photo is one frame)."""
+    scene = video_factory.render_scene(
+        (1280, 720),
+        [
+            (video_factory.astronaut(), lambda t: video_factory.Placement(40, 100, 0.9)),
+            (video_factory.grace_hopper(), lambda t: video_factory.Placement(700, 80, 0.9)),
+        ],
+        0.0,
+    )
+    path = photo_factory.write_photo(tmp_path / "team photo.jpg", scene, orientation=6, quality=92)
+    page = watch.page
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_url("**/analyses/*", timeout=30000)
+    page.wait_for_selector("#verdict", timeout=120000)
+    assert "in this photo" in page.inner_text("#verdict")
+    assert page.locator(".card.person").count() == 2
+    assert "1280×720" in page.inner_text(".meta")  # upright, the EXIF turn applied
+    page.wait_for_function(
+        "() => document.getElementById('overlay').dataset.boxes === '2'", timeout=10000
+    )
+    photo = page.locator("#photo")
+    size = photo.evaluate("i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight]")
+    assert size[0] > size[1] and size[2] > 0, size  # landscape, as the EXIF tag says
+    canvas = page.locator("#overlay")
+    width = canvas.evaluate("c => c.getBoundingClientRect().width")
+    labels = json.loads(canvas.evaluate("c => c.dataset.labels"))
+    assert len(labels) == 2 and all(x1 >= 0 and x2 <= width + 0.5 for x1, _, x2, _ in labels)
+    assert page.locator("#score-chart").count() == 0 and page.locator("#frames").count() == 0
+    assert page.locator("#crops .slide img").count() == 2
+    shot(page, "photo-result.png", full_page=True)
+
+
+def _mpeg4_part2_clip(path: Path, seconds: float = 3.0) -> Path:
+    """Two faces in MPEG-4 Part 2 with sound: a camera's AVI (PCM) or a phone's MP4 (AAC)."""
+    layers = video_factory.two_faces_layers()
+    frames = (
+        video_factory.render_scene((640, 360), layers, i / 25) for i in range(round(25 * seconds))
+    )
+    audio = "pcm_s16le" if path.suffix == ".avi" else "aac"
+    return video_factory.with_sound(path, frames, codec="mpeg4", audio_codec=audio)
+
+
+VIDEO_STATE = """() => { const v = document.getElementById('video');
+  const o = document.getElementById('overlay'); const r = v.getBoundingClientRect();
+  const c = o.getBoundingClientRect();
+  return { source: v.dataset.source, width: v.videoWidth, height: v.videoHeight,
+    time: v.currentTime, src: v.currentSrc, boxes: Number(o.dataset.boxes || 0),
+    rects: JSON.parse(o.dataset.rects || '[]'), video: [r.left, r.top, r.width, r.height],
+    overlay: [c.left, c.top, c.width, c.height],
+    playback: document.getElementById('analysis').dataset.playback }; }"""
+
+
+def test_an_mpeg4_part2_upload_plays_its_playable_copy_with_the_boxes(
+    server: Server, watch: PageWatch, tmp_path: Path
+) -> None:
+    """Browsers show MPEG-4 Part 2 as a black strip (with sound): the page plays the copy made
+    after the verdict instead, with the face boxes over the faces, inside the picture."""
+    clip = _mpeg4_part2_clip(tmp_path / "camera clip.avi")
+    page = watch.page
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", str(clip))
+    page.wait_for_url("**/analyses/*", timeout=30000)
+    page.wait_for_selector("#verdict", timeout=120000)
+    # While the copy is made the page says so (or it was quicker than the page's reload).
+    page.wait_for_function(
+        "() => { const v = document.getElementById('video');"
+        " return v.dataset.source === 'preview' && v.readyState >= 1 && v.videoWidth > 0; }",
+        timeout=120000,
+    )
+    assert page.is_hidden("#preview-pending") and page.is_hidden("#video-error")
+    assert "MPEG-4 Part 2" in page.inner_text("#preview-note")
+    page.locator("#playback").scroll_into_view_if_needed()
+    page.evaluate("document.getElementById('video').play()")
+    page.wait_for_function(
+        "() => { const v = document.getElementById('video');"
+        " const o = document.getElementById('overlay');"
+        " return v.currentTime > 1.0 && !v.paused && Number(o.dataset.boxes) > 0; }",
+        timeout=20000,
+    )
+    state = page.evaluate(VIDEO_STATE)
+    assert state["src"].endswith("/preview") and state["playback"] == "preview", state
+    assert (state["width"], state["height"]) == (640, 360)
+    later = page.evaluate(VIDEO_STATE)
+    page.wait_for_function(f"() => document.getElementById('video').currentTime > {later['time']}")
+    width, height = state["video"][2:]
+    assert state["overlay"] == pytest.approx(state["video"], abs=1), "the overlay covers the video"
+    assert state["rects"], state
+    for x1, y1, x2, y2 in state["rects"]:
+        assert -1 <= x1 < x2 <= width + 1 and -1 <= y1 < y2 <= height + 1, (state["rects"], width)
+    page.locator("#playback").screenshot(path=str(SHOTS / "preview-with-boxes.png"))
+
+    # While the copy is being made the page says so, and plays it as soon as it is recorded
+    # (the state set back and forth in the server's database, as the worker does).
+    analysis_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    database = server.log.parent / "data" / "deepfake-detector.sqlite3"
+
+    def set_preview_state(state: str) -> None:
+        with contextlib.closing(sqlite3.connect(database)) as db, db:
+            (raw,) = db.execute(
+                "SELECT artifacts FROM analyses WHERE id = ?", (analysis_id,)
+            ).fetchone()
+            artifacts = json.loads(raw)
+            artifacts["preview"]["state"] = state
+            db.execute(
+                "UPDATE analyses SET artifacts = ? WHERE id = ?",
+                (json.dumps(artifacts), analysis_id),
+            )
+
+    set_preview_state("pending")
+    try:
+        page.reload()
+        page.wait_for_selector("#preview-pending:not([hidden])")
+        assert "Preparing a playable copy…" in page.inner_text("#preview-pending")
+        assert page.is_hidden("#player") and page.get_attribute("#video", "src") is None
+        shot(page, "preview-pending.png")
+    finally:
+        set_preview_state("ready")
+    page.wait_for_function(
+        "() => { const v = document.getElementById('video');"
+        " return v.dataset.source === 'preview' && v.videoWidth > 0; }",
+        timeout=20000,
+    )
+    assert page.is_hidden("#preview-pending") and page.is_visible("#player")
+    assert page.is_visible("#preview-note")
+
+    # A browser that cannot play even the copy (here: the request fails, or it is served the
+    # MPEG-4 Part 2 original, which Chromium plays as sound without a picture) gets a clear
+    # message instead of a black strip with boxes floating over it.
+    page_url = page.url
+    original = _mpeg4_part2_clip(tmp_path / "phone clip.mp4", seconds=2.0)
+    for how in ("fails", "no picture"):
+        other = PageWatch(watch.context.browser)
+        try:
+            if how == "fails":
+                other.page.route("**/preview", lambda route: route.abort())
+            else:
+                other.page.route(
+                    "**/preview",
+                    lambda route: route.fulfill(path=str(original), content_type="video/mp4"),
+                )
+            other.page.goto(page_url)
+            other.page.wait_for_selector("#video-error:not([hidden])", timeout=20000)
+            message = other.page.inner_text("#video-error")
+            assert "Your browser cannot play this file's format" in message
+            assert "MPEG-4 Part 2" in message and "the analysis is unaffected" in message
+            assert other.page.is_hidden("#player"), "no black strip, no boxes"
+            assert other.page.is_hidden("#preview-note")
+            assert other.page.evaluate(VIDEO_STATE)["playback"] == "unplayable"
+            reason = other.page.get_attribute("#analysis", "data-unplayable")
+            assert reason == ("error" if how == "fails" else "no picture")
+            if how == "no picture":
+                other.page.locator("#playback").screenshot(path=str(SHOTS / "cannot-play.png"))
+            refused = [p for p in other.problems if "Refused" in p or "page error" in p]
+            assert not refused, refused
+        finally:
+            other.close()

@@ -198,7 +198,11 @@ def test_job_threads_run_jobs_at_once_and_score_as_one_job_alone(
         assert shared is not None and shared.stats.clips >= 3
         # Heatmaps come from a torch copy of their own, never the shared network.
         drawn = [wait_for_heatmaps(app.test_client(), c["id"]) for c in created]
-        assert all(d["heatmaps_state"] == "ready" and d["heatmaps"] for d in drawn)
+        for d in drawn:  # every crop checked; an overlay for each map on the face
+            crops = {f["crop"] for face in d["result"]["faces"] for f in face["frames"]}
+            assert d["heatmaps_state"] == "ready" and set(d["heatmap_checks"]) == crops
+            shown = {crop for crop, check in d["heatmap_checks"].items() if check["shown"]}
+            assert shown and set(d["heatmaps"]) == shown
     finally:
         worker.stop(graceful=False)
         ctx.backends.close()

@@ -210,6 +210,8 @@ def check_empty_database_upgrade(engine: Engine) -> None:
         "workers",
         "metric_buckets",
         "tokens",
+        "idempotency_keys",
+        "webhooks",
     }
     assert schema_differences(engine) == []
     assert_upgrade_is_a_no_op(engine)
@@ -263,6 +265,11 @@ def test_the_comparison_sees_timestamp_types(postgres_url: str) -> None:  # noqa
             ("add_table", "tokens"),  # 0003
             ("add_index", "ix_tokens_prefix"),
             ("add_fk", "fk_analyses_created_by"),
+            ("add_table", "idempotency_keys"),  # 0004
+            ("add_index", "ix_idempotency_keys_expires_at"),
+            ("add_table", "webhooks"),
+            ("add_index", "ix_webhooks_analysis_id"),
+            ("add_index", "ix_webhooks_state"),
         }
     finally:
         engine.dispose()

@@ -148,7 +148,7 @@ def test_an_unreachable_server_is_one_clear_message(
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_submit(capsys, str(tmp_path), "--server", "http://127.0.0.1:1")
-    assert code == 2 and "no video files found" in err
+    assert code == 2 and "no video or photo files found" in err
     (tmp_path / "a.mp4").write_bytes(b"x")
     code, _, err = run_submit(capsys, str(tmp_path), "--server", "127.0.0.1:8000")
     assert code == 2 and "must be an http:// or https:// URL" in err

@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from html import unescape
 from pathlib import Path
 
 from flask.testing import FlaskClient
 from service_support import RunningApp, upload, wait_for_heatmaps, wait_for_job
 
+from deepfake_detector.service.db import Analysis
 from deepfake_detector.service.security import CONTENT_SECURITY_POLICY
 from deepfake_detector.service.wording import percent
 
@@ -150,7 +152,7 @@ def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video
     # How the person's score is formed: the frames' range and mean, and what the score is.
     face = final["result"]["faces"][0]
     scores = [f["score"] for f in face["frames"]]
-    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())  # as a reader sees it
     low, high, mean = map(percent, (min(scores), max(scores), sum(scores) / len(scores)))
     assert f"Single frames scored {low}–{high} (mean {mean})" in text
     assert "The person's score is not their mean" in text
@@ -158,8 +160,54 @@ def test_result_page_explains_the_verdict(running_app: RunningApp, panning_video
     assert f"read all {len(face['frames'])} crops in order ({texture})" in text
     assert 'id="score-chart"' in html and 'id="overlay"' in html
     assert html.count('data-heatmap="') == len(final["heatmaps"]) > 0
+    unclear = [crop for crop, check in final["heatmap_checks"].items() if not check["shown"]]
+    assert html.count("data-no-region") == len(unclear)
+    assert f"Hide heatmaps ({len(final['heatmaps'])})" in html
     assert "not where a manipulation is" in text  # the heatmaps' caveat
     assert 'id="download-report"' in html and 'id="permalink"' in html
+
+
+def test_crops_whose_map_is_not_on_the_face_show_no_clear_region(
+    running_app: RunningApp, two_faces_video: Path
+) -> None:
+    """The astronaut's maps in the two-faces video are empty (see tests/service/test_heatmaps.py):
+    her crops are shown plain, labelled, and the toggle counts only the real heatmaps. An
+    analysis recorded before the checks existed shows every heatmap it has, as it did."""
+    client = running_app.client()
+    created = upload(client, two_faces_video).get_json()
+    wait_for_job(client, created["id"])
+    final = wait_for_heatmaps(client, created["id"])
+    checks, overlays = final["heatmap_checks"], final["heatmaps"]
+    crops = [f["crop"] for face in final["result"]["faces"] for f in face["frames"]]
+    assert set(checks) == set(crops)
+    unclear = [crop for crop in crops if not checks[crop]["shown"]]
+    assert unclear and overlays and set(overlays) == set(crops) - set(unclear)
+    html = client.get(final["links"]["page"]).get_data(as_text=True)
+    figures = re.findall(r'<figure class="slide crop">(.*?)</figure>', html, re.S)
+    assert len(figures) == len(crops)
+    for crop, figure in zip(crops, figures, strict=True):
+        if crop in unclear:
+            assert f'src="{final["links"]["evidence"]}{crop}"' in figure
+            assert "data-heatmap=" not in figure and "data-no-region" in figure
+            assert '<span class="heatmap-label">no clear region</span>' in figure
+        else:
+            assert f'data-heatmap="{final["links"]["evidence"]}{overlays[crop]}"' in figure
+            assert "no clear region" not in figure
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert f"on {len(unclear)} crops it lights up something else" in text
+    assert f"Hide heatmaps ({len(overlays)})" in text
+    assert "not where a manipulation is" in text  # the caveat stays
+
+    with running_app.ctx.backends.jobs.session() as s:  # as recorded before the checks
+        row = s.get(Analysis, created["id"])
+        assert row is not None
+        row.artifacts = {k: v for k, v in row.artifacts.items() if k != "heatmap_checks"}
+    old = client.get(final["links"]["self"]).get_json()
+    assert old["heatmap_checks"] == {} and old["heatmaps"] == overlays
+    html = client.get(final["links"]["page"]).get_data(as_text=True)
+    assert "data-no-region" not in html and "no clear region</span>" not in html
+    assert html.count('data-heatmap="') == len(overlays)
+    assert f'Drawn for <span id="heatmaps-count">{len(overlays)}</span>' in html
 
 
 def test_history_sorts_and_pages(

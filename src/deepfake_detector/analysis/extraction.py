@@ -1,4 +1,4 @@
-"""Video → sampled frames → faces → one track per person, each with its crops.
+"""Video or photo → sampled frames → faces → one track per person, each with its crops.
 
 The face half of the pipeline, shared by analysis (``Analyzer``) and by the training crop cache, so
 that training and serving cannot crop differently. Decoding runs in a producer thread feeding a
@@ -9,6 +9,7 @@ dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -32,13 +33,8 @@ from deepfake_detector.faces import (
     crop_face,
 )
 from deepfake_detector.faces.crop import crop_matrix
-from deepfake_detector.media import (
-    SampledFrame,
-    VideoInfo,
-    iter_sampled_frames,
-    probe,
-    sample_times,
-)
+from deepfake_detector.faces.tracking import box_iou
+from deepfake_detector.media import MediaSource, SampledFrame, VideoInfo, probe_media, source_for
 
 ProgressCallback = Callable[[str, float], None]
 """Called with (stage name, fraction of that stage done 0..1)."""
@@ -126,7 +122,9 @@ class FaceExtractor:
         )
 
     def probe(self, path: str | Path) -> VideoInfo:
-        return probe(str(path), max_pixels=self.settings.max_pixels)
+        """What the file is (a video or a photo, by content) and its size; ``MediaError`` if
+        neither."""
+        return probe_media(path, max_pixels=self.settings.max_pixels)
 
     def extract(
         self,
@@ -141,18 +139,18 @@ class FaceExtractor:
         s = self.settings
         clock = clock if clock is not None else StageClock()
         report = progress or (lambda stage, fraction: None)
-        times = sample_times(
-            info, count=s.frames, per_second=s.frames_per_second, max_frames=s.max_frames
-        )
+        source = source_for(path, info, max_pixels=s.max_pixels)
+        times = source.sample_times(s.frames, s.frames_per_second, s.max_frames)
+        detect = self._detect_photo if source.kind == "image" else self.detector.detect
         if evidence_dir is not None:
             (evidence_dir / "frames").mkdir(parents=True, exist_ok=True)
         frames: list[FrameFaces] = []
         decoded = _decode_in_background(
-            Path(path), info, times, clock, s.sample_snap, s.max_decode_megapixels * 1e6
+            source, times, clock, s.sample_snap, s.max_decode_megapixels * 1e6
         )
         for frame in decoded:
             t = time.perf_counter()
-            detections = self.detector.detect(frame.image)
+            detections = detect(frame.image)
             clock.add("detect", time.perf_counter() - t)
             t = time.perf_counter()
             crops = [crop_face(frame.image, d, self.crop) for d in detections]
@@ -165,7 +163,7 @@ class FaceExtractor:
             frames.append(kept)
             report("frames", len(frames) / len(times))
         if not frames:
-            raise MediaError("No frame of this video could be decoded.")
+            raise MediaError(f"No frame of this {source.kind} could be decoded.")
 
         t = time.perf_counter()
         tracks = build_tracks(
@@ -181,9 +179,7 @@ class FaceExtractor:
     def face_image(self, image: np.ndarray) -> ImageFace | None:
         """The largest face of an RGB image that is itself a face photo or crop, cut exactly as
         video faces are (same detector, crop and alignment); ``None`` when none is found."""
-        h, w = image.shape[:2]
-        py, px = round(IMAGE_PAD * h), round(IMAGE_PAD * w)
-        padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE)
+        padded, _, _ = _pad(image)
         detections = self.detector.detect(padded)
         if not detections:
             return None
@@ -193,6 +189,46 @@ class FaceExtractor:
             m = crop_matrix(best, self.crop)
             landmarks = np.asarray(best.landmarks, np.float64) @ m[:, :2].T + m[:, 2]
         return ImageFace(crop_face(padded, best, self.crop), landmarks)
+
+    def _detect_padded(self, image: np.ndarray) -> list[FaceDetection]:
+        """Faces of ``image`` found in its padded copy (see ``_pad``), in ``image``'s
+        coordinates."""
+        padded, px, py = _pad(image)
+        return [_shifted(d, -px, -py) for d in self.detector.detect(padded)]
+
+    def _detect_photo(self, image: np.ndarray) -> list[FaceDetection]:
+        """A photo's faces: those found padded, as training and evaluation cut face photos (a
+        profile picture is often all face), plus those found only at full size (small faces
+        in a group photo, which padding shrinks below the detector's reach)."""
+        padded = self._detect_padded(image)
+        extra = [
+            d
+            for d in self.detector.detect(image)
+            if all(box_iou(d.box, p.box) < _SAME_FACE_IOU for p in padded)
+        ]
+        return padded + extra
+
+
+def _pad(image: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``image`` edge-padded by ``IMAGE_PAD`` per side (detectors miss a face that fills the
+    picture), with the padding's width and height."""
+    h, w = image.shape[:2]
+    py, px = round(IMAGE_PAD * h), round(IMAGE_PAD * w)
+    return cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE), px, py
+
+
+_SAME_FACE_IOU = 0.3
+"""Two detections of a photo overlapping this much are one face."""
+
+
+def _shifted(detection: FaceDetection, dx: float, dy: float) -> FaceDetection:
+    x1, y1, x2, y2 = detection.box
+    landmarks = detection.landmarks
+    if landmarks is not None:
+        landmarks = np.asarray(landmarks, np.float64) + np.array([dx, dy])
+    return dataclasses.replace(
+        detection, box=(x1 + dx, y1 + dy, x2 + dx, y2 + dy), landmarks=landmarks
+    )
 
 
 def _largest(detections: list[FaceDetection]) -> FaceDetection:
@@ -218,8 +254,7 @@ _END = object()
 
 
 def _decode_in_background(
-    path: Path,
-    info: VideoInfo,
+    source: MediaSource,
     times: list[float],
     clock: StageClock,
     snap: float = 0.0,
@@ -245,7 +280,7 @@ def _decode_in_background(
         return False
 
     def produce() -> None:
-        sampled = iter_sampled_frames(str(path), info, times, snap, max_decode_pixels)
+        sampled = source.frames(times, snap=snap, max_decode_pixels=max_decode_pixels)
         try:
             while True:
                 t = time.perf_counter()

@@ -1,4 +1,4 @@
-"""analyze(): video file → sampled frames → faces → tracks → crops → classifier → verdict.
+"""analyze(): video or photo → sampled frames → faces → tracks → crops → classifier → verdict.
 
 The one function the CLI, the web worker and evaluation all call, so they cannot preprocess
 differently. The face half lives in :mod:`deepfake_detector.analysis.extraction` (shared with the
@@ -77,9 +77,9 @@ class Analyzer:
         evidence_dir: str | Path | None = None,
         progress: ProgressCallback | None = None,
     ) -> AnalysisResult:
-        """Analyse one video. Never raises for bad input: the result's verdict is ERROR with a
-        message. With ``evidence_dir``, sampled frames and face crops are written there as JPEG
-        and referenced (relative paths) from the result."""
+        """Analyse one video or photo (a one-frame clip). Never raises for bad input: the
+        result's verdict is ERROR with a message. With ``evidence_dir``, sampled frames and face
+        crops are written there as JPEG and referenced (relative paths) from the result."""
         started = time.perf_counter()
         result = AnalysisResult(path=str(path), verdict=Verdict.ERROR)
         result.settings = dataclasses.asdict(self.settings)
@@ -126,7 +126,8 @@ class Analyzer:
         t = time.perf_counter()
         info = self.extractor.probe(path)
         clock.add("probe", time.perf_counter() - t)
-        result.video = info.to_dict()
+        result.media = info.to_dict()
+        result.video = info.to_dict()  # schema 1.x readers
 
         lo, hi = _PROGRESS_FRAMES
         report("frames", lo)
@@ -145,7 +146,11 @@ class Analyzer:
         ]
         if not extracted.people:
             result.verdict = Verdict.INCONCLUSIVE
-            result.reason = f"No face was found in any of the {len(frames)} sampled frames."
+            result.reason = (
+                "No face was found in the photo."
+                if info.kind == "image"
+                else f"No face was found in any of the {len(frames)} sampled frames."
+            )
             return
 
         if evidence is not None:
@@ -154,7 +159,9 @@ class Analyzer:
         threshold = self.classifier.info.threshold
         faces: list[FaceResult] = []
         for n, person in enumerate(extracted.people):
-            faces.append(self._score_person(person, threshold, clock, evidence))
+            faces.append(
+                self._score_person(person, threshold, clock, evidence, photo=info.kind == "image")
+            )
             span = _PROGRESS_CLASSIFY[1] - _PROGRESS_CLASSIFY[0]
             report("classify", _PROGRESS_CLASSIFY[0] + span * (n + 1) / len(extracted.people))
         result.faces = faces
@@ -165,8 +172,17 @@ class Analyzer:
         result.band = most_suspicious.band
 
     def _score_person(
-        self, person: Person, threshold: float, clock: StageClock, evidence: Path | None
+        self,
+        person: Person,
+        threshold: float,
+        clock: StageClock,
+        evidence: Path | None,
+        *,
+        photo: bool = False,
     ) -> FaceResult:
+        """``photo``: the landmark-dynamics member is not consulted (a photo has no motion;
+        its combination with the texture score, and its bias when it abstains, were fitted on
+        videos), so a photo's score is the texture model's alone."""
         t = time.perf_counter()
         scores = self.classifier.score_clip(person.crops)
         clock.add("classify", time.perf_counter() - t)
@@ -191,8 +207,10 @@ class Analyzer:
                 )
             )
         p = float(scores.fake_probability)
-        members = {TEXTURE: p}
-        if self.landmarks is not None:
+        members: dict[str, float | None] = {TEXTURE: p}
+        if self.landmarks is not None and photo:
+            members[LANDMARKS] = None
+        elif self.landmarks is not None:
             t = time.perf_counter()
             p, members = self.landmarks.combine(
                 p,
@@ -222,7 +240,8 @@ def analyze(
     evidence_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> AnalysisResult:
-    """Convenience wrapper: one video with a process-wide cached ``Analyzer`` for ``settings``."""
+    """Convenience wrapper: one video or photo with a process-wide cached ``Analyzer`` for
+    ``settings``."""
     settings = settings or settings_from_env()
     with _ANALYZERS_LOCK:
         analyzer = _ANALYZERS.get(settings)

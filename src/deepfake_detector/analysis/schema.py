@@ -1,6 +1,6 @@
-"""The versioned result of analysing one video: what the CLI prints, the API returns and the web
-page renders. ``docs/result-schema.md`` documents every field; bump ``SCHEMA_VERSION`` on any
-change that is not a pure addition."""
+"""The versioned result of analysing one video or photo: what the CLI prints, the API returns
+and the web page renders. ``docs/result-schema.md`` documents every field; bump
+``SCHEMA_VERSION`` on any change that is not a pure addition."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 class Verdict(StrEnum):
@@ -71,6 +71,8 @@ class AnalysisResult:
     frames_analyzed: int = 0
     sampled_frames: list[SampledFrameInfo] = field(default_factory=list)
     video: dict[str, Any] | None = None
+    """What the file is (probed): the same object as ``media``, kept for schema 1.0-1.3
+    readers, photos included."""
     model: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
@@ -81,6 +83,9 @@ class AnalysisResult:
     settings: dict[str, Any] | None = None
     """(schema 1.3) The analysis settings the result was made with (frames, detector, model as
     asked, device, backend as asked…), so that a result says how to reproduce it."""
+    media: dict[str, Any] | None = None
+    """(schema 1.4) What the file is: ``kind`` (``"video"`` or ``"image"``), its upright size,
+    codec, container, duration (0 for a photo)... A photo is analysed as a one-frame clip."""
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -88,6 +88,9 @@ class VideoInfo:
     """The frames' own timestamps are unusable (all or most of them equal, which a broken muxer
     writes): frame ``k`` is taken to be shown at ``k / fps``, and the sampler finds frames by
     counting them from the start instead of by their timestamps."""
+    kind: Literal["video", "image"] = "video"
+    """``"image"`` for a photo (:mod:`deepfake_detector.media.image`): one frame at time 0,
+    ``duration_s`` and ``fps`` 0, ``container`` Pillow's format name (``"JPEG"``...)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -102,6 +105,7 @@ class VideoInfo:
             "container": self.container,
             "duration_source": self.duration_source,
             "synthetic_timing": self.synthetic_timing,
+            "kind": self.kind,
         }
 
 

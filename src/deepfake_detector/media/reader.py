@@ -24,7 +24,9 @@ from deepfake_detector.errors import MediaError
 
 log = logging.getLogger(__name__)
 
-FORMATS_HINT = "Use a video file such as MP4, MOV, MKV, WebM or AVI."
+FORMATS_HINT = (
+    "Use a video such as MP4, MOV, MKV, WebM or AVI, or a photo in JPEG, PNG, WebP or HEIC."
+)
 
 # FFmpeg opens a plain text file as ANSI art (the "tty" demuxer): that is never a video to analyse.
 _TEXT_FORMATS = frozenset({"tty"})
@@ -38,7 +40,7 @@ def check_file(path: str | Path) -> Path:
     try:
         # Path.exists() raises for some errors, e.g. a name longer than the file system allows.
         if not p.exists():
-            raise MediaError("The video file does not exist.")
+            raise MediaError("The file does not exist.")
         if p.is_dir():
             raise MediaError("Expected a video file but got a folder.")
         size = p.stat().st_size
@@ -90,7 +92,8 @@ def video_stream(container: InputContainer) -> VideoStream:
     """The stream to analyse: the first video stream that is footage (not cover art)."""
     fmt = container.format.name
     if fmt == "image2" or fmt.endswith("_pipe"):
-        raise MediaError(f"This is a still image, not a video. {FORMATS_HINT}")
+        # A picture in a format the photo reader does not take (JPEG 2000, TGA, PPM...).
+        raise MediaError(f"This is a still image in a format not read here. {FORMATS_HINT}")
     if fmt in _TEXT_FORMATS:
         raise MediaError(f"This is a text file, not a video. {FORMATS_HINT}")
     for stream in container.streams.video:

@@ -20,6 +20,7 @@ from deepfake_detector.config import (
     settings_from_env,
 )
 from deepfake_detector.service import api, auth, limits, metrics, web
+from deepfake_detector.service import options as request_options
 from deepfake_detector.service.backends import connect
 from deepfake_detector.service.context import EXTENSION_KEY, ServiceContext
 from deepfake_detector.service.responses import error_response, json_error, wants_json
@@ -58,6 +59,7 @@ def create_app(
     settings = settings or service_settings_from_env()
     analysis_settings = analysis_settings or settings_from_env()
     hosts = allowed_hosts(settings)  # raises HostsNotConfigured: refuse to start without a list
+    request_options.check_settings(settings, analysis_settings)  # upload options, webhook hosts
     app = Flask(__name__)
     init_host_check(app, hosts)  # the first before_request hook: nothing runs for other hosts
     app.config.update(

@@ -144,6 +144,9 @@ class Analysis(Base):
         nullable=True,
     )
     """Id of the API token whose request created it; ``None`` when anonymous (loopback)."""
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """What the upload asked for over the server's analysis settings (``{"frames": 8,
+    "model": ...}``, see ``service/options.py``); ``None``: the server's settings as they are."""
 
     @property
     def job_status(self) -> JobStatus:
@@ -192,6 +195,54 @@ class Token(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When a request last presented it (written at most once a minute)."""
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` a client sent with an upload, kept for ``DFD_IDEMPOTENCY_TTL_S``:
+    the same key again (from the same token) is answered with the first answer."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """Whose key it is: the API token's id, or ``anonymous``."""
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """sha256 of what the request asked (the file's content hash and the options)."""
+    analysis_id: Mapped[str | None] = mapped_column(
+        ForeignKey("analyses.id", name="fk_idempotency_keys_analysis", ondelete="CASCADE"),
+        nullable=True,
+    )
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The first answer's status; ``None`` while that request is still being handled."""
+    deduplicated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Webhook(Base):
+    """A ``callback_url`` to notify when an analysis ends, and how its delivery went."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    analysis_id: Mapped[str] = mapped_column(
+        ForeignKey("analyses.id", name="fk_webhooks_analysis", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    links: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The analysis's absolute links as the uploading client reached this server."""
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    """``pending`` (its analysis not finished), ``delivering``, ``delivered`` or ``failed``."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The receiver's HTTP status at the last try (``None``: no answer)."""
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """While ``delivering``: the process sending it owns it until then (renewed on every try);
+    after that any worker may take it over (the sender died)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -31,10 +31,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from deepfake_detector.service.db import (
     Analysis,
+    IdempotencyKey,
     JobStatus,
     MetricBucket,
     Token,
     Video,
+    Webhook,
     Worker,
     make_engine,
     upgrade,
@@ -63,6 +65,8 @@ class Claim:
     attempt: int
     video_key: str
     """The video's name in the blob store."""
+    options: dict[str, Any] | None = None
+    """What the upload asked for over the worker's analysis settings (``service/options.py``)."""
 
     @property
     def evidence_prefix(self) -> str:
@@ -74,6 +78,27 @@ HEATMAPS_PENDING, HEATMAPS_READY = "pending", "ready"
 HEATMAPS_FAILED, HEATMAPS_NONE = "failed", "none"
 """``artifacts["heatmaps_state"]`` of a finished analysis: drawn after the verdict is recorded
 (``pending`` until then), ``none`` when none are made (no face, no explainer, turned off)."""
+
+PREVIEW_PENDING, PREVIEW_READY = "pending", "ready"
+PREVIEW_FAILED, PREVIEW_NONE = "failed", "none"
+"""``artifacts["preview"]["state"]``: a browser-playable copy of an upload browsers cannot play,
+made after the verdict is recorded (``pending`` until then); ``none`` (no ``preview`` entry) when
+the upload plays as it is, or copies are turned off."""
+
+
+WEBHOOK_PENDING, WEBHOOK_DELIVERING = "pending", "delivering"
+WEBHOOK_DELIVERED, WEBHOOK_FAILED = "delivered", "failed"
+"""``webhooks.state``: waiting for its analysis to end, being sent (retries included), sent
+(a 2xx answer), or given up (a refusal, or every retry spent)."""
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """What :meth:`JobStore.claim_idempotency_key` found: ``new``, ``replay``, ``mismatch`` or
+    ``busy``, and the key's record."""
+
+    state: str
+    record: IdempotencyKey
 
 
 @dataclass(frozen=True)
@@ -230,11 +255,14 @@ class JobStore:
         settings_key: str,
         original_name: str,
         created_by: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[Analysis, bool]:
         """The analysis of this video with these settings, created (queued) when there is none.
         Returns ``(analysis, created)``; a failed one is queued again and counts as created, so
         uploading the same file again retries it. ``created_by`` (a token id) is recorded on a
-        new analysis only: a reused or retried one keeps its creator."""
+        new analysis only: a reused or retried one keeps its creator. ``options``: what the
+        upload asked for over the server's settings (part of ``settings_key`` already, so a
+        reused analysis has the same)."""
         for _ in range(3):  # a concurrent upload of the same file may win the insert race
             with self.session() as s:
                 found = s.scalar(
@@ -278,6 +306,7 @@ class JobStore:
                         progress=0.0,
                         attempts=0,
                         created_by=created_by,
+                        options=options or None,
                     )
                     s.add(analysis)
                 return analysis, True
@@ -301,13 +330,13 @@ class JobStore:
                     started_at=utcnow(),
                     updated_at=utcnow(),
                 )
-                .returning(Analysis.attempts, Analysis.video_sha256)
+                .returning(Analysis.attempts, Analysis.video_sha256, Analysis.options)
             ).first()
             if row is None:
                 return None
-            attempt, sha256 = int(row[0]), str(row[1])
+            attempt, sha256, options = int(row[0]), str(row[1]), row[2]
             file_name = s.scalar(select(Video.file_name).where(Video.sha256 == sha256))
-        return Claim(job_id, worker, attempt, f"{sha256}/{file_name}")
+        return Claim(job_id, worker, attempt, f"{sha256}/{file_name}", options or None)
 
     def _leased(self, claim: Claim) -> Any:
         return (
@@ -365,12 +394,19 @@ class JobStore:
         return True
 
     def attach_heatmaps(
-        self, claim: Claim, heatmaps: dict[str, str], state: str, seconds: float
+        self,
+        claim: Claim,
+        heatmaps: dict[str, str],
+        state: str,
+        seconds: float,
+        checks: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
         """Record the heatmaps drawn after a job finished (its verdict is shown before them):
         only on the analysis this attempt finished, still DONE, still waiting for them. ``False``
         when it was deleted, re-run or its files removed meanwhile: the caller removes what it
-        drew."""
+        drew. ``heatmaps``: ``{crop: overlay}`` of the maps shown; ``checks``: every explained
+        crop's face-region check (``artifacts["heatmap_checks"]``; analyses recorded without
+        one show every heatmap they have)."""
         with self.session() as s:
             query = select(Analysis).where(
                 Analysis.id == claim.job_id,
@@ -384,9 +420,35 @@ class JobStore:
             if analysis is None or artifacts.get("heatmaps_state") != HEATMAPS_PENDING:
                 return False
             artifacts.update(heatmaps=heatmaps, heatmaps_state=state, heatmaps_s=round(seconds, 3))
+            if checks is not None:
+                artifacts["heatmap_checks"] = checks
             analysis.artifacts = artifacts
             analysis.updated_at = utcnow()
             _observe(s, "stage_seconds", "heatmaps", seconds)
+            return True
+
+    def attach_preview(self, claim: Claim, preview: dict[str, Any], seconds: float) -> bool:
+        """Record the browser-playable copy made after a job finished (``artifacts["preview"]``,
+        its ``state`` ``ready`` or ``failed``), under the same conditions as
+        :meth:`attach_heatmaps`: only while that analysis waits for it. ``False``: deleted,
+        re-run or its files removed meanwhile (the caller removes what it wrote)."""
+        with self.session() as s:
+            query = select(Analysis).where(
+                Analysis.id == claim.job_id,
+                Analysis.status == JobStatus.DONE.value,
+                Analysis.evidence_prefix == claim.evidence_prefix,
+            )
+            if s.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            analysis = s.scalar(query)
+            artifacts = dict(analysis.artifacts or {}) if analysis is not None else {}
+            waiting = artifacts.get("preview") or {}
+            if analysis is None or waiting.get("state") != PREVIEW_PENDING:
+                return False
+            artifacts["preview"] = {**waiting, **preview}
+            analysis.artifacts = artifacts
+            analysis.updated_at = utcnow()
+            _observe(s, "stage_seconds", "preview", seconds)
             return True
 
     def delete(self, job_id: str) -> list[str] | None:
@@ -502,6 +564,187 @@ class JobStore:
                 .values(revoked_at=utcnow())
             )
             return s.get(Token, token_id)
+
+    # -- idempotency keys ---------------------------------------------------------------------
+
+    def claim_idempotency_key(
+        self, scope: str, key: str, fingerprint: str, ttl_s: float, stale_s: float
+    ) -> KeyClaim:
+        """Take ``key`` (in ``scope``) for a request asking ``fingerprint``, atomically: ``new``
+        (this request owns it now, until :meth:`complete_idempotency_key` or
+        :meth:`release_idempotency_key`), ``replay`` (it was answered: the record says how),
+        ``mismatch`` (used for another request) or ``busy`` (its first request is still being
+        handled). Expired keys are forgotten first; a key whose first request has been in hand
+        for ``stale_s`` (its process died) is taken over."""
+        for _ in range(5):
+            now = utcnow()
+            with self.session() as s:
+                s.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+            try:
+                with self.session() as s:
+                    record = IdempotencyKey(
+                        scope=scope,
+                        key=key,
+                        fingerprint=fingerprint,
+                        created_at=now,
+                        expires_at=now + timedelta(seconds=ttl_s),
+                    )
+                    s.add(record)
+                return KeyClaim("new", record)
+            except IntegrityError:
+                pass
+            with self.sessions() as s:
+                found = s.get(IdempotencyKey, (scope, key))
+            if found is None:  # expired, released or its analysis deleted meanwhile
+                continue
+            if found.fingerprint != fingerprint:
+                return KeyClaim("mismatch", found)
+            if found.status_code is not None:
+                return KeyClaim("replay", found)
+            if found.created_at > now - timedelta(seconds=stale_s):
+                return KeyClaim("busy", found)
+            with self.session() as s:  # abandoned: take it over, once
+                taken = s.execute(
+                    update(IdempotencyKey)
+                    .where(
+                        IdempotencyKey.scope == scope,
+                        IdempotencyKey.key == key,
+                        IdempotencyKey.status_code.is_(None),
+                        IdempotencyKey.created_at == found.created_at,
+                    )
+                    .values(created_at=now, expires_at=now + timedelta(seconds=ttl_s))
+                )
+            if taken.rowcount:
+                return KeyClaim("new", found)
+        raise RuntimeError("could not take or read the idempotency key")
+
+    def complete_idempotency_key(
+        self, scope: str, key: str, analysis_id: str, status_code: int, deduplicated: bool
+    ) -> None:
+        """Record the answer of the request that took ``key`` (replayed from now on)."""
+        with self.session() as s:
+            s.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+                .values(analysis_id=analysis_id, status_code=status_code, deduplicated=deduplicated)
+            )
+
+    def release_idempotency_key(self, scope: str, key: str) -> None:
+        """Forget a key whose request was refused or failed: it may be used again."""
+        with self.session() as s:
+            s.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.scope == scope,
+                    IdempotencyKey.key == key,
+                    IdempotencyKey.status_code.is_(None),
+                )
+            )
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def add_webhook(self, analysis_id: str, url: str, links: dict[str, Any]) -> Webhook:
+        """A webhook to send when the analysis ends (``pending``); one that has ended already is
+        sent by the next worker heartbeat (:meth:`take_webhooks`)."""
+        now = utcnow()
+        with self.session() as s:
+            webhook = Webhook(
+                id=uuid.uuid4().hex,
+                analysis_id=analysis_id,
+                url=url,
+                links=links,
+                state=WEBHOOK_PENDING,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(webhook)
+        return webhook
+
+    def webhooks(self, analysis_id: str) -> list[Webhook]:
+        with self.sessions() as s:
+            return list(
+                s.scalars(
+                    select(Webhook)
+                    .where(Webhook.analysis_id == analysis_id)
+                    .order_by(Webhook.created_at, Webhook.id)
+                )
+            )
+
+    def take_webhooks(
+        self, lease_s: float, analysis_id: str | None = None, limit: int = 100
+    ) -> list[tuple[Webhook, Analysis]]:
+        """Take the webhooks due for sending, each atomically (so each is sent by one process):
+        those of finished analyses (of ``analysis_id``, or any) still ``pending``, or
+        ``delivering`` with their sender's lease run out. Each is leased for ``lease_s``."""
+        now = utcnow()
+        due = or_(
+            Webhook.state == WEBHOOK_PENDING,
+            (Webhook.state == WEBHOOK_DELIVERING) & (Webhook.lease_until < now),
+        )
+        finished = Analysis.status.in_([JobStatus.DONE.value, JobStatus.FAILED.value])
+        query = (
+            select(Webhook.id)
+            .join(Analysis, Analysis.id == Webhook.analysis_id)
+            .where(due, finished)
+            .order_by(Webhook.created_at)
+            .limit(limit)
+        )
+        if analysis_id is not None:
+            query = query.where(Webhook.analysis_id == analysis_id)
+        with self.sessions() as s:
+            candidates = list(s.scalars(query))
+        taken: list[tuple[Webhook, Analysis]] = []
+        for webhook_id in candidates:
+            with self.session() as s:
+                changed = s.execute(
+                    update(Webhook)
+                    .where(Webhook.id == webhook_id, due)
+                    .values(
+                        state=WEBHOOK_DELIVERING,
+                        lease_until=now + timedelta(seconds=lease_s),
+                        updated_at=now,
+                    )
+                )
+                if not changed.rowcount:
+                    continue  # another process took it first
+                row = s.execute(
+                    select(Webhook, Analysis)
+                    .join(Analysis, Analysis.id == Webhook.analysis_id)
+                    .where(Webhook.id == webhook_id)
+                ).first()
+            if row is not None:
+                taken.append((row[0], row[1]))
+        return taken
+
+    def webhook_attempted(
+        self,
+        webhook_id: str,
+        *,
+        attempts: int,
+        state: str,
+        response_status: int | None,
+        error: str | None,
+        lease_s: float,
+    ) -> None:
+        """Record one try: its answer, and ``state`` (``delivering`` while retries remain, the
+        lease renewed, else ``delivered`` or ``failed``)."""
+        now = utcnow()
+        with self.session() as s:
+            s.execute(
+                update(Webhook)
+                .where(Webhook.id == webhook_id)
+                .values(
+                    attempts=attempts,
+                    state=state,
+                    response_status=response_status,
+                    error=error[:2000] if error else None,
+                    lease_until=now + timedelta(seconds=lease_s)
+                    if state == WEBHOOK_DELIVERING
+                    else None,
+                    delivered_at=now if state == WEBHOOK_DELIVERED else None,
+                    updated_at=now,
+                )
+            )
 
     # -- workers ------------------------------------------------------------------------------
 

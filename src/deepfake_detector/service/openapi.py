@@ -26,6 +26,24 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _uploaded_file(operation_id: str, note: str = "") -> dict[str, Any]:
+    """The uploaded file's route (``/media``, and ``/video`` kept for older clients)."""
+    content = {"video/*": {"schema": {"type": "string"}}, "image/*": {"schema": {"type": "string"}}}
+    return {
+        "parameters": [_ID_PARAM],
+        "get": {
+            "operationId": operation_id,
+            "summary": "The uploaded video or photo (supports Range requests)",
+            "description": note or "Served with the type its content was recognised as.",
+            "responses": {
+                "200": {"description": "The file.", "content": content},
+                "206": {"description": "Part of the file.", "content": content},
+                "404": _error("No such analysis."),
+            },
+        },
+    }
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -35,11 +53,24 @@ def _error(description: str) -> dict[str, Any]:
 
 
 def _core_result_schema() -> dict[str, Any]:
+    """The result's JSON Schema, as ``components/schemas/AnalysisResult``: its own local
+    references (``#/...``) re-rooted there, since inside this document ``#`` is the document."""
     text = resources.files("deepfake_detector.analysis").joinpath("result.schema.json")
     schema = json.loads(text.read_text(encoding="utf-8"))
     for key in ("$schema", "$id"):
         schema.pop(key, None)
-    return schema
+    return _rerooted(schema, "#/components/schemas/AnalysisResult/")
+
+
+def _rerooted(node: Any, root: str) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: root + v[2:] if k == "$ref" and v.startswith("#/") else _rerooted(v, root)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rerooted(v, root) for v in node]
+    return node
 
 
 _ID_PARAM = {
@@ -51,6 +82,78 @@ _ID_PARAM = {
 }
 
 _VERDICT = {"enum": ["REAL", "FAKE", "INCONCLUSIVE", "ERROR"]}
+
+_IDEMPOTENCY_KEY_PARAM = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Make retrying safe: the same key again from the same caller (API token, or "
+    "none), with the same file and options, gets the first answer (the same analysis, header "
+    "`Idempotent-Replayed: true`) and creates nothing. Another file or other options with a "
+    "used key: 422 `idempotency_key_reused`. While the first request with the key is still "
+    "being handled: 409 `idempotency_key_in_use`. Refused uploads do not use up their key. "
+    "Keys are kept `DFD_IDEMPOTENCY_TTL_S` (24 h).",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:~+/=-]{1,255}$"},
+}
+
+
+def _upload_fields() -> dict[str, Any]:
+    """The multipart fields of an upload (``service/options.py``)."""
+    return {
+        "file": {"type": "string", "format": "binary"},
+        "frames": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Frames to sample evenly across the video instead of the server's "
+            "setting. Allowed: `DFD_ALLOWED_FRAMES_MIN` (8) to `DFD_ALLOWED_FRAMES_MAX` (the "
+            "server's `max_frames`, 256); others get 400 naming the range.",
+        },
+        "model": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 1000,
+            "description": "The model to analyse with: the server's own (`DFD_MODEL`) or one "
+            "of `DFD_ALLOWED_MODELS`; others get 400 naming the allowed ones.",
+        },
+        "callback_url": {
+            "type": "string",
+            "format": "uri",
+            "maxLength": 2048,
+            "description": "Webhook: POSTed a signed JSON body (`X-DFD-Signature: "
+            "t=<unix>,v1=<HMAC-SHA256 hex>`) when the analysis ends, done or failed. Its host "
+            "must be listed in `DFD_WEBHOOK_HOSTS` (https, or http where listed so) and "
+            "`DFD_WEBHOOK_SECRET` set; else 400 `invalid_callback_url`.",
+        },
+    }
+
+
+def _webhook_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["id", "url", "state", "attempts", "response_status", "error", "delivered_at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{32}$",
+                "description": "Sent as `X-DFD-Delivery` and `delivery_id`.",
+            },
+            "url": {"type": "string", "description": "The callback URL, its query hidden."},
+            "state": {
+                "enum": ["pending", "delivering", "delivered", "failed"],
+                "description": "pending until the analysis ends; delivering (retries "
+                "included); delivered (a 2xx answer); failed (another answer, or every retry "
+                "spent).",
+            },
+            "attempts": {"type": "integer", "minimum": 0},
+            "response_status": {
+                "type": ["integer", "null"],
+                "description": "The receiver's HTTP status at the last try; null without one.",
+            },
+            "error": {"type": ["string", "null"]},
+            "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    }
 
 
 def _schemas() -> dict[str, Any]:
@@ -108,6 +211,48 @@ def _schemas() -> dict[str, Any]:
                 "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "size_bytes": {"type": "integer", "minimum": 1},
                 "content_type": {"type": "string"},
+                "kind": {
+                    "enum": ["video", "image"],
+                    "description": "What the upload is, judged by its content: a video or a "
+                    "photo (analysed as one frame).",
+                },
+            },
+        },
+        "Preview": {
+            "type": "object",
+            "description": "A copy of the upload that browsers play (H.264 + AAC in MP4, at "
+            "most 720 pixels on its longer side by default, each frame at its original time), "
+            "made after the verdict for uploads in formats browsers do not play (MPEG-4 Part "
+            "2, MPEG-2, HEVC, ProRes, Motion JPEG, AVI or Matroska files...).",
+            "required": ["state"],
+            "additionalProperties": False,
+            "properties": {
+                "state": {
+                    "enum": ["pending", "ready", "failed", "none"],
+                    "description": "pending until the copy is made (poll this analysis), ready "
+                    "(links.preview), failed (or not recorded in time), none (the upload plays "
+                    "as it is, copies are turned off, or the analysis is not finished).",
+                },
+                "format": {
+                    "type": ["string", "null"],
+                    "description": "The upload's format in words, when a copy is needed.",
+                },
+                "reason": {
+                    "type": ["string", "null"],
+                    "description": "Why browsers cannot play the upload.",
+                },
+                "width": {"type": ["integer", "null"]},
+                "height": {"type": ["integer", "null"]},
+                "covers_s": {
+                    "type": ["number", "null"],
+                    "description": "Seconds of the video the copy shows, from its start.",
+                },
+                "source_duration_s": {"type": ["number", "null"]},
+                "cut": {
+                    "enum": ["size", "duration", "time", None],
+                    "description": "Why the copy stops before the end (its size or time "
+                    "limit), or null when it is whole.",
+                },
             },
         },
         "Links": {
@@ -117,7 +262,15 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "self": {"type": "string", "description": "This resource (API)."},
                 "page": {"type": "string", "description": "The permanent web page."},
-                "video": {"type": "string", "description": "The uploaded video (Range requests)."},
+                "video": {
+                    "type": "string",
+                    "description": "The uploaded file, video or photo (Range requests); kept "
+                    "for older clients, the same as media.",
+                },
+                "media": {
+                    "type": "string",
+                    "description": "The uploaded file, video or photo (Range requests).",
+                },
                 "report": {"type": "string", "description": "The JSON report download."},
                 "evidence": {
                     "type": "string",
@@ -125,6 +278,11 @@ def _schemas() -> dict[str, Any]:
                     "(frames/, crops/, heatmaps/).",
                 },
                 "thumbnail": {"type": ["string", "null"]},
+                "preview": {
+                    "type": ["string", "null"],
+                    "description": "The browser-playable copy (H.264 + AAC MP4, Range requests) "
+                    "of an upload browsers cannot play, once preview.state is ready; else null.",
+                },
             },
         },
         "Analysis": {
@@ -162,9 +320,38 @@ def _schemas() -> dict[str, Any]:
                 "result": _nullable(_ref("AnalysisResult")),
                 "heatmaps": {
                     "type": "object",
-                    "description": "Heatmap overlay per face crop: {crop path: heatmap path}, "
-                    "both relative to links.evidence. Empty until heatmaps_state is ready.",
+                    "description": "Heatmap overlay per face crop whose map points at the face "
+                    "(see heatmap_checks): {crop path: heatmap path}, both relative to "
+                    "links.evidence. Empty until heatmaps_state is ready.",
                     "additionalProperties": {"type": "string"},
+                },
+                "heatmap_checks": {
+                    "type": "object",
+                    "description": "Per face crop explained, {crop path: check}: whether its "
+                    "map points at the face region of the crop (the detection box and the "
+                    "forehead above it). shown: false means no clear region (the map is flat, or "
+                    "less than 60 % of its mass above its median lies on the face): that crop "
+                    "has no entry in heatmaps. Empty for analyses recorded before these checks "
+                    "existed, whose heatmaps are all shown.",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["face_fraction", "flat", "shown"],
+                        "properties": {
+                            "face_fraction": {
+                                "type": ["number", "null"],
+                                "minimum": 0,
+                                "maximum": 1,
+                                "description": "Share of the map's mass above its median on "
+                                "the face region; null for an empty or constant map.",
+                            },
+                            "flat": {
+                                "type": "boolean",
+                                "description": "Nothing stands out (an empty map, or one whose "
+                                "median reaches half its peak).",
+                            },
+                            "shown": {"type": "boolean"},
+                        },
+                    },
                 },
                 "heatmaps_state": {
                     "enum": ["pending", "ready", "failed", "none"],
@@ -173,6 +360,7 @@ def _schemas() -> dict[str, Any]:
                     "time), none (no face, no explainer for the model, turned off, or not "
                     "finished).",
                 },
+                "preview": _ref("Preview"),
                 "files_removed_at": {
                     "type": ["string", "null"],
                     "format": "date-time",
@@ -184,6 +372,23 @@ def _schemas() -> dict[str, Any]:
                     "pattern": "^[0-9a-f]{32}$",
                     "description": "Id of the API token whose request created the analysis (see "
                     "`deepfake-detector tokens list`); null when it was uploaded without one.",
+                },
+                "options": {
+                    "type": "object",
+                    "description": "What the upload asked for over the server's analysis "
+                    "settings (`frames`, `model`); empty for the server's own. "
+                    "`result.settings` shows everything the analysis used.",
+                    "additionalProperties": False,
+                    "properties": {
+                        "frames": {"type": "integer", "minimum": 1},
+                        "model": {"type": "string"},
+                    },
+                },
+                "webhooks": {
+                    "type": "array",
+                    "description": "The `callback_url`s of the uploads of this analysis, and how "
+                    "their delivery went.",
+                    "items": _webhook_schema(),
                 },
                 "deduplicated": {
                     "type": "boolean",
@@ -309,14 +514,19 @@ def _operations() -> dict[str, Any]:
                     "description": "The file is identified by its content: uploading the same "
                     "bytes again returns the existing analysis (`deduplicated: true`). Limits "
                     "(size, duration, resolution) are checked on the probed content.",
+                    "parameters": [_IDEMPOTENCY_KEY_PARAM],
                     "requestBody": {
                         "required": True,
+                        "description": "The file and, optionally, `frames`, `model` and "
+                        "`callback_url` as further form fields (never in the query string); "
+                        "any other field is refused (400).",
                         "content": {
                             "multipart/form-data": {
                                 "schema": {
                                     "type": "object",
                                     "required": ["file"],
-                                    "properties": {"file": {"type": "string", "format": "binary"}},
+                                    "additionalProperties": False,
+                                    "properties": _upload_fields(),
                                 }
                             }
                         },
@@ -328,14 +538,41 @@ def _operations() -> dict[str, Any]:
                                 "Location": {
                                     "description": "The new analysis.",
                                     "schema": {"type": "string"},
+                                },
+                                "Idempotent-Replayed": {
+                                    "description": "`true` when this is the answer to an "
+                                    "earlier request with the same `Idempotency-Key`.",
+                                    "schema": {"type": "string"},
+                                },
+                            },
+                        },
+                        "400": _error(
+                            "No file, an empty file, or a malformed request; "
+                            "`invalid_parameter`: an unknown field or query parameter, or a "
+                            "`frames` or `model` this server does not allow (the message names "
+                            "what it allows); `invalid_callback_url`; "
+                            "`invalid_idempotency_key`."
+                        ),
+                        "403": _error("A cross-site browser request."),
+                        "409": {
+                            **_error(
+                                "`idempotency_key_in_use`: the first request with this "
+                                "`Idempotency-Key` is still being handled."
+                            ),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "Seconds to wait before trying again.",
+                                    "schema": {"type": "string"},
                                 }
                             },
                         },
-                        "400": _error("No file, an empty file, or a malformed request."),
-                        "403": _error("A cross-site browser request."),
                         "413": _error("Larger than the upload size limit."),
                         "415": _error("Not a video that can be read."),
-                        "422": _error("Longer or larger than the configured limits."),
+                        "422": _error(
+                            "Longer or larger than the configured limits; "
+                            "`idempotency_key_reused`: the `Idempotency-Key` was used with "
+                            "another file or other options."
+                        ),
                         "503": {
                             **_error(
                                 "`storage_unavailable`: the server's storage cannot be "
@@ -469,21 +706,55 @@ def _operations() -> dict[str, Any]:
                     },
                 },
             },
-            f"{p}/analyses/{{id}}/video": {
+            f"{p}/analyses/{{id}}/report.pdf": {
                 "parameters": [_ID_PARAM],
                 "get": {
-                    "operationId": "getVideo",
-                    "summary": "The uploaded video (supports Range requests)",
+                    "operationId": "getReportPdf",
+                    "summary": "The report as a PDF to share",
+                    "description": "Made from the JSON report and worded like the analysis's "
+                    "page: the verdict with the overall score and band, one card per person, "
+                    "the score over time (not for a single frame), face crops, a summary of the "
+                    "model's card, the caveats, and the file's facts. A failed analysis (no "
+                    "result, or the verdict ERROR) gets a PDF saying why; `Content-Disposition` "
+                    "names it after the upload (`clip.mp4` gives `clip-report.pdf`, with "
+                    "`filename*` for names beyond ASCII).",
                     "responses": {
                         "200": {
-                            "description": "The video.",
-                            "content": {"video/*": {"schema": {"type": "string"}}},
-                        },
-                        "206": {
-                            "description": "Part of the video.",
-                            "content": {"video/*": {"schema": {"type": "string"}}},
+                            "description": "The PDF (attachment).",
+                            "content": {"application/pdf": {"schema": {"type": "string"}}},
+                            "headers": {
+                                "Content-Disposition": {
+                                    "description": "`attachment`, with `filename` and `filename*`.",
+                                    "schema": {"type": "string"},
+                                }
+                            },
                         },
                         "404": _error("No such analysis."),
+                        "409": _error("`not_ready`: the analysis is still queued or running."),
+                    },
+                },
+            },
+            f"{p}/analyses/{{id}}/media": _uploaded_file("getMedia"),
+            f"{p}/analyses/{{id}}/video": _uploaded_file(
+                "getVideo", "The same as /media, kept for older clients."
+            ),
+            f"{p}/analyses/{{id}}/preview": {
+                "parameters": [_ID_PARAM],
+                "get": {
+                    "operationId": "getPreview",
+                    "summary": "The browser-playable copy of the upload (supports Range requests)",
+                    "description": "Only for uploads browsers cannot play, once preview.state "
+                    "is ready; each frame is shown at its time in the original.",
+                    "responses": {
+                        "200": {
+                            "description": "The copy (H.264 + AAC in MP4).",
+                            "content": {"video/mp4": {"schema": {"type": "string"}}},
+                        },
+                        "206": {
+                            "description": "Part of the copy.",
+                            "content": {"video/mp4": {"schema": {"type": "string"}}},
+                        },
+                        "404": _error("No such analysis, or it has no playable copy."),
                     },
                 },
             },

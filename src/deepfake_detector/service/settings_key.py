@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 
@@ -36,3 +37,11 @@ def settings_key(settings: AnalysisSettings) -> str:
         default=str,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=32)
+def cached_settings_key(settings: AnalysisSettings) -> str:
+    """:func:`settings_key`, computed once per process for each distinct settings (as the
+    server's own key is, at start): uploads asking for other frames or another model are keyed
+    without hashing the weights again on every request."""
+    return settings_key(settings)

@@ -15,11 +15,14 @@ import shutil
 import tempfile
 import unicodedata
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from deepfake_detector.config import ServiceSettings
 from deepfake_detector.errors import MediaError
-from deepfake_detector.media.probe import FrameSizeError, probe
+from deepfake_detector.media.formats import stored_format
+from deepfake_detector.media.image import ImageSizeError
+from deepfake_detector.media.probe import FrameSizeError
+from deepfake_detector.media.sources import probe_media
 from deepfake_detector.service.backends import Backends
 from deepfake_detector.service.blobs import UploadTooLarge
 from deepfake_detector.service.db import Analysis, Video
@@ -32,31 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PROBE_MAX_PIXELS = 8192 * 8192
-
-# Container names as PyAV/FFmpeg report them → (file extension, MIME type for playback).
-_CONTAINERS: dict[str, tuple[str, str]] = {
-    "mov,mp4,m4a,3gp,3g2,mj2": ("mp4", "video/mp4"),
-    "mp4": ("mp4", "video/mp4"),
-    "mov": ("mov", "video/quicktime"),
-    "matroska,webm": ("mkv", "video/x-matroska"),
-    "webm": ("webm", "video/webm"),
-    "matroska": ("mkv", "video/x-matroska"),
-    "avi": ("avi", "video/x-msvideo"),
-    "mpegts": ("ts", "video/mp2t"),
-    "flv": ("flv", "video/x-flv"),
-    "ogg": ("ogv", "video/ogg"),
-}
-_WEBM_CODECS = {"vp8", "vp9", "av1"}
-
-
-def container_format(container: str, codec: str) -> tuple[str, str]:
-    """Extension and MIME type for a probed container, so browsers can play the stored file."""
-    ext, mime = _CONTAINERS.get(container, ("bin", "application/octet-stream"))
-    if ext == "mkv" and codec.lower() in _WEBM_CODECS:
-        return "webm", "video/webm"
-    if ext == "mov" and container.startswith("mov,mp4"):
-        return "mp4", "video/mp4"
-    return ext, mime
 
 
 class UploadError(Exception):
@@ -168,15 +146,20 @@ def accept_upload(
     service: ServiceSettings,
     settings_key: str,
     created_by: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Accepted:
     """Receive ``stream`` into the store and queue its analysis (unless already done or queued).
     ``created_by``: the id of the API token the upload came with (recorded on a new analysis).
+    ``options``: what the upload asked for over the server's analysis settings (``settings_key``
+    is the key of the settings with them; see ``service/options.py``).
 
     Raises ``UploadError`` (400, 413, 415 or 422) with a clear message for anything refused,
     507 or 503 when the storage is full or not writable (nothing is left half-written).
     """
     if stream is None:
-        raise UploadError(400, "missing_file", "No file was sent: choose a video to upload.")
+        raise UploadError(
+            400, "missing_file", "No file was sent: choose a video or a photo to upload."
+        )
     limit = service.upload_max_bytes
     try:
         staged = backends.blobs.stage(stream, limit)
@@ -194,22 +177,23 @@ def accept_upload(
         try:
             # probe's own guard is for absurd declared sizes; the configured limit (a side length)
             # is checked below with its own message.
-            info = probe(str(staged.path), max_pixels=max(_PROBE_MAX_PIXELS, side * side))
+            info = probe_media(staged.path, max_pixels=max(_PROBE_MAX_PIXELS, side * side))
         except FrameSizeError as exc:
-            # A video, just far too large (refused before decoding): the same answer as the
-            # side limit below, with the size it declares.
+            # A video or photo, just far too large (refused before decoding): the same answer
+            # as the side limit below, with the size it declares.
+            noun = "photo" if isinstance(exc, ImageSizeError) else "video"
+            size = f"{exc.width}×{exc.height} pixels" if exc.width else f"{exc.pixels:,} pixels"
             raise UploadError(
                 422,
                 "resolution_too_high",
-                f"The video is {exc.width}×{exc.height} pixels; the limit is {side} pixels "
-                "on its longer side.",
+                f"The {noun} is {size}; the limit is {side} pixels on its longer side.",
             ) from None
         except MediaError as exc:
             raise UploadError(415, "not_a_video", str(exc)) from None
         except Exception:
             log.exception("probe failed unexpectedly")
             raise UploadError(
-                415, "not_a_video", "This file could not be read as a video."
+                415, "not_a_video", "This file could not be read as a video or a photo."
             ) from None
         if info.duration_s > service.upload_max_duration_s:
             raise UploadError(
@@ -219,17 +203,17 @@ def accept_upload(
                 f"{_minutes(service.upload_max_duration_s)}.",
             )
         if max(info.width, info.height) > side:
+            noun = "photo" if info.kind == "image" else "video"
             raise UploadError(
                 422,
                 "resolution_too_high",
-                f"The video is {info.width}×{info.height} pixels; the limit is {side} pixels "
+                f"The {noun} is {info.width}×{info.height} pixels; the limit is {side} pixels "
                 "on its longer side.",
             )
         details = info.to_dict()
-        ext, mime = container_format(
-            str(details.get("container", "")), str(details.get("codec", ""))
-        )
-        file_name = f"video.{ext}"
+        stored = stored_format(info.kind, info.container, info.codec)
+        file_name = f"{info.kind}.{stored.extension}"
+        mime = stored.mime
         try:
             backends.blobs.keep(staged, f"{staged.sha256}/{file_name}")
         except OSError as exc:
@@ -241,16 +225,27 @@ def accept_upload(
         raise
     video = backends.jobs.add_video(staged.sha256, staged.size_bytes, file_name, mime, details)
     analysis, created = backends.jobs.create_or_reuse(
-        video.sha256, settings_key, display_name(client_name), created_by=created_by
+        video.sha256,
+        settings_key,
+        display_name(client_name),
+        created_by=created_by,
+        options=options,
     )
     if created:
         backends.queue.enqueue(analysis.id)
     return Accepted(analysis, video, deduplicated=not created)
 
 
-def accept_file_field(upload: FileStorage | None, ctx: ServiceContext) -> Accepted:
+def accept_file_field(
+    upload: FileStorage | None,
+    ctx: ServiceContext,
+    *,
+    settings_key: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Accepted:
     """Accept a request's multipart ``file`` field (the API and the upload page share this),
-    recording the request's API token (if any) as the analysis's creator."""
+    recording the request's API token (if any) as the analysis's creator. ``settings_key`` and
+    ``options``: the upload's own options and their key (default: the server's settings)."""
     from deepfake_detector.service.auth import current_token_id
 
     has_file = upload is not None and bool(upload.filename)
@@ -259,6 +254,7 @@ def accept_file_field(upload: FileStorage | None, ctx: ServiceContext) -> Accept
         upload.filename if upload is not None else None,
         backends=ctx.backends,
         service=ctx.settings,
-        settings_key=ctx.settings_key,
+        settings_key=settings_key or ctx.settings_key,
         created_by=current_token_id(),
+        options=options,
     )

@@ -25,6 +25,7 @@ from flask import (
 )
 from werkzeug.exceptions import BadRequest, NotFound
 
+from deepfake_detector.media.formats import accept_attribute
 from deepfake_detector.service import wording
 from deepfake_detector.service.api import ApiError, analysis_json, delete_job, paging_args
 from deepfake_detector.service.context import service
@@ -33,7 +34,8 @@ from deepfake_detector.service.uploads import UploadError, accept_file_field
 
 bp = Blueprint("web", __name__)
 
-ACCEPTED_TYPES = "video/*,.mp4,.mov,.m4v,.webm,.mkv,.avi"
+ACCEPTED_TYPES = accept_attribute()
+"""The upload form's ``accept`` list, from the one table of formats."""
 
 
 @bp.before_request
@@ -46,6 +48,8 @@ def init_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["seconds"] = _seconds
     app.jinja_env.filters["megabytes"] = lambda n: f"{(n or 0) / 1_000_000:.1f} MB"
     app.jinja_env.filters["when"] = _when
+    app.jinja_env.globals["heatmap_caveat"] = wording.HEATMAP_CAVEAT
+    app.jinja_env.globals["chart_note"] = wording.chart_note
 
 
 def _seconds(value: float | None) -> str:
@@ -104,8 +108,9 @@ def upload() -> Response | tuple[Any, int]:
     return redirect(target, code=303)
 
 
-def _people(result: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """One card per tracked person, with their own verdict in words."""
+def people_cards(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One card per tracked person, with their own verdict in words (the page and the PDF
+    report show the same cards)."""
     if not result:
         return []
     threshold = float(result.get("threshold") or 0.5)
@@ -139,6 +144,7 @@ def _people(result: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "has_landmarks": "landmarks" in members,
             }
         )
+        people[-1]["score_parts"] = wording.score_parts(people[-1])
     return people
 
 
@@ -157,7 +163,8 @@ def analysis_page(analysis_id: str) -> str:
         result=result,
         verdict=wording.describe(result, data["status"], data["error"]),
         caveats=wording.caveats(result),
-        people=_people(result),
+        people=people_cards(result),
+        photo=data["file"]["kind"] == "image",
         finished=data["status"] in ("done", "failed"),
         timings=sorted(
             ((k, v) for k, v in (result or {}).get("timings", {}).items() if k != "total"),

@@ -75,8 +75,14 @@ def describe_face(p: float, threshold: float, model: dict[str, Any] | None = Non
     )
 
 
+def media_noun(result: dict[str, Any] | None) -> str:
+    """``"photo"`` or ``"video"``: what the analysed file was, for the sentences about it."""
+    media = (result or {}).get("media") or (result or {}).get("video") or {}
+    return "photo" if media.get("kind") == "image" else "video"
+
+
 def describe(result: dict[str, Any] | None, status: str, error: str | None) -> Verdict:
-    """The whole video's verdict: a headline and one or two plain sentences."""
+    """The whole file's verdict: a headline and one or two plain sentences."""
     if status in ("queued", "running") or result is None:
         if status == "failed":
             return Verdict("error", "The analysis failed", error or "No result was produced.")
@@ -84,7 +90,9 @@ def describe(result: dict[str, Any] | None, status: str, error: str | None) -> V
     verdict = result.get("verdict")
     if verdict == "ERROR":
         return Verdict(
-            "error", "This video could not be analysed", result.get("error") or error or ""
+            "error",
+            f"This {media_noun(result) if result.get('media') else 'file'} could not be analysed",
+            result.get("error") or error or "",
         )
     if verdict == "INCONCLUSIVE":
         reason = result.get("reason") or "There was nothing the model could judge."
@@ -96,25 +104,26 @@ def describe(result: dict[str, Any] | None, status: str, error: str | None) -> V
     people = len(result.get("faces") or [])
     who = "the face" if people == 1 else f"at least one of the {people} people"
     tone, headline = _tone(p, threshold, band), _headline(p, threshold, band)
+    noun = media_noun(result)
     if model.get("score_is_probability"):
         measure = (
-            f"puts the chance that {who} in this video was digitally manipulated at {percent(p)}"
+            f"puts the chance that {who} in this {noun} was digitally manipulated at {percent(p)}"
         )
     else:
         measure = (
-            f"gives {who} in this video a fake score of {percent(p)} (a score, not a measured "
+            f"gives {who} in this {noun} a fake score of {percent(p)} (a score, not a measured "
             "chance: its calibration on real-world videos is not good enough to read it as one)"
         )
     if tone == "uncertain":
         low, high = _band(p, threshold, band)
         text = (
             f"The detector {measure}. Scores between {percent(low)} and {percent(high)} are "
-            "where it is too often wrong to call either way, so it does not: treat this video "
+            f"where it is too often wrong to call either way, so it does not: treat this {noun} "
             "as unresolved and check it by other means."
         )
         return Verdict("uncertain", headline, text)
     if tone == "fake":
-        text = f"The detector {measure}. It calls a video manipulated from {percent(threshold)}."
+        text = f"The detector {measure}. It calls a {noun} manipulated from {percent(threshold)}."
         return Verdict("fake", headline, text)
     text = (
         f"The detector {measure}, below the {percent(threshold)} at which it would call it "
@@ -139,9 +148,67 @@ def caveats(result: dict[str, Any] | None) -> list[str]:
             "This model's scores are not calibrated well enough on real-world videos to be read "
             "as chances: compare them with the threshold and the uncertain band, not as odds."
         )
+    if result.get("verdict") in ("REAL", "FAKE") and media_noun(result) == "photo":
+        notes.append(
+            "A photo is a single frame: the model, made for video, scores one crop per face and "
+            "cannot use how a face moves, so its score on a photo rests on less evidence than on "
+            "a video."
+        )
     if result.get("verdict") in ("REAL", "FAKE"):
         notes.append(
             "A statistical estimate, not proof: new manipulation methods can go undetected, and "
             "heavy compression or unusual lighting can look suspicious."
         )
     return notes
+
+
+HEATMAP_CAVEAT = (
+    "It shows where the network looked, not where a manipulation is: on real and fake faces "
+    "alike it can light up hair, edges or the background."
+)
+"""Beside every heatmap (the page and the PDF report)."""
+
+
+def score_parts(person: dict[str, Any]) -> str:
+    """How a person's score is formed, from a person card (``web.people_cards``): the range and
+    mean of the single frames' scores, then why the person's score is not their mean."""
+    scores = person.get("frame_scores")
+    if not scores:
+        return ""
+    if person.get("seen") == 1:
+        text = f"Scored from one crop: alone, it scored {percent(scores['mean'])}"
+        if person.get("texture") is not None:
+            text += f"; read as a clip by the sequence model, {percent(person['texture'])}"
+        if person.get("landmarks") is None and person.get("has_landmarks"):
+            text += "; the landmark scorer needs a moving face and had none to read"
+        return text + "."
+    text = (
+        f"Single frames scored {percent(scores['low'])}–{percent(scores['high'])} "
+        f"(mean {percent(scores['mean'])})."
+    )
+    if person.get("texture") is None:
+        return text
+    text += (
+        " The person's score is not their mean: the sequence model read all "
+        f"{person['seen']} crops in order ({percent(person['texture'])})"
+    )
+    if person.get("landmarks") is not None:
+        text += (
+            f", and the landmark scorer how the face moved ({percent(person['landmarks'])}); "
+            "the two are combined"
+        )
+    elif person.get("has_landmarks"):
+        text += "; the landmark scorer abstained (too few or too sparse frames)"
+    return text + "."
+
+
+def chart_note(model: dict[str, Any] | None) -> str:
+    """Beside the score-over-time chart when the model has a landmark member: the points are
+    single frames' texture scores, which the person's score need not match."""
+    if "landmarks" not in ((model or {}).get("members") or []):
+        return ""
+    return (
+        "These are the texture model's scores of single frames; a person's score above also "
+        "weighs how their face moves over all frames (landmark dynamics), so it can differ from "
+        "every point here."
+    )

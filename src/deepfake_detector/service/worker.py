@@ -21,11 +21,13 @@ from datetime import datetime, timedelta
 from huey.consumer import Consumer
 
 from deepfake_detector.config import AnalysisSettings, ServiceSettings
+from deepfake_detector.media.preview import PreviewLimits
 from deepfake_detector.service.backends import Backends
 from deepfake_detector.service.db import Worker, utcnow
 from deepfake_detector.service.queue import RECOVERED_PRIORITY
 from deepfake_detector.service.retention import cleanup
 from deepfake_detector.service.runner import JobRunner
+from deepfake_detector.service.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +106,17 @@ class WorkerHandle:
     """A running consumer plus its heartbeat; ``stop()`` ends both."""
 
     def __init__(
-        self, backends: Backends, consumer: Consumer, runner: JobRunner, service: ServiceSettings
+        self,
+        backends: Backends,
+        consumer: Consumer,
+        runner: JobRunner,
+        service: ServiceSettings,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.backends = backends
         self.consumer = consumer
         self.runner = runner
+        self.webhooks = webhooks
         self.token = runner.worker
         self.service = service
         self.heartbeat_s = service.worker_heartbeat_s
@@ -141,6 +149,11 @@ class WorkerHandle:
                 )
             except Exception:
                 log.exception("worker heartbeat failed")
+            if self.webhooks is not None:
+                try:  # added to an analysis already ended, or whose sender died
+                    self.webhooks.take()
+                except Exception:
+                    log.exception("could not look for webhooks to send")
 
     def start_heartbeat(self) -> None:
         self._beat.start()
@@ -149,6 +162,8 @@ class WorkerHandle:
         """Stop taking jobs; with ``graceful``, wait for the running one to finish."""
         self._stop.set()
         self.consumer.stop(graceful=graceful)
+        if self.webhooks is not None:
+            self.webhooks.close()
         try:
             self.backends.jobs.unregister_worker(self.token)
         except Exception:  # the lease runs out by itself
@@ -183,7 +198,10 @@ def start_worker(
         heatmaps_budget=service.heatmaps_budget,
         cpu_budget_s=service.job_cpu_budget_s,
         job_threads=service.worker_job_threads,
+        preview=preview_limits(service),
     )
+    sender = WebhookSender(backends.jobs, service)
+    runner.on_finished = sender.job_finished  # sent from the sender's threads, never the job's
     backends.queue.handler = runner.run
     recover(backends, token, service.worker_lease_s)
     consumer_class = _EmbeddedConsumer if embedded else Consumer
@@ -199,7 +217,7 @@ def start_worker(
         max_delay=1.0,
         check_worker_health=True,
     )
-    handle = WorkerHandle(backends, consumer, runner, service)
+    handle = WorkerHandle(backends, consumer, runner, service, sender)
     if preload:
         threading.Thread(target=_preload, args=(runner,), name="model-preload", daemon=True).start()
     if embedded:
@@ -208,9 +226,20 @@ def start_worker(
     return handle
 
 
+def preview_limits(service: ServiceSettings) -> PreviewLimits | None:
+    """The bounds of the playable copies the settings ask for (``None``: turned off)."""
+    if not service.preview:
+        return None
+    return PreviewLimits(
+        max_side=max(16, service.preview_max_side),
+        max_bytes=int(service.preview_max_mb * 1_000_000),
+        budget_s=service.preview_budget_s or None,
+    )
+
+
 def _preload(runner: JobRunner) -> None:
     try:
-        runner.analyzer()
+        runner.preload()
     except Exception as exc:  # reported again, per job, when a job needs the model
         log.warning("model could not be loaded yet: %s", exc)
 

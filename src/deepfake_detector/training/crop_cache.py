@@ -35,10 +35,10 @@ from deepfake_detector.analysis.extraction import FaceExtractor
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.errors import DetectorError
 from deepfake_detector.faces import CropSpec
+from deepfake_detector.media.formats import is_image_path
 from deepfake_detector.training.index import IndexItem
 
 CACHE_FORMAT = 1
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 _INDEX_FIELDS = tuple(f.name for f in fields(IndexItem))
 
 
@@ -133,7 +133,7 @@ def cache_settings(spec: CropSpec, settings: AnalysisSettings) -> dict[str, Any]
 
 
 def is_image_item(item: IndexItem) -> bool:
-    return item.kind == "face" or Path(item.path).suffix.lower() in IMAGE_EXTENSIONS
+    return item.kind == "face" or is_image_path(item.path)
 
 
 # --------------------------------------------------------------------------------- extraction

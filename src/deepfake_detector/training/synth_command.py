@@ -21,13 +21,13 @@ import cv2
 import numpy as np
 
 from deepfake_detector.errors import DetectorError
+from deepfake_detector.media.formats import is_image_path
 
 log = logging.getLogger("deepfake_detector.training")
 
 EXIT_OK, EXIT_NO_FACE = 0, 2
 DIFF_GAIN = 4.0
 """``|fake - real|`` is multiplied by this in the grid's last row, so faint blends show."""
-_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 class SynthError(Exception):
@@ -123,7 +123,7 @@ def _load_images(inputs: list[str], frames_per_video: int) -> Iterator[tuple[str
         path = Path(item)
         if not path.is_file():
             raise SynthError(f"{path}: no such file")
-        if path.suffix.lower() in _IMAGE_SUFFIXES:
+        if is_image_path(path):
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if bgr is None:
                 raise SynthError(f"{path}: not a readable image")

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from deepfake_detector.errors import DetectorError
+from deepfake_detector.media.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+# The project's one table of media suffixes (re-exported under the names the layouts use).
+VIDEO_EXTENSIONS = VIDEO_SUFFIXES
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 
 class DatasetError(DetectorError):

@@ -11,7 +11,7 @@
     queued: "Waiting in the queue",
     starting: "Starting",
     "loading model": "Loading the model",
-    probe: "Reading the video",
+    probe: "Reading the file",
     frames: "Finding faces in the sampled frames",
     classify: "Scoring each person",
     analysed: "Analysed, saving the result",
@@ -23,6 +23,13 @@
     if (v < 1) return "<1 %";
     if (v > 99) return ">99 %";
     return Math.round(v) + " %";
+  }
+
+  function secondsText(value) {  // as the page's "seconds" filter writes them
+    if (value < 60) return value.toFixed(1) + " s";
+    const whole = Math.round(value);
+    const rest = whole % 60;
+    return Math.floor(whole / 60) + " min " + (rest < 10 ? "0" : "") + rest + " s";
   }
 
   function scoreColour(score, alpha) {
@@ -128,9 +135,33 @@
 
   // -- heatmaps, drawn after the verdict: wait for them, then show them in place --------------
 
-  function showHeatmaps(heatmaps, evidence) {
+  // A crop whose map does not point at the face keeps its plain image, with a label.
+  function markNoRegion(img) {
+    if (img.hasAttribute("data-no-region")) return;
+    img.setAttribute("data-no-region", "");
+    img.dataset.caption += " · heatmap: no clear region";
+    const label = document.createElement("span");
+    label.className = "heatmap-label";
+    label.textContent = "no clear region";
+    img.insertAdjacentElement("afterend", label);
+  }
+
+  // The toggle names how many crops have a heatmap to switch (none: no toggle).
+  function labelToggle() {
+    const showing = heatmapToggle.getAttribute("aria-pressed") === "true";
+    const count = document.querySelectorAll("img[data-heatmap]").length;
+    heatmapToggle.textContent = (showing ? "Hide" : "Show") + " heatmaps (" + count + ")";
+    heatmapToggle.hidden = count === 0;
+  }
+
+  function showHeatmaps(heatmaps, checks, evidence) {
     const showing = heatmapToggle.getAttribute("aria-pressed") === "true";
     document.querySelectorAll("img[data-crop-key]").forEach(function (img) {
+      const check = checks[img.dataset.cropKey];
+      if (check && !check.shown) {
+        markNoRegion(img);
+        return;
+      }
       const heat = heatmaps[img.dataset.cropKey];
       if (!heat) return;
       img.dataset.heatmap = evidence + heat;
@@ -159,13 +190,20 @@
             return;
           }
           pending.hidden = true;
-          if (data.heatmaps_state === "ready" && Object.keys(data.heatmaps).length) {
-            showHeatmaps(data.heatmaps, data.links.evidence);
-            const drawn = Object.keys(data.heatmaps).length;
+          const checks = data.heatmap_checks || {};
+          const shown = Object.keys(data.heatmaps).length;
+          const drawn = Object.keys(checks).length || shown;
+          if (data.heatmaps_state === "ready" && drawn) {
+            showHeatmaps(data.heatmaps, checks, data.links.evidence);
             if (drawn < document.querySelectorAll("img[data-crop-key]").length) {
               document.getElementById("heatmaps-count").textContent = String(drawn);
               document.getElementById("heatmaps-partial").hidden = false;
             }
+            if (drawn > shown) {
+              document.getElementById("heatmaps-unclear-count").textContent = String(drawn - shown);
+              document.getElementById("heatmaps-unclear").hidden = false;
+            }
+            labelToggle();
             ready.hidden = false;
           } else {
             none.hidden = false;
@@ -188,7 +226,7 @@
     heatmapToggle.addEventListener("click", function () {
       const showing = heatmapToggle.getAttribute("aria-pressed") === "true";
       heatmapToggle.setAttribute("aria-pressed", showing ? "false" : "true");
-      heatmapToggle.textContent = showing ? "Show heatmaps" : "Hide heatmaps";
+      labelToggle();
       document.querySelectorAll("img[data-heatmap]").forEach(function (img) {
         img.src = showing ? img.dataset.crop : img.dataset.heatmap;
         img.dataset.full = img.src;
@@ -214,6 +252,9 @@
   // -- people's tracks: a box and a score at any time t (interpolated between samples) -------
 
   const video = document.getElementById("video");
+  // A photo is shown as an image with the same overlay, at time 0.
+  const photo = document.getElementById("photo");
+  const picture = video || photo;
   const sampleTimes = (result.sampled_frames || []).map(function (f) { return f.time_s; });
   const gaps = [];
   for (let i = 1; i < sampleTimes.length; i++) gaps.push(sampleTimes[i] - sampleTimes[i - 1]);
@@ -263,11 +304,11 @@
   let drawCount = 0;
 
   function drawOverlay() {
-    if (!video || !overlay || !result.video) return;
+    if (!picture || !overlay || !result.video) return;
     const ctx = overlay.getContext("2d");
     const ratio = window.devicePixelRatio || 1;
-    const width = video.clientWidth;
-    const height = video.clientHeight;
+    const width = picture.clientWidth;
+    const height = picture.clientHeight;
     if (overlay.width !== Math.round(width * ratio) || overlay.height !== Math.round(height * ratio)) {
       overlay.width = Math.round(width * ratio);
       overlay.height = Math.round(height * ratio);
@@ -276,26 +317,35 @@
     }
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
-    // Boxes are in the upright frame's pixels (result.video.width x height); the element shows
-    // that frame letterboxed (object-fit: contain).
+    // Boxes are in the upright frame's pixels (result.video.width x height). The element shows
+    // its picture letterboxed (object-fit: contain) in the picture's own shape and size, which
+    // may be the smaller playable copy or have non-square pixels: boxes scale to that picture.
     const frameW = result.video.width;
     const frameH = result.video.height;
-    const scale = Math.min(width / frameW, height / frameH);
-    const offsetX = (width - frameW * scale) / 2;
-    const offsetY = (height - frameH * scale) / 2;
-    const t = video.currentTime;
+    const naturalW = (video && video.videoWidth) || (photo && photo.naturalWidth) || frameW;
+    const naturalH = (video && video.videoHeight) || (photo && photo.naturalHeight) || frameH;
+    const fit = Math.min(width / naturalW, height / naturalH);
+    const picW = naturalW * fit;
+    const picH = naturalH * fit;
+    const offsetX = (width - picW) / 2;
+    const offsetY = (height - picH) / 2;
+    const scaleX = picW / frameW;
+    const scaleY = picH / frameH;
+    const t = video ? video.currentTime : 0;
     let boxes = 0;
     const labelBoxes = [];
+    const boxRects = [];
     ctx.lineWidth = 3;
     ctx.font = "600 14px system-ui, sans-serif";
     ctx.textBaseline = "bottom";
     tracks.forEach(function (track) {
       const here = trackAt(track, t);
       if (!here) return;
-      const x = offsetX + here.box[0] * scale;
-      const y = offsetY + here.box[1] * scale;
-      const w = (here.box[2] - here.box[0]) * scale;
-      const h = (here.box[3] - here.box[1]) * scale;
+      const x = offsetX + here.box[0] * scaleX;
+      const y = offsetY + here.box[1] * scaleY;
+      const w = (here.box[2] - here.box[0]) * scaleX;
+      const h = (here.box[3] - here.box[1]) * scaleY;
+      boxRects.push([x, y, x + w, y + h]);
       const colour = scoreColour(here.score);
       ctx.strokeStyle = colour;
       ctx.strokeRect(x, y, w, h);
@@ -304,8 +354,8 @@
       // Above the box, or below it when there is no room; kept inside the video's own picture
       // (on a phone a face near the edge would otherwise push its label off the frame).
       let labelY = y > 22 ? y - 2 : y + h + 22;
-      labelY = Math.min(Math.max(labelY, offsetY + 20), offsetY + frameH * scale);
-      const labelX = Math.max(offsetX, Math.min(x - 1.5, offsetX + frameW * scale - textW));
+      labelY = Math.min(Math.max(labelY, offsetY + 20), offsetY + picH);
+      const labelX = Math.max(offsetX, Math.min(x - 1.5, offsetX + picW - textW));
       ctx.fillStyle = colour;
       ctx.fillRect(labelX, labelY - 20, textW, 20);
       ctx.fillStyle = "#fff";
@@ -319,14 +369,99 @@
       return b.map(function (v) { return Math.round(v * 10) / 10; });
     }));
     overlay.dataset.boxes = String(boxes);
+    overlay.dataset.rects = JSON.stringify(boxRects.map(function (b) {
+      return b.map(function (v) { return Math.round(v * 10) / 10; });
+    }));
     overlay.dataset.draws = String(drawCount);
     overlay.dataset.time = t.toFixed(3);
   }
 
-  if (video) {
-    const showVideoError = function () { document.getElementById("video-error").hidden = false; };
-    if (video.error) showVideoError();
-    video.addEventListener("error", showVideoError);
+  // -- the player: the upload, or its playable copy; a clear message when neither plays -------
+
+  const player = document.getElementById("player");
+  const previewPending = document.getElementById("preview-pending");
+
+  function cannotPlay(why) {
+    // An error, or no picture (videoWidth 0: e.g. MPEG-4 Part 2 in MP4 plays its sound only):
+    // say so instead of showing a black strip with boxes floating over it.
+    video.pause();
+    player.hidden = true;
+    document.getElementById("video-error").hidden = false;
+    const note = document.getElementById("preview-note");
+    if (note) note.hidden = true;
+    root.dataset.playback = "unplayable";
+    root.dataset.unplayable = typeof why === "string" ? why : "error";
+  }
+
+  function checkPicture() {
+    if (!video.getAttribute("src")) return;
+    if (video.videoWidth === 0 || video.videoHeight === 0) {
+      cannotPlay("no picture");
+      return;
+    }
+    root.dataset.playback = video.dataset.source || "original";
+    drawOverlay();
+  }
+
+  function playFrom(url, source) {
+    video.dataset.source = source;
+    video.setAttribute("src", url);
+    player.hidden = false;
+    if (previewPending) previewPending.hidden = true;
+  }
+
+  function showPreviewNote(preview) {
+    const note = document.getElementById("preview-note");
+    if (!note) return;
+    if (preview.cut) {
+      document.getElementById("preview-covers").textContent = secondsText(preview.covers_s);
+      document.getElementById("preview-cut").hidden = false;
+    }
+    note.hidden = false;
+  }
+
+  function waitForPreview() {
+    let failures = 0;
+    function poll() {
+      fetch(root.dataset.api, { headers: { Accept: "application/json" }, cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          failures = 0;
+          const preview = data.preview || { state: "none" };
+          if (preview.state === "pending") {
+            window.setTimeout(poll, 1500);
+            return;
+          }
+          if (preview.state === "ready" && data.links.preview) {
+            showPreviewNote(preview);
+            playFrom(data.links.preview, "preview");
+          } else {  // no copy after all: try the upload itself (a clear message if it fails)
+            playFrom(video.dataset.original, "original");
+          }
+        })
+        .catch(function () {
+          failures += 1;
+          if (failures < 8) {
+            window.setTimeout(poll, Math.min(10000, 1000 * Math.pow(2, failures)));
+          } else {
+            playFrom(video.dataset.original, "original");
+          }
+        });
+    }
+    poll();
+  }
+
+  if (video && player) {
+    video.addEventListener("error", cannotPlay);
+    video.addEventListener("loadedmetadata", checkPicture);
+    if (video.error) cannotPlay();
+    else if (video.readyState >= 1) checkPicture();
+    if (analysis.preview && analysis.preview.state === "pending" && !video.getAttribute("src")) {
+      waitForPreview();
+    }
   }
 
   if (video && overlay) {
@@ -346,6 +481,12 @@
     });
     window.addEventListener("resize", drawOverlay);
     drawOverlay();
+  }
+
+  if (photo && overlay) {
+    if (photo.complete) drawOverlay();
+    photo.addEventListener("load", drawOverlay);
+    window.addEventListener("resize", drawOverlay);
   }
 
   // -- chart ---------------------------------------------------------------------------------

@@ -14,7 +14,11 @@
   const nameBox = document.getElementById("upload-name");
   const maxBytes = Number(form.dataset.maxBytes);
   const token = document.querySelector('meta[name="csrf-token"]').content;
-  const extensions = ["mp4", "m4v", "mov", "webm", "mkv", "avi", "mpg", "mpeg", "ts", "ogv", "3gp"];
+  // The suffixes the server's one formats table lists, from the input's accept attribute.
+  const extensions = input.accept
+    .split(",")
+    .filter(function (item) { return item.startsWith("."); })
+    .map(function (item) { return item.slice(1).toLowerCase(); });
   let busy = false;
 
   function showError(message) {
@@ -30,8 +34,9 @@
   // by probing the content, whatever the browser says.
   function problemWith(file) {
     const ext = (file.name.split(".").pop() || "").toLowerCase();
-    const looksLikeVideo = file.type ? file.type.startsWith("video/") : extensions.includes(ext);
-    if (!looksLikeVideo) return "“" + file.name + "” is not a video file.";
+    const looksLikeMedia = extensions.includes(ext) ||
+      file.type.startsWith("video/") || file.type.startsWith("image/");
+    if (!looksLikeMedia) return "“" + file.name + "” is not a video or photo file.";
     if (file.size === 0) return "“" + file.name + "” is empty.";
     if (file.size > maxBytes) {
       return "“" + file.name + "” is " + megabytes(file.size) + "; the limit is " + megabytes(maxBytes) + ".";
