@@ -149,6 +149,10 @@ def test_the_pdf_says_what_the_page_says(
     assert all(len(person["crops"]) <= MAX_CROPS for person in people)
     heatmaps = [c for c in crops if c in finished["heatmaps"]]
     assert len(images) >= len(crops) + len(heatmaps) + 1
+    # Crops whose heatmap pointed away from the face are labelled, as on the page.
+    hidden = [c for c, check in finished["heatmap_checks"].items() if not check["shown"]]
+    assert hidden, "the two-faces clip has crops with no clear region (the astronaut's)"
+    assert text.count("no clear region") >= 1 + min(len(hidden), MAX_CROPS)
 
     # The page offers it beside the JSON report.
     page = client.get(finished["links"]["page"]).get_data(as_text=True)

@@ -75,6 +75,7 @@ def links(analysis: Analysis) -> dict[str, Any]:
             else None
         ),
         "report": url_for("api.report", analysis_id=analysis.id),
+        "report_pdf": url_for("api.report_pdf", analysis_id=analysis.id),
         "evidence": evidence,
         "thumbnail": evidence + analysis.thumbnail if analysis.thumbnail else None,
     }
@@ -531,6 +532,11 @@ def report_pdf(analysis_id: str) -> Response:
         status=analysis.status,
         error=analysis.error,
         heatmaps=dict((analysis.artifacts or {}).get("heatmaps") or {}),
+        hidden_heatmaps=frozenset(
+            crop
+            for crop, check in ((analysis.artifacts or {}).get("heatmap_checks") or {}).items()
+            if not check.get("shown", True)
+        ),
     )
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = _attachment(

@@ -272,6 +272,10 @@ def _schemas() -> dict[str, Any]:
                     "description": "The uploaded file, video or photo (Range requests).",
                 },
                 "report": {"type": "string", "description": "The JSON report download."},
+                "report_pdf": {
+                    "type": "string",
+                    "description": "The PDF report download (once the analysis has finished).",
+                },
                 "evidence": {
                     "type": "string",
                     "description": "Prefix for the relative evidence paths in the result "

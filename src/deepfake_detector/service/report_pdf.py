@@ -77,12 +77,14 @@ def render_pdf(
     status: str = "done",
     error: str | None = None,
     heatmaps: Mapping[str, str] | None = None,
+    hidden_heatmaps: frozenset[str] = frozenset(),
 ) -> bytes:
     """The PDF of a finished analysis (``status`` done or failed) from its report as
     ``api.report_json`` builds it. ``evidence`` reads the crops; ``heatmaps`` maps a crop's
-    path to its heatmap's (the analysis's ``heatmaps``); ``error`` is why a failed analysis
-    failed when it has no result. Raises ``ValueError`` for an analysis still queued or
-    running."""
+    path to its heatmap's (the analysis's ``heatmaps``); ``hidden_heatmaps``: the crops whose
+    heatmap pointed away from the face (labelled "no clear region", as on the page); ``error``
+    is why a failed analysis failed when it has no result. Raises ``ValueError`` for an
+    analysis still queued or running."""
     if status not in FINISHED:
         raise ValueError(f"the analysis is {status}: a report is made once it has finished")
     about = dict(report.get("report") or {})
@@ -95,7 +97,7 @@ def render_pdf(
         doc.people_block(people, evidence, wording.media_noun(result))
         if _has_time_line(result, people):
             doc.chart_block(result, people)
-        doc.crops_block(people, evidence, dict(heatmaps or {}))
+        doc.crops_block(people, evidence, dict(heatmaps or {}), hidden_heatmaps)
         doc.method_block(result, about)
     doc.file_block(report, about)
     return bytes(doc.output())
@@ -467,17 +469,21 @@ class _Document(FPDF):
         self._paragraph(caption + "." + (f" {note}" if note else ""), 8.5, colour=_MUTED)
 
     def crops_block(
-        self, people: list[dict[str, Any]], evidence: Evidence, heatmaps: dict[str, str]
+        self,
+        people: list[dict[str, Any]],
+        evidence: Evidence,
+        heatmaps: dict[str, str],
+        hidden: frozenset[str] = frozenset(),
     ) -> None:
         if not people:
             return
         self._heading("Face crops the model saw")
         size, gap = 20.0, 2.4
-        shown_heatmaps = missing = 0
+        shown_heatmaps = missing = no_region = 0
         for person in people:
             crops = _spread(person["crops"], MAX_CROPS)
             with_heat = [heatmaps.get(obs["crop"]) for obs in crops]
-            rows = 2 if any(with_heat) else 1
+            rows = 2 if any(with_heat) or any(obs["crop"] in hidden for obs in crops) else 1
             self._room(8 + rows * (size + 6))
             self.set_font("sans", "B", 9.5)
             total = len(person["crops"])
@@ -507,6 +513,13 @@ class _Document(FPDF):
                     evidence(heat), x, top + size + 5, size, alt + " (heatmap)"
                 ):
                     shown_heatmaps += 1
+                elif obs["crop"] in hidden:
+                    no_region += 1
+                    self.set_font("sans", size=6.5)
+                    self.set_text_color(*_MUTED)
+                    self.set_xy(x, top + size + 5 + size / 2 - 3.5)
+                    self.multi_cell(size, 3.5, "no clear region", align="C")
+                    self.set_text_color(*_INK)
             self.set_xy(self.l_margin, top + rows * (size + 5) + 3)
         if missing:
             self._paragraph(
@@ -515,13 +528,17 @@ class _Document(FPDF):
                 8.5,
                 colour=_MUTED,
             )
-        if shown_heatmaps:
-            self._paragraph(
-                "Under each crop, its heatmap: which parts of the crop drove its score (red: "
-                "most).",
-                8.5,
-                colour=_MUTED,
+        if shown_heatmaps or no_region:
+            text = (
+                "Under each crop, its heatmap: which parts of the crop drove its score (red: most)."
             )
+            if no_region:
+                text += (
+                    f" {no_region} heatmap{'s' if no_region != 1 else ''} pointed mostly away "
+                    "from the face and "
+                    f'{"are" if no_region != 1 else "is"} not shown ("no clear region").'
+                )
+            self._paragraph(text, 8.5, colour=_MUTED)
             self.ln(1.5)
             self._caveat(wording.HEATMAP_CAVEAT, self.epw)
 
