@@ -10,7 +10,7 @@ import pytest
 from media_clips import NO_BFRAMES
 
 from deepfake_detector.errors import MediaError
-from deepfake_detector.media import iter_sampled_frames, probe, sample_times
+from deepfake_detector.media import iter_sampled_frames, probe, probe_media, sample_times
 from deepfake_detector.media.decoder import DecodeStats, decode_samples
 from deepfake_detector.media.plan import Strategy
 
@@ -58,7 +58,9 @@ def test_text_file(tmp_path: Path) -> None:
 def test_still_image(tmp_path: Path, ext: str) -> None:
     path = tmp_path / f"photo.{ext}"
     cv2.imwrite(str(path), cv2.cvtColor(video_factory.astronaut(), cv2.COLOR_RGB2BGR))
-    assert "still image, not a video" in _probe_error(path)
+    # The video reader refuses a picture; the media source reads it as the photo it is.
+    assert "This is a still image" in _probe_error(path)
+    assert probe_media(path).kind == "image"
 
 
 @pytest.mark.parametrize(("codec", "ext"), [("aac", "m4a"), ("mp2", "mp2")])

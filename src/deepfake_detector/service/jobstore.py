@@ -408,14 +408,7 @@ class JobStore:
         crop's face-region check (``artifacts["heatmap_checks"]``; analyses recorded without
         one show every heatmap they have)."""
         with self.session() as s:
-            query = select(Analysis).where(
-                Analysis.id == claim.job_id,
-                Analysis.status == JobStatus.DONE.value,
-                Analysis.evidence_prefix == claim.evidence_prefix,
-            )
-            if s.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update()
-            analysis = s.scalar(query)
+            analysis = _finished_attempt(s, claim)
             artifacts = dict(analysis.artifacts or {}) if analysis is not None else {}
             if analysis is None or artifacts.get("heatmaps_state") != HEATMAPS_PENDING:
                 return False
@@ -433,14 +426,7 @@ class JobStore:
         :meth:`attach_heatmaps`: only while that analysis waits for it. ``False``: deleted,
         re-run or its files removed meanwhile (the caller removes what it wrote)."""
         with self.session() as s:
-            query = select(Analysis).where(
-                Analysis.id == claim.job_id,
-                Analysis.status == JobStatus.DONE.value,
-                Analysis.evidence_prefix == claim.evidence_prefix,
-            )
-            if s.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update()
-            analysis = s.scalar(query)
+            analysis = _finished_attempt(s, claim)
             artifacts = dict(analysis.artifacts or {}) if analysis is not None else {}
             waiting = artifacts.get("preview") or {}
             if analysis is None or waiting.get("state") != PREVIEW_PENDING:
@@ -871,3 +857,17 @@ def _add(s: Session, metric: str, label: str, bound: str, amount: float) -> None
             set_={"value": MetricBucket.value + statement.excluded.value},
         )
     )
+
+
+def _finished_attempt(s: Session, claim: Claim) -> Analysis | None:
+    """The analysis ``claim`` finished, still DONE with that attempt's evidence (locked on
+    PostgreSQL until the session ends), or ``None`` when it was deleted or re-run since: what
+    results drawn after the finish (heatmaps, the preview) may be attached to."""
+    query = select(Analysis).where(
+        Analysis.id == claim.job_id,
+        Analysis.status == JobStatus.DONE.value,
+        Analysis.evidence_prefix == claim.evidence_prefix,
+    )
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return s.scalar(query)

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from deepfake_detector.service import wording
-from deepfake_detector.service.web import _seconds, _when, people_cards
+from deepfake_detector.service.web import people_cards
 
 Evidence = Callable[[str], bytes | None]
 """Reads an evidence image by its path relative to the analysis's evidence folder (as the
@@ -153,7 +153,7 @@ def _media_words(result: Mapping[str, Any]) -> str:
         return f"photo, {size}, {codec}"
     fps = media.get("fps")
     rate = f", {fps:g} frames/s" if isinstance(fps, int | float) and fps else ""
-    return f"video, {size}, {_seconds(media.get('duration_s'))}, {codec}{rate}"
+    return f"video, {size}, {wording.seconds_text(media.get('duration_s'))}, {codec}{rate}"
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -284,12 +284,12 @@ class _Document(FPDF):
         self.multi_cell(0, 8, name, align="L", new_x="LMARGIN", new_y="NEXT", wrapmode="CHAR")
         self.set_font("sans", size=9)
         self.set_text_color(*_MUTED)
-        finished = _when(self.about.get("finished_at"))
+        finished = wording.when_text(self.about.get("finished_at"))
         self.multi_cell(
             0,
             4.8,
             f"Analysis {self.about.get('analysis_id', '–')} · uploaded "
-            f"{_when(self.about.get('created_at'))} · finished {finished}",
+            f"{wording.when_text(self.about.get('created_at'))} · finished {finished}",
             align="L",
             new_x="LMARGIN",
             new_y="NEXT",
@@ -433,7 +433,7 @@ class _Document(FPDF):
         seen = person["seen"]
         when = (
             f"Seen in {seen} sampled frame{'s' if seen != 1 else ''}, "
-            f"{_seconds(person['first_s'])}–{_seconds(person['last_s'])}"
+            f"{wording.seconds_text(person['first_s'])}–{wording.seconds_text(person['last_s'])}"
         )
         lines = [
             (f"Person {person['number']}", 11, "B", _INK),
@@ -497,7 +497,7 @@ class _Document(FPDF):
             top = self.get_y()
             for n, obs in enumerate(crops):
                 x = self.l_margin + n * (size + gap)
-                alt = f"Person {person['number']} at {_seconds(obs['time_s'])}"
+                alt = f"Person {person['number']} at {wording.seconds_text(obs['time_s'])}"
                 if not self._image(evidence(obs["crop"]), x, top, size, alt):
                     missing += 1
                     self.set_draw_color(*_RULE)
@@ -505,7 +505,8 @@ class _Document(FPDF):
                 self.set_font("sans", size=6.5)
                 self.set_text_color(*_MUTED)
                 self.set_xy(x, top + size + 0.5)
-                label = f"{_seconds(obs['time_s'])} · {wording.percent(obs.get('score'))}"
+                at, score = wording.seconds_text(obs["time_s"]), wording.percent(obs.get("score"))
+                label = f"{at} · {score}"
                 self.cell(size, 3.5, label, align="C")
                 self.set_text_color(*_INK)
                 heat = with_heat[n]
@@ -622,9 +623,9 @@ class _Document(FPDF):
             ("Size", f"{size / 1_000_000:.1f} MB ({size:,} bytes)" if size else "–"),
             ("Type", str(file.get("content_type") or "–")),
             ("Analysis id", str(about.get("analysis_id") or "–")),
-            ("Uploaded", _when(about.get("created_at"))),
-            ("Started", _when(about.get("started_at"))),
-            ("Finished", _when(about.get("finished_at"))),
+            ("Uploaded", wording.when_text(about.get("created_at"))),
+            ("Started", wording.when_text(about.get("started_at"))),
+            ("Finished", wording.when_text(about.get("finished_at"))),
             ("Application", f"deepfake-detector {about.get('app_version') or '–'}"),
             ("Web page", str(about.get("url") or "–")),
         ]

@@ -45,24 +45,11 @@ def _csrf() -> None:
 
 def init_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["percent"] = wording.percent
-    app.jinja_env.filters["seconds"] = _seconds
+    app.jinja_env.filters["seconds"] = wording.seconds_text
     app.jinja_env.filters["megabytes"] = lambda n: f"{(n or 0) / 1_000_000:.1f} MB"
-    app.jinja_env.filters["when"] = _when
+    app.jinja_env.filters["when"] = wording.when_text
     app.jinja_env.globals["heatmap_caveat"] = wording.HEATMAP_CAVEAT
     app.jinja_env.globals["chart_note"] = wording.chart_note
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, seconds = divmod(round(value), 60)
-    return f"{minutes} min {seconds:02d} s"
-
-
-def _when(iso_text: str | None) -> str:
-    return "–" if not iso_text else iso_text[:16].replace("T", " ") + " UTC"
 
 
 @bp.get("/")

@@ -75,6 +75,21 @@ def describe_face(p: float, threshold: float, model: dict[str, Any] | None = Non
     )
 
 
+def seconds_text(value: float | None) -> str:
+    """A duration or a time in the video as people read it: ``4.2 s``, ``3 min 05 s``."""
+    if value is None:
+        return "–"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
+def when_text(iso_text: str | None) -> str:
+    """An RFC 3339 UTC moment to the minute: ``2026-12-03 06:57 UTC``."""
+    return "–" if not iso_text else iso_text[:16].replace("T", " ") + " UTC"
+
+
 def media_noun(result: dict[str, Any] | None) -> str:
     """``"photo"`` or ``"video"``: what the analysed file was, for the sentences about it."""
     media = (result or {}).get("media") or (result or {}).get("video") or {}

@@ -172,10 +172,9 @@
     });
   }
 
-  function waitForHeatmaps() {
-    const pending = document.getElementById("heatmaps-pending");
-    const ready = document.getElementById("heatmaps-ready");
-    const none = document.getElementById("no-heatmaps");
+  // Polls this analysis every `everyMs` while `isPending(data)`, then calls `done(data)`;
+  // network errors back off, and after eight in a row `gaveUp()` (if given) is called.
+  function pollAnalysis(everyMs, isPending, done, gaveUp) {
     let failures = 0;
     function poll() {
       fetch(root.dataset.api, { headers: { Accept: "application/json" }, cache: "no-store" })
@@ -185,37 +184,54 @@
         })
         .then(function (data) {
           failures = 0;
-          if (data.heatmaps_state === "pending") {
-            window.setTimeout(poll, 1000);
+          if (isPending(data)) {
+            window.setTimeout(poll, everyMs);
             return;
           }
-          pending.hidden = true;
-          const checks = data.heatmap_checks || {};
-          const shown = Object.keys(data.heatmaps).length;
-          const drawn = Object.keys(checks).length || shown;
-          if (data.heatmaps_state === "ready" && drawn) {
-            showHeatmaps(data.heatmaps, checks, data.links.evidence);
-            if (drawn < document.querySelectorAll("img[data-crop-key]").length) {
-              document.getElementById("heatmaps-count").textContent = String(drawn);
-              document.getElementById("heatmaps-partial").hidden = false;
-            }
-            if (drawn > shown) {
-              document.getElementById("heatmaps-unclear-count").textContent = String(drawn - shown);
-              document.getElementById("heatmaps-unclear").hidden = false;
-            }
-            labelToggle();
-            ready.hidden = false;
-          } else {
-            none.hidden = false;
-          }
-          document.getElementById("heatmaps-hint").dataset.state = data.heatmaps_state;
+          done(data);
         })
         .catch(function () {
           failures += 1;
-          if (failures < 8) window.setTimeout(poll, Math.min(10000, 1000 * Math.pow(2, failures)));
+          if (failures < 8) {
+            window.setTimeout(poll, Math.min(10000, 1000 * Math.pow(2, failures)));
+          } else if (gaveUp) {
+            gaveUp();
+          }
         });
     }
     poll();
+  }
+
+  function waitForHeatmaps() {
+    const pending = document.getElementById("heatmaps-pending");
+    const ready = document.getElementById("heatmaps-ready");
+    const none = document.getElementById("no-heatmaps");
+    pollAnalysis(
+      1000,
+      function (data) { return data.heatmaps_state === "pending"; },
+      function (data) {
+        pending.hidden = true;
+        const checks = data.heatmap_checks || {};
+        const shown = Object.keys(data.heatmaps).length;
+        const drawn = Object.keys(checks).length || shown;
+        if (data.heatmaps_state === "ready" && drawn) {
+          showHeatmaps(data.heatmaps, checks, data.links.evidence);
+          if (drawn < document.querySelectorAll("img[data-crop-key]").length) {
+            document.getElementById("heatmaps-count").textContent = String(drawn);
+            document.getElementById("heatmaps-partial").hidden = false;
+          }
+          if (drawn > shown) {
+            document.getElementById("heatmaps-unclear-count").textContent = String(drawn - shown);
+            document.getElementById("heatmaps-unclear").hidden = false;
+          }
+          labelToggle();
+          ready.hidden = false;
+        } else {
+          none.hidden = false;
+        }
+        document.getElementById("heatmaps-hint").dataset.state = data.heatmaps_state;
+      }
+    );
   }
 
   const heatmapToggle = document.getElementById("toggle-heatmaps");
@@ -421,37 +437,21 @@
   }
 
   function waitForPreview() {
-    let failures = 0;
-    function poll() {
-      fetch(root.dataset.api, { headers: { Accept: "application/json" }, cache: "no-store" })
-        .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
-          return response.json();
-        })
-        .then(function (data) {
-          failures = 0;
-          const preview = data.preview || { state: "none" };
-          if (preview.state === "pending") {
-            window.setTimeout(poll, 1500);
-            return;
-          }
-          if (preview.state === "ready" && data.links.preview) {
-            showPreviewNote(preview);
-            playFrom(data.links.preview, "preview");
-          } else {  // no copy after all: try the upload itself (a clear message if it fails)
-            playFrom(video.dataset.original, "original");
-          }
-        })
-        .catch(function () {
-          failures += 1;
-          if (failures < 8) {
-            window.setTimeout(poll, Math.min(10000, 1000 * Math.pow(2, failures)));
-          } else {
-            playFrom(video.dataset.original, "original");
-          }
-        });
-    }
-    poll();
+    const playOriginal = function () { playFrom(video.dataset.original, "original"); };
+    pollAnalysis(
+      1500,
+      function (data) { return (data.preview || {}).state === "pending"; },
+      function (data) {
+        const preview = data.preview || { state: "none" };
+        if (preview.state === "ready" && data.links.preview) {
+          showPreviewNote(preview);
+          playFrom(data.links.preview, "preview");
+        } else {  // no copy after all: try the upload itself (a clear message if it fails)
+          playOriginal();
+        }
+      },
+      playOriginal
+    );
   }
 
   if (video && player) {
