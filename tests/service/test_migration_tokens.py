@@ -5,7 +5,6 @@ downgrade gives the 0002 schema back with the rows."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,17 @@ from test_migrations import (
     DONE_ID,
     FAILED_ID,
     QUEUED_ID,
-    SCHEMA_0_1_0,
     SHA,
     assert_upgrade_is_a_no_op,
     check_0_1_0_database_works,
     check_0_1_0_rows_kept,
-    insert_0_1_0_rows,
+    database_of_0_1_0,
     schema_differences,
-    sqlite_timestamp,
     structure,
 )
 
 from deepfake_detector.service import auth
-from deepfake_detector.service.db import alembic_config, current_revision, make_engine, upgrade
+from deepfake_detector.service.db import alembic_config, current_revision, upgrade
 from deepfake_detector.service.jobstore import JobStore
 from servers import postgres_server, postgres_url  # noqa: F401
 
@@ -92,12 +89,7 @@ def check_upgrade_from_0002(engine: Engine) -> None:
 
 
 def test_sqlite_database_at_0002_is_upgraded_with_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "deepfake-detector.sqlite3"
-    with sqlite3.connect(path) as connection:
-        connection.executescript(SCHEMA_0_1_0)
-        insert_0_1_0_rows(lambda sql, params: connection.execute(sql, params), sqlite_timestamp)
-    connection.close()
-    engine = make_engine(f"sqlite:///{path}")
+    engine = database_of_0_1_0(sqlite_path=tmp_path / "deepfake-detector.sqlite3")
     try:
         upgrade(engine, "0002")
         check_upgrade_from_0002(engine)
@@ -106,13 +98,8 @@ def test_sqlite_database_at_0002_is_upgraded_with_its_rows(tmp_path: Path) -> No
 
 
 def test_postgres_database_at_0002_is_upgraded_with_its_rows(postgres_url: str) -> None:  # noqa: F811
-    engine = make_engine(postgres_url)
+    engine = database_of_0_1_0(server_url=postgres_url)
     try:
-        upgrade(engine, "0001")
-        with engine.begin() as connection:
-            insert_0_1_0_rows(
-                lambda sql, params: connection.execute(text(sql), params), lambda naive: naive
-            )
         upgrade(engine, "0002")
         check_upgrade_from_0002(engine)
     finally:

@@ -297,6 +297,25 @@ def test_revision_0001_is_the_0_1_0_schema(tmp_path: Path) -> None:
 # -- a database made by release 0.1.0 ---------------------------------------------------------
 
 
+def database_of_0_1_0(*, sqlite_path: Path | None = None, server_url: str = "") -> Engine:
+    """An engine on a database holding what release 0.1.0 wrote (its schema and
+    :func:`insert_0_1_0_rows`), not yet migrated: a SQLite file made by 0.1.0's own DDL, or the
+    PostgreSQL database at ``server_url`` at revision 0001."""
+    if sqlite_path is not None:
+        with sqlite3.connect(sqlite_path) as connection:
+            connection.executescript(SCHEMA_0_1_0)
+            insert_0_1_0_rows(lambda sql, params: connection.execute(sql, params), sqlite_timestamp)
+        connection.close()
+        return make_engine(f"sqlite:///{sqlite_path}")
+    engine = make_engine(server_url)
+    upgrade(engine, "0001")
+    with engine.begin() as connection:
+        insert_0_1_0_rows(
+            lambda sql, params: connection.execute(text(sql), params), lambda naive: naive
+        )
+    return engine
+
+
 def insert_0_1_0_rows(execute: Any, timestamp: Any) -> None:
     """The rows 0.1.0 would have written: a video, a done, a failed and a queued analysis, and
     a worker. ``execute(sql, params)`` runs one statement; ``timestamp`` converts a naive UTC
