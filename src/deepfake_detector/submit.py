@@ -129,16 +129,24 @@ class ApiClient:
     def get(self, analysis_id: str) -> dict[str, Any]:
         return self._json("GET", f"{API}/analyses/{analysis_id}")
 
-    def upload(self, path: Path) -> dict[str, Any]:
-        """``POST /analyses`` with the file streamed in chunks as multipart field ``file``."""
+    def upload(self, path: Path, fields: dict[str, str] | None = None) -> dict[str, Any]:
+        """``POST /analyses`` with the file streamed in chunks as multipart field ``file``, after
+        ``fields`` (the upload's options: ``frames``, ``model``)."""
         boundary = f"dfd-{uuid.uuid4().hex}"
         name = path.name.replace('"', "%22").replace("\r", "").replace("\n", "")
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        options = "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
+            for key, value in (fields or {}).items()
+        )
         head = (
-            f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            f"Content-Type: {kind}\r\n\r\n"
-        ).encode()
+            options.encode()
+            + (
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                f"Content-Type: {kind}\r\n\r\n"
+            ).encode()
+        )
         tail = f"\r\n--{boundary}--\r\n".encode()
         size = path.stat().st_size
 
@@ -403,6 +411,15 @@ class SubmitOptions:
     timeout_s: float | None = None
     parallel: int = 2
     progress: bool = False
+    frames: int | None = None
+    """Ask the server for this many frames per video (within its ``DFD_ALLOWED_FRAMES_*``)."""
+    model: str | None = None
+    """Ask the server for this model (one of its ``DFD_ALLOWED_MODELS``)."""
+
+    def fields(self) -> dict[str, str]:
+        """The upload's option fields (none: the server's own settings)."""
+        chosen = {"frames": self.frames, "model": self.model}
+        return {name: str(value) for name, value in chosen.items() if value is not None}
 
 
 @dataclass
@@ -473,12 +490,15 @@ class _Batch:
             return _Started(path, error=f"cannot read it ({_reason(exc)})")
         if sha in self.done:
             return _Started(path, sha, skipped=True)
+        fields = self.options.fields()
         try:
-            found = self.client.find(sha)
+            # With options, the server's "current settings" are not the ones asked for: upload
+            # (the server still answers with its analysis of this content and these options).
+            found = None if fields else self.client.find(sha)
             if found is not None and found.get("status") != "failed":
                 return _Started(path, sha, analysis=found)
             # Uploading again is what retries a failed analysis on the server.
-            return _Started(path, sha, uploaded=True, analysis=self.client.upload(path))
+            return _Started(path, sha, uploaded=True, analysis=self.client.upload(path, fields))
         except ApiError as exc:
             return _Started(path, sha, error=exc.message)
 
@@ -721,6 +741,18 @@ def add_submit_parser(sub: Any) -> None:
         "--timeout-s", type=_positive_float, help="stop waiting for results after this long"
     )
     p.add_argument("--parallel", type=_parallel, default=2, help="uploads at a time (default 2)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="ask for N frames per video instead of the server's default (the server allows a "
+        "range: DFD_ALLOWED_FRAMES_MIN..MAX)",
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="ask for this model instead of the server's default (one of its DFD_ALLOWED_MODELS)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=submit_command)
 
@@ -741,5 +773,7 @@ def submit_command(args: argparse.Namespace) -> int:
         timeout_s=args.timeout_s,
         parallel=args.parallel,
         progress=not args.no_progress and sys.stderr.isatty(),
+        frames=args.frames,
+        model=args.model,
     )
     return submit(paths, options, output, fmt)

@@ -135,6 +135,34 @@ def test_refused_files_are_reported_and_the_others_done(
     assert len(lines) == 1 + 3 + 2 and lines.count(lines[0]) == 1  # one header
 
 
+def test_options_are_sent_and_checked_by_the_server(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    server_factory: Callable[..., Server],
+    videos: Path,
+) -> None:
+    """--frames goes to the server as the upload's option: allowed, the analysis uses it (and is
+    a new analysis of content the server had with other settings); out of the server's range,
+    the file is refused with the server's reason."""
+    server = server_factory(tmp_path / "data")
+    clip = videos / "panning.mp4"
+    out = tmp_path / "results.jsonl"
+    code, _, err = run_submit(
+        capsys, str(clip), "--server", server.url, "--output", str(out), "--frames", "10"
+    )
+    assert code == 0, err
+    (record,) = json_lines(out)
+    assert record["settings"]["frames"] == 10 and record["frames_analyzed"] == 10
+
+    refused = tmp_path / "refused.jsonl"
+    code, _, err = run_submit(
+        capsys, str(clip), "--server", server.url, "--output", str(refused), "--frames", "3"
+    )
+    assert code == 1
+    assert "frames must be a whole number from 8 to" in err
+    assert total(server) == 1
+
+
 def test_an_unreachable_server_is_one_clear_message(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, videos: Path
 ) -> None:
