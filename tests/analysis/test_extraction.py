@@ -15,7 +15,7 @@ def test_people_come_with_crops_and_landmarks_in_crop_coordinates(two_faces_vide
     spec = CropSpec(size=160, margin=0.25, align=True)
     extractor = FaceExtractor(AnalysisSettings(frames=6), spec)
     clock = StageClock()
-    extracted = extractor.extract(two_faces_video, extractor.probe(two_faces_video), clock=clock)
+    extracted = extractor.extract(extractor.open(two_faces_video), clock=clock)
     assert len(extracted.frames) == 6
     assert len(extracted.people) == 2
     for person in extracted.people:
@@ -33,6 +33,6 @@ def test_people_come_with_crops_and_landmarks_in_crop_coordinates(two_faces_vide
 
 def test_no_face_gives_no_people(no_face_video: Path) -> None:
     extractor = FaceExtractor(AnalysisSettings(frames=3), CropSpec(size=112))
-    extracted = extractor.extract(no_face_video, extractor.probe(no_face_video))
+    extracted = extractor.extract(extractor.open(no_face_video))
     assert len(extracted.frames) == 3
     assert extracted.people == []

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,21 @@ class RunningApp:
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
+
+
+@contextlib.contextmanager
+def running_app_of(app: Flask, *, preload: bool = False) -> Iterator[RunningApp]:
+    """``app`` with a job worker in this process, stopped (and the backends closed) after."""
+    from deepfake_detector.service.context import EXTENSION_KEY
+    from deepfake_detector.service.worker import start_worker
+
+    ctx: ServiceContext = app.extensions[EXTENSION_KEY]
+    worker = start_worker(ctx.backends, ctx.analysis_settings, ctx.settings, preload=preload)
+    try:
+        yield RunningApp(app, ctx, worker)
+    finally:
+        worker.stop(graceful=False)
+        ctx.backends.close()
 
 
 def make_app(data_dir: Path, **limits: Any) -> Flask:

@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from service_support import OpenApiChecker, RunningApp, wait_for_job
+from service_support import OpenApiChecker, RunningApp, running_app_of, wait_for_job
 
 from deepfake_detector.config import AnalysisSettings, ServiceSettings, SettingsError
 from deepfake_detector.service import runner as runner_module
 from deepfake_detector.service.app import create_app
 from deepfake_detector.service.context import EXTENSION_KEY
 from deepfake_detector.service.runner import JobRunner
-from deepfake_detector.service.worker import start_worker
 
 import video_factory
 
@@ -41,11 +40,8 @@ def server_settings(data_dir: Path, **changes: Any) -> tuple[ServiceSettings, An
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     app = create_app(*server_settings(tmp_path_factory.mktemp("options") / "data"))
-    ctx = app.extensions[EXTENSION_KEY]
-    worker = start_worker(ctx.backends, ctx.analysis_settings, ctx.settings, preload=False)
-    yield RunningApp(app, ctx, worker)
-    worker.stop(graceful=False)
-    ctx.backends.close()
+    with running_app_of(app) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

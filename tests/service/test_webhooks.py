@@ -18,7 +18,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from service_support import ROOT, OpenApiChecker, RunningApp, free_port, wait_for_job
+from service_support import (
+    ROOT,
+    OpenApiChecker,
+    RunningApp,
+    free_port,
+    running_app_of,
+    wait_for_job,
+)
 
 from deepfake_detector.config import AnalysisSettings, ServiceSettings, SettingsError
 from deepfake_detector.service.app import create_app
@@ -29,7 +36,6 @@ from deepfake_detector.service.webhooks import (
     parse_hosts,
     signature,
 )
-from deepfake_detector.service.worker import start_worker
 
 import video_factory
 
@@ -145,11 +151,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         settings(tmp_path_factory.mktemp("webhooks") / "data"),
         AnalysisSettings(frames=8, backend="torch"),
     )
-    ctx = app.extensions[EXTENSION_KEY]
-    worker = start_worker(ctx.backends, ctx.analysis_settings, ctx.settings, preload=False)
-    yield RunningApp(app, ctx, worker)
-    worker.stop(graceful=False)
-    ctx.backends.close()
+    with running_app_of(app) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from deepfake_detector.faces import (
 )
 from deepfake_detector.faces.crop import crop_matrix
 from deepfake_detector.faces.tracking import box_iou
-from deepfake_detector.media import MediaSource, SampledFrame, VideoInfo, probe_media, source_for
+from deepfake_detector.media import MediaSource, SampledFrame, open_media
 
 ProgressCallback = Callable[[str, float], None]
 """Called with (stage name, fraction of that stage done 0..1)."""
@@ -121,15 +121,14 @@ class FaceExtractor:
             min_face_px=settings.min_face_px,
         )
 
-    def probe(self, path: str | Path) -> VideoInfo:
-        """What the file is (a video or a photo, by content) and its size; ``MediaError`` if
-        neither."""
-        return probe_media(path, max_pixels=self.settings.max_pixels)
+    def open(self, path: str | Path) -> MediaSource:
+        """The file as a media source (a video or a photo, by content; a photo is decoded here,
+        once); ``MediaError`` if neither."""
+        return open_media(path, max_pixels=self.settings.max_pixels)
 
     def extract(
         self,
-        path: str | Path,
-        info: VideoInfo,
+        source: MediaSource,
         *,
         clock: StageClock | None = None,
         progress: ProgressCallback | None = None,
@@ -139,7 +138,6 @@ class FaceExtractor:
         s = self.settings
         clock = clock if clock is not None else StageClock()
         report = progress or (lambda stage, fraction: None)
-        source = source_for(path, info, max_pixels=s.max_pixels)
         times = source.sample_times(s.frames, s.frames_per_second, s.max_frames)
         detect = self._detect_photo if source.kind == "image" else self.detector.detect
         if evidence_dir is not None:

@@ -124,7 +124,8 @@ class Analyzer:
     ) -> None:
         report("probe", 0.0)
         t = time.perf_counter()
-        info = self.extractor.probe(path)
+        source = self.extractor.open(path)
+        info = source.info
         clock.add("probe", time.perf_counter() - t)
         result.media = info.to_dict()
         result.video = info.to_dict()  # schema 1.x readers
@@ -132,8 +133,7 @@ class Analyzer:
         lo, hi = _PROGRESS_FRAMES
         report("frames", lo)
         extracted = self.extractor.extract(
-            path,
-            info,
+            source,
             clock=clock,
             progress=lambda stage, fraction: report(stage, lo + (hi - lo) * fraction),
             evidence_dir=evidence,

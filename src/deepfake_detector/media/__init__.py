@@ -3,7 +3,7 @@ Pillow, both behind one media source (:mod:`deepfake_detector.media.sources`).""
 
 from deepfake_detector.media.probe import VideoInfo, probe
 from deepfake_detector.media.sampling import SampledFrame, iter_sampled_frames, sample_times
-from deepfake_detector.media.sources import MediaSource, open_media, probe_media, source_for
+from deepfake_detector.media.sources import MediaSource, open_media, probe_media
 
 __all__ = [
     "MediaSource",
@@ -14,5 +14,4 @@ __all__ = [
     "probe",
     "probe_media",
     "sample_times",
-    "source_for",
 ]

@@ -54,63 +54,66 @@ def sniff_image(path: str | Path) -> str | None:
         with _open(path, max_pixels=0) as image:
             return image.format if image.format in IMAGE_FORMAT_NAMES else None
     except ImageSizeError:
-        return "large"  # a photo, just too large: probe_image says so
+        return "large"  # a photo, just too large: load_image says so
     except MediaError:
         return None
 
 
-def probe_image(path: str | Path, *, max_pixels: int = 8192 * 8192) -> VideoInfo:
-    """Describe a photo, decoding it once to prove it is whole. ``width``/``height`` are upright
-    (EXIF orientation applied); ``rotation`` is the clockwise turn that took.
+def load_image(path: str | Path, *, max_pixels: int = 8192 * 8192) -> tuple[VideoInfo, np.ndarray]:
+    """Describe a photo and decode it, once: its ``VideoInfo`` (``width``/``height`` upright,
+    EXIF orientation applied; ``rotation`` the clockwise turn that took) and its pixels, an
+    upright RGB ``uint8`` array (transparency composited over white, as a viewer shows it; the
+    first frame of an animated picture).
 
     Raises ``MediaError`` for a damaged, truncated or tiny picture, ``ImageSizeError`` (before
     decoding) for one of more than ``max_pixels``.
     """
     with _open(path, max_pixels=max_pixels) as image:
         fmt = str(image.format)
-        codec = fmt.lower() if fmt != "HEIF" else "hevc"
         rotation = _exif_rotation(image)
         _load(image)
-        width, height = _upright(image).size
+        pixels = _rgb(_upright(image))
+    height, width = pixels.shape[:2]
     if min(width, height) < MIN_IMAGE_SIDE:
         raise MediaError(
             f"The photo is {width}x{height} pixels, too small to show a face: at least "
             f"{MIN_IMAGE_SIDE} pixels on each side are needed."
         )
-    return VideoInfo(
+    info = VideoInfo(
         duration_s=0.0,
         fps=0.0,
         width=width,
         height=height,
         rotation=rotation,
-        codec=codec,
+        codec=fmt.lower() if fmt != "HEIF" else "hevc",
         frame_count=1,
         variable_frame_rate=False,
         container=fmt,
         duration_source="frame_count",
         kind="image",
     )
+    return info, pixels
 
 
 def read_image(path: str | Path, *, max_pixels: int = 8192 * 8192) -> np.ndarray:
-    """The photo as an upright RGB ``uint8`` array (EXIF orientation applied; transparency
-    composited over white, as a viewer shows it). The first frame of an animated picture."""
-    with _open(path, max_pixels=max_pixels) as image:
-        _load(image)
-        upright = _upright(image)
-        if upright.mode in ("RGBA", "LA", "PA") or (
-            upright.mode == "P" and "transparency" in upright.info
-        ):
-            rgba = upright.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            upright = Image.alpha_composite(white, rgba)
-        elif upright.mode in ("I;16", "I;16B", "I;16L", "I"):
-            # 16-bit greyscale: scale to 8 bits (convert("RGB") would clip it to white).
-            wide = np.asarray(upright, dtype=np.float64)
-            top = max(float(wide.max()), 1.0)
-            grey = np.clip(wide * (255.0 / top), 0, 255).astype(np.uint8)
-            return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-        return np.ascontiguousarray(np.asarray(upright.convert("RGB"), dtype=np.uint8))
+    """:func:`load_image`'s pixels of the photo."""
+    return load_image(path, max_pixels=max_pixels)[1]
+
+
+def _rgb(upright: Image.Image) -> np.ndarray:
+    if upright.mode in ("RGBA", "LA", "PA") or (
+        upright.mode == "P" and "transparency" in upright.info
+    ):
+        rgba = upright.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        upright = Image.alpha_composite(white, rgba)
+    elif upright.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bits (convert("RGB") would clip it to white).
+        wide = np.asarray(upright, dtype=np.float64)
+        top = max(float(wide.max()), 1.0)
+        grey = np.clip(wide * (255.0 / top), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    return np.ascontiguousarray(np.asarray(upright.convert("RGB"), dtype=np.uint8))
 
 
 def _open(path: str | Path, *, max_pixels: int) -> Image.Image:

@@ -9,8 +9,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from deepfake_detector.media.frames import SampledFrame
-from deepfake_detector.media.image import probe_image, read_image, sniff_image
+from deepfake_detector.media.image import load_image, read_image, sniff_image
 from deepfake_detector.media.probe import VideoInfo, probe
 from deepfake_detector.media.sampling import iter_sampled_frames, sample_times
 
@@ -55,7 +57,18 @@ class VideoSource(MediaSource):
 
 
 class ImageSource(MediaSource):
-    """A photo: one frame at time 0, whatever the settings ask."""
+    """A photo: one frame at time 0, whatever the settings ask. ``pixels``: the photo already
+    decoded by :func:`open_media` (decoded again from the file otherwise)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: VideoInfo,
+        max_pixels: int,
+        pixels: np.ndarray | None = None,
+    ) -> None:
+        super().__init__(path, info, max_pixels)
+        self._pixels = pixels
 
     def sample_times(
         self, count: int, per_second: float | None = None, max_frames: int = 256
@@ -65,24 +78,23 @@ class ImageSource(MediaSource):
     def frames(
         self, times: list[float], *, snap: float = 0.0, max_decode_pixels: float = 0.0
     ) -> Iterator[SampledFrame]:
-        # Decoded at full size: a photo is one picture, and its faces may be small.
-        yield SampledFrame(0, 0.0, read_image(self.path, max_pixels=self.max_pixels))
+        # At full size: a photo is one picture, and its faces may be small.
+        pixels, self._pixels = self._pixels, None  # yielded once: not kept after
+        if pixels is None:
+            pixels = read_image(self.path, max_pixels=self.max_pixels)
+        yield SampledFrame(0, 0.0, pixels)
 
 
 def probe_media(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
     """What ``path`` holds, judged by its content: a photo of an accepted format, else a video.
     Raises ``MediaError`` (``FrameSizeError`` for one too large) with a user-facing message."""
-    if sniff_image(path) is not None:
-        return probe_image(path, max_pixels=max_pixels)
-    return probe(str(path), max_pixels=max_pixels)
-
-
-def source_for(path: str | Path, info: VideoInfo, *, max_pixels: int) -> MediaSource:
-    """The source of a file already probed (``info`` from :func:`probe_media`)."""
-    kind = ImageSource if info.kind == "image" else VideoSource
-    return kind(path, info, max_pixels)
+    return open_media(path, max_pixels=max_pixels).info
 
 
 def open_media(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaSource:
-    """Probe ``path`` and return its source (see :func:`probe_media`)."""
-    return source_for(path, probe_media(path, max_pixels=max_pixels), max_pixels=max_pixels)
+    """Probe ``path`` and return its source (see :func:`probe_media`). A photo is decoded here,
+    once, to prove it whole; its source keeps the pixels for :meth:`MediaSource.frames`."""
+    if sniff_image(path) is not None:
+        info, pixels = load_image(path, max_pixels=max_pixels)
+        return ImageSource(path, info, max_pixels, pixels)
+    return VideoSource(path, probe(str(path), max_pixels=max_pixels), max_pixels)

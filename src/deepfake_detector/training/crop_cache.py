@@ -378,7 +378,7 @@ def _extract_video(extractor: FaceExtractor, media: str) -> CachedCrops:
     path = Path(media)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {media}")
-    faces = extractor.extract(path, extractor.probe(path))
+    faces = extractor.extract(extractor.open(path))
     crops: list[np.ndarray] = []
     marks: list[np.ndarray] = []
     track: list[int] = []
