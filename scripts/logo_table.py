@@ -2,6 +2,7 @@
 
 python scripts/logo_table.py runs/logo            # Markdown on stdout, JSON beside the runs
 python scripts/logo_table.py runs/logo --reuse --calibrate runs/RUN/model   # then calibrate
+(--reuse rewrites the JSON and its reliability diagram from the per-clip scores it keeps)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from deepfake_detector.training.logo import (
     calibrate_model,
     combination_helps,
     fold_dirs,
+    folds_from_report,
     logo_report,
     plot_reliability,
     report_markdown,
@@ -42,12 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         "this model folder (a model of the same recipe, e.g. the one to ship)",
     )
     parser.add_argument(
-        "--reuse", action="store_true", help="read the report JSON written before, do not re-score"
+        "--reuse",
+        action="store_true",
+        help="recompute the report from the per-clip scores kept in the JSON written before and "
+        "rewrite it (no fold models or crop cache needed)",
     )
     args = parser.parse_args(argv)
     json_path = Path(args.json or Path(args.runs) / "logo.json")
     if args.reuse:
-        report = json.loads(json_path.read_text(encoding="utf-8"))
+        written = json.loads(json_path.read_text(encoding="utf-8"))
+        report = logo_report(folds_from_report(written))
     else:
         folds = fold_dirs(args.runs)
         if not folds:
@@ -58,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"scoring {run.name} ...", file=sys.stderr, flush=True)
             scores.append(score_fold(run, threads=args.threads))
         report = logo_report(scores)
-        write_report(report, json_path)
-        plot_reliability(report, json_path.with_name(json_path.stem + "-reliability.png"))
+    write_report(report, json_path)
+    plot_reliability(report, json_path.with_name(json_path.stem + "-reliability.png"))
     if args.calibrate:
         ensemble = args.ensemble == "yes" or (args.ensemble == "auto" and combination_helps(report))
         print(f"landmark member: {'stored' if ensemble else 'not used'}", file=sys.stderr)

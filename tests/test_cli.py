@@ -74,6 +74,12 @@ def test_photos_and_videos_in_one_folder(
     assert rows["portrait.webp"]["frames_analyzed"] == "1"
     assert rows["portrait.webp"]["duration_s"] == ""  # a photo has no duration
     assert code in (cli.EXIT_OK, cli.EXIT_FAKE, cli.EXIT_UNCERTAIN)
+    # The default's video calibration is good enough to call its score a chance; a photo's
+    # calibration was never measured, so a table with a photo in it titles the column otherwise.
+    _, video_only, _ = run_cli(capsys, "scan", str(tmp_path / "clip.mp4"), "--frames", "4")
+    _, with_photo, _ = run_cli(capsys, "scan", str(tmp_path / "sub"), str(tmp_path / "clip.mp4"))
+    assert "P(FAKE)" in video_only.splitlines()[0]
+    assert "FAKE SCORE" in with_photo.splitlines()[0] and "P(FAKE)" not in with_photo
 
 
 def test_table_shows_the_uncertain_band_and_what_the_score_is() -> None:

@@ -26,7 +26,7 @@ from deepfake_detector import __version__
 from deepfake_detector.analysis import AnalysisResult, Analyzer, Verdict
 from deepfake_detector.config import AnalysisSettings, SettingsError, settings_from_env
 from deepfake_detector.errors import DetectorError
-from deepfake_detector.media.formats import is_media_path
+from deepfake_detector.media.formats import is_image_path, is_media_path
 
 EXIT_OK, EXIT_FAKE, EXIT_UNANALYSED, EXIT_UNCERTAIN = 0, 1, 2, 3
 _SEVERITY = (EXIT_OK, EXIT_UNCERTAIN, EXIT_FAKE, EXIT_UNANALYSED)
@@ -244,7 +244,9 @@ def scan(args: argparse.Namespace) -> int:
     show_progress = not args.quiet and sys.stderr.isatty()
     bar = _progress_bar(len(paths), show_progress)
     info = analyzer.classifier.info
-    out = _Output(args.format, sys.stdout, info.score_is_probability, paths)
+    # A photo's score is never a chance (see Analyzer._run): the column says so if any input is.
+    probability = info.score_is_probability and not any(is_image_path(p) for p in paths)
+    out = _Output(args.format, sys.stdout, probability, paths)
     status = EXIT_OK
     save_root = Path(args.save_crops) if args.save_crops else None
     for done, path in enumerate(paths):

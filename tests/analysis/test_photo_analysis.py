@@ -57,6 +57,11 @@ def test_a_photo_scores_like_the_same_picture_as_a_one_frame_video(
     photo_face, video_face = from_photo.faces[0], from_video.faces[0]
     assert box_iou(photo_face.frames[0].box, video_face.frames[0].box) > 0.8
     assert abs(photo_face.frames[0].score - video_face.frames[0].score) < 0.1
+    # The calibration was measured on videos: a photo's score is never worded as a chance,
+    # while the same model's video score is whenever its measured ECE allows (the default's).
+    assert analyzer.classifier.info.score_is_probability
+    assert from_video.model["score_is_probability"] is True
+    assert from_photo.model["score_is_probability"] is False
 
 
 def test_a_tight_face_crop_is_found(analyzer: Analyzer, tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 from test_trainer import SIZE, _config, _crop, write_cache
 
+from deepfake_detector.training.calibration import expected_calibration_error
 from deepfake_detector.training.config import AugmentConfig, ConfigError
 from deepfake_detector.training.crop_cache import CropCache
 from deepfake_detector.training.data import (
@@ -25,6 +27,7 @@ from deepfake_detector.training.logo import (
     band_from_scores,
     calibrate_model,
     combination_helps,
+    folds_from_report,
     logo_report,
     plot_reliability,
     report_markdown,
@@ -253,6 +256,35 @@ def test_logo_report_with_a_second_scorer(tmp_path: Path) -> None:
     assert report["stacking"]["landmark_logit"] > 0
     assert combination_helps(report)
     assert "| mean over talking heads |" in report_markdown(report)
+    # The combining regression is the combination's calibration: it is measured as served
+    # (the cross-fitted regression's own probabilities, no temperature on top).
+    combined = report["combined"]
+    assert combined["calibration"] == "as served" and combined["temperature"] == 1.0
+    assert set(combined["fold_temperatures"].values()) == {1.0}
+    assert report["calibration"] == "temperature"
+    served = []
+    for k, fold in enumerate(folds):
+        others = [f for j, f in enumerate(folds) if j != k]
+        x = np.concatenate(
+            [
+                np.c_[f.logits, np.nan_to_num(f.landmark_logits), np.isnan(f.landmark_logits)]
+                for f in others
+            ]
+        )
+        y = np.concatenate([f.labels for f in others])
+        fit = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+        own = np.c_[
+            fold.logits, np.nan_to_num(fold.landmark_logits), np.isnan(fold.landmark_logits)
+        ]
+        served.append(fit.predict_proba(own)[:, 1])
+    labels = np.concatenate([f.labels for f in folds])
+    assert combined["pooled"]["ece_cross_fitted"] == pytest.approx(
+        expected_calibration_error(labels.tolist(), np.concatenate(served).tolist())
+    )
+    assert "Texture + landmarks, as served" in report_markdown(report)
+    # The report keeps its clips: recomputing it from them (no models) gives the same report.
+    again = logo_report(folds_from_report(json.loads(json.dumps(report))))
+    assert json.dumps(again, sort_keys=True) == json.dumps(report, sort_keys=True)
     png = plot_reliability(report, tmp_path / "reliability.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -13,7 +13,9 @@ identities, and the held-out family's fakes, which no fold model was trained on)
 - the borderline band: the narrowest score range around 0.5 outside which at least
   ``BAND_PRECISION`` of the clips are called right, with reals and fakes weighted equally;
 - the same for a landmark-dynamics scorer fitted on each fold's training tracks, and for both
-  combined by a logistic regression fitted on the other folds.
+  combined by a logistic regression fitted on the other folds. That regression is the
+  combination's calibration (its output is the probability served), so the combination's ECE,
+  log loss and band are those of its cross-fitted output as it is, with no temperature on top.
 
 Only folds' validation clips are used: nothing here looks at ``dev_eval``.
 """
@@ -227,7 +229,7 @@ def logo_report(folds: list[FoldScores]) -> dict[str, Any]:
             combined.append(_with_logits(fold, _stack_features(fold) @ coef + bias))
         coef, bias = _fit_stack(folds)
         report["landmarks"] = _scorer_report(lm_folds)
-        report["combined"] = _scorer_report(combined)
+        report["combined"] = _scorer_report(combined, temperature_scaled=False)
         report["stacking"] = {
             "texture_logit": float(coef[0]),
             "landmark_logit": float(coef[1]),
@@ -254,13 +256,17 @@ def _clips_of(fold: FoldScores) -> dict[str, Any]:
     }
 
 
-def _scorer_report(folds: list[FoldScores]) -> dict[str, Any]:
+def _scorer_report(folds: list[FoldScores], temperature_scaled: bool = True) -> dict[str, Any]:
+    """One scorer's families, pooled metrics and band. ``temperature_scaled``: a temperature
+    fitted on the other folds is applied to each fold (a raw network logit); without it the
+    logits are already calibrated ones (the combination's regression) and are measured as
+    served, with temperature 1."""
     raw_rows = [row for fold in folds for row in _family_rows(fold, _sigmoid(fold.logits))]
     cross_probs = []
     temperatures = {}
     for k, fold in enumerate(folds):
         others = [f for j, f in enumerate(folds) if j != k]
-        if others:
+        if others and temperature_scaled:
             z = np.concatenate([f.logits for f in others])
             y = np.concatenate([f.labels for f in others])
             t = fit_temperature(z.tolist(), y.tolist())
@@ -272,7 +278,7 @@ def _scorer_report(folds: list[FoldScores]) -> dict[str, Any]:
     y_all = np.concatenate([f.labels for f in folds])
     p_raw = _sigmoid(z_all)
     p_cross = np.concatenate(cross_probs)
-    pooled_t = fit_temperature(z_all.tolist(), y_all.tolist())
+    pooled_t = fit_temperature(z_all.tolist(), y_all.tolist()) if temperature_scaled else 1.0
     calibrated_rows = [
         row
         for fold, probs in zip(folds, cross_probs, strict=True)
@@ -288,6 +294,7 @@ def _scorer_report(folds: list[FoldScores]) -> dict[str, Any]:
     singles = [r for r in raw_rows if not r["group"]]
     talking = [r for r in singles if r["family"] != "deepfacelive" and r["auc"] is not None]
     return {
+        "calibration": "temperature" if temperature_scaled else "as served",
         "folds": [{"name": f.name, "holdout": f.holdout, "clips": len(f.labels)} for f in folds],
         "families": raw_rows,
         "families_calibrated": calibrated_rows,
@@ -378,7 +385,44 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"the clips fall in it; outside it, balanced accuracy "
         f"{_f(b['balanced_accuracy_outside'])}).",
     ]
+    if "combined" in report:
+        c, cb = report["combined"]["pooled"], report["combined"]["band"]
+        lines += [
+            "",
+            f"Texture + landmarks, as served (the combining regression is its calibration, "
+            f"fitted on the other folds for each fold): AUC {_f(c['auc'])}, "
+            f"ECE {_f(c['ece_cross_fitted'])}, log loss {_f(c['log_loss_cross_fitted'])}, "
+            f"balanced accuracy {_f(c['balanced_accuracy_cross_fitted'])}; borderline band "
+            f"{cb['low']:.2f}–{cb['high']:.2f} ({100 * cb['share_in_band']:.0f} % of the clips; "
+            f"outside it, balanced accuracy {_f(cb['balanced_accuracy_outside'])}).",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def folds_from_report(report: dict[str, Any]) -> list[FoldScores]:
+    """The folds' per-clip scores kept in a written report (``clips``), so the report can be
+    recomputed by a newer version of this module without the fold models or the crop cache."""
+    holdouts = {f["name"]: list(f["holdout"]) for f in report["folds"]}
+    folds = []
+    for clips in report["clips"]:
+        n = len(clips["label"])
+        landmarks = clips.get("landmark_logit")
+        folds.append(
+            FoldScores(
+                clips["fold"],
+                holdouts[clips["fold"]],
+                np.asarray(clips["texture_logit"], np.float64),
+                np.asarray(clips["label"], np.int64),
+                list(clips["family"]),
+                list(clips["path"]),
+                ["video"] * n,  # the report keeps video clips only
+                list(clips["group"]),
+                None
+                if landmarks is None
+                else np.asarray([np.nan if v is None else v for v in landmarks], np.float64),
+            )
+        )
+    return folds
 
 
 def fold_dirs(root: str | Path) -> list[Path]:
