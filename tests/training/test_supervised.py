@@ -4,10 +4,12 @@ leave-one-generator-out runs and their report, and the augmentations both classe
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 from test_trainer import SIZE, _config, _crop, write_cache
 
@@ -16,8 +18,11 @@ from deepfake_detector.training.config import AugmentConfig, ConfigError
 from deepfake_detector.training.crop_cache import CropCache
 from deepfake_detector.training.data import (
     augment_clip,
+    blur_to_sharpness,
+    crop_sharpness,
     family_of,
     make_datasets,
+    matched_sharpness,
     model_config_for,
     split_cache,
 )
@@ -138,6 +143,55 @@ def test_labelled_fakes_are_drawn_family_balanced(labelled_cache: Path, tmp_path
             assert val_set[index][2] == 1
             entry = val_set.entries[val_set.track(t).entry]
             assert val_set.family_names[f] == family_of(entry)
+
+
+def test_blur_to_sharpness_and_quantile_matching() -> None:
+    crop = _crop(astronaut(), ASTRONAUT_FACE, 0, 0, 96)
+    sharp = crop_sharpness(crop)
+    out = blur_to_sharpness([crop, crop], sharp - 1.0)
+    assert len(out) == 2 and abs(crop_sharpness(out[1]) - (sharp - 1.0)) < 0.15
+    unchanged = [crop]
+    assert blur_to_sharpness(unchanged, sharp + 0.5) is unchanged  # blurring cannot sharpen
+    fakes, reals = np.linspace(5.0, 6.0, 101), np.linspace(4.0, 5.0, 101)
+    assert matched_sharpness(5.5, fakes, reals) == pytest.approx(4.5, abs=0.02)
+    assert matched_sharpness(9.0, fakes, reals) == pytest.approx(5.0)
+    assert matched_sharpness(1.0, fakes, reals) == pytest.approx(4.0)
+
+
+def test_labelled_fakes_are_blurred_to_the_reals_sharpness(
+    labelled_cache: Path, tmp_path: Path
+) -> None:
+    off = {"hflip": 0.0, "jpeg_p": 0.0, "jitter_p": 0.0}
+    common = dict(real_fakes=1.0, fake_probability=0.99, single_frame_p=0.0)
+    plain = _config(labelled_cache, tmp_path, augment=off, **common)
+    matched = _config(labelled_cache, tmp_path, augment=off | {"match_sharpness_p": 1.0}, **common)
+    a, _, _ = make_datasets(plain, model_config_for(plain))
+    b, _, _ = make_datasets(matched, model_config_for(matched))
+    assert len(a.real_sharpness) == 0 and len(a.fake_sharpness) == 0  # off: nothing measured
+    assert len(b.real_sharpness) == len(b.tracks) and len(b.fake_sharpness) == len(b.fake_tracks)
+    b.real_sharpness = np.full(3, b.fake_sharpness.min() - 1.0)  # every real blurrier
+    a.set_epoch(0)
+    b.set_epoch(0)
+
+    def detail(frames: torch.Tensor) -> float:
+        return float(np.abs(np.diff(frames[0, 1].numpy(), axis=1)).mean())
+
+    for i in range(6):
+        (xa, _, ya, fa), (xb, _, yb, fb) = a[i], b[i]
+        assert ya == yb == 1 and fa == fb  # the same labelled fake, the same frames
+        assert detail(xb) < 0.9 * detail(xa)
+
+
+def test_sharpness_gap_script(labelled_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import sharpness_gap  # lives in scripts/, put on the path above
+
+    assert sharpness_gap.main([str(labelled_cache), "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| fake: gen_")]
+    assert [r.split(" | ")[0] for r in rows] == ["| fake: gen_a", "| fake: gen_b"]
+    assert "| real: other videos |" in out and "Sharpness alone, fakes against reals: AUC" in out
+    assert sharpness_gap.main([str(labelled_cache.parent / "missing")]) != 0
 
 
 def test_logo_fold_runs_and_report(labelled_cache: Path, tmp_path: Path) -> None:

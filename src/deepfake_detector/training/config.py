@@ -61,6 +61,12 @@ class AugmentConfig:
     """CRF range ``[low, high]`` of that re-encoding."""
     grayscale_p: float = 0.0
     """Probability of turning the clip grey (some uploads are black and white)."""
+    match_sharpness_p: float = 0.0
+    """Probability, for a labelled real-world fake, of blurring the clip (down and up) until its
+    fine detail is no more than that of a real training crop drawn at random, before the other
+    augmentations. Generated talking heads and demo footage are sharper than most real
+    training videos, so without it "sharp face" is learnt as "fake" (reals are never altered:
+    the shortcut cannot be removed by degrading both classes alike)."""
 
     def problems(self) -> list[str]:
         out = []
@@ -72,6 +78,7 @@ class AugmentConfig:
             "blur_p",
             "video_p",
             "grayscale_p",
+            "match_sharpness_p",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 out.append(f"augment.{name} must be a probability in [0, 1]")

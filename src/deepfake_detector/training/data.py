@@ -249,6 +249,42 @@ def augment_clip(
     return out
 
 
+def crop_sharpness(crop: np.ndarray) -> float:
+    """Log variance of the Laplacian of the grey crop: how much fine detail its source kept
+    (the statistic of the shortcut probe's crop-sharpness classifier)."""
+    grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
+    return float(np.log(cv2.Laplacian(grey, cv2.CV_64F).var() + 1e-6))
+
+
+SHARPNESS_SIGMAS = tuple(round(0.2 + 0.05 * k, 2) for k in range(37))
+"""Gaussian blur sigmas (px) tried when a clip is blurred to a target sharpness: fine steps,
+where a down-and-up rescale of even 0.95 already loses most fine detail."""
+
+
+def matched_sharpness(value: float, fakes: np.ndarray, reals: np.ndarray) -> float:
+    """Quantile matching: the real sharpness at the rank ``value`` has among the fakes', so
+    that fakes blurred to it are distributed like the reals (as far as blurring can go)."""
+    rank = float(np.searchsorted(np.sort(fakes), value)) / max(len(fakes), 1)
+    return float(np.quantile(reals, min(rank, 1.0)))
+
+
+def blur_to_sharpness(crops: list[np.ndarray], target: float) -> list[np.ndarray]:
+    """The clip blurred by the sigma in :data:`SHARPNESS_SIGMAS` that brings its middle crop's
+    :func:`crop_sharpness` closest to ``target``; unchanged when it is already no sharper than
+    that (blurring cannot sharpen)."""
+    if not crops:
+        return crops
+    probe = np.ascontiguousarray(crops[len(crops) // 2])
+    if crop_sharpness(probe) <= target:
+        return crops
+    gaps = [
+        abs(crop_sharpness(cv2.GaussianBlur(probe, (0, 0), sigma)) - target)
+        for sigma in SHARPNESS_SIGMAS
+    ]
+    sigma = SHARPNESS_SIGMAS[int(np.argmin(gaps))]
+    return [cv2.GaussianBlur(np.ascontiguousarray(x), (0, 0), sigma) for x in crops]
+
+
 def _rescale(image: np.ndarray, factor: float) -> np.ndarray:
     """Down by ``factor`` (area) and back up (linear): a low-resolution source at this size."""
     h, w = image.shape[:2]
@@ -309,6 +345,20 @@ class ClipDataset(Dataset):
         self.real_p = _balanced_weights([entries[t.entry].item.source for t in self.tracks])
         self.fixed = fixed
         self.epoch = 0
+        matching = fixed is None and config.augment.match_sharpness_p > 0 and self.fake_tracks
+        self.real_sharpness = self._sharpness(self.tracks) if matching else np.zeros(0)
+        self.fake_sharpness = self._sharpness(self.fake_tracks) if matching else np.zeros(0)
+        """Crop sharpness of (a sample of) the real and labelled fake training tracks, one
+        middle crop each: the distributions ``augment.match_sharpness_p`` matches."""
+
+    def _sharpness(self, tracks: Sequence[Track], limit: int = 256) -> np.ndarray:
+        rng = np.random.default_rng([self.config.seed, 2**31 + 2])
+        picks = rng.choice(len(tracks), size=min(limit, len(tracks)), replace=False)
+        values = []
+        for i in sorted(picks.tolist()):
+            crops, _ = self._load(tracks[i], [len(tracks[i].frames) // 2])
+            values.append(crop_sharpness(crops[0]))
+        return np.asarray(values)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose draws ``__getitem__`` returns (workers copy this value)."""
@@ -375,6 +425,14 @@ class ClipDataset(Dataset):
         if 0 <= family < len(self.synth_names):
             crops = self.families[self.synth_names[family]](crops, landmarks, rng)
         if self.fixed is None:
+            if (
+                family >= len(self.synth_names)
+                and len(self.real_sharpness)
+                and rng.random() < cfg.augment.match_sharpness_p
+            ):
+                own = crop_sharpness(crops[len(crops) // 2])
+                target = matched_sharpness(own, self.fake_sharpness, self.real_sharpness)
+                crops = blur_to_sharpness(crops, target)
             crops = augment_clip(crops, rng, cfg.augment)
         x = preprocess(crops, self.model_config)
         frames = np.zeros((cfg.clip_frames, *x.shape[1:]), np.float32)
