@@ -62,11 +62,11 @@ class AugmentConfig:
     grayscale_p: float = 0.0
     """Probability of turning the clip grey (some uploads are black and white)."""
     match_sharpness_p: float = 0.0
-    """Probability, for a labelled real-world fake, of blurring the clip (down and up) until its
-    fine detail is no more than that of a real training crop drawn at random, before the other
-    augmentations. Generated talking heads and demo footage are sharper than most real
-    training videos, so without it "sharp face" is learnt as "fake" (reals are never altered:
-    the shortcut cannot be removed by degrading both classes alike)."""
+    """Probability, for a labelled real-world fake, of blurring the clip (Gaussian) to the crop
+    sharpness that its rank among the labelled fakes maps to among the real training crops
+    (quantile matching), before the other augmentations. Generated talking heads and demo
+    footage are sharper than most real training videos, so without it "sharp face" is learnt
+    as "fake" (reals are never altered: degrading both classes alike keeps the gap)."""
 
     def problems(self) -> list[str]:
         out = []
