@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -229,6 +230,10 @@ def test_config_errors(tmp_path: Path) -> None:
     add_train_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["train", str(path), "--quiet"])
     assert args.handler(args) == 2  # cache "c" does not exist: one line, exit 2
+    assert parser.parse_args(["train", str(path), "--seed", "0"]).seed == 0
+    assert load_train_config(path, seed=5).seed == 5
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", str(path), "--seed", "-1"])
 
 
 def test_validation_on_families_not_trained_on(cache_dir: Path, tmp_path: Path) -> None:
@@ -281,6 +286,16 @@ def test_shipped_configs_parse() -> None:
     root = Path(__file__).resolve().parents[2] / "configs"
     for name in ("selfblend-efficientnet-lite0.yaml", "selfblend-resnext50.yaml"):
         assert load_train_config(root / name).fakes == {"selfblend": 1.0}
+    # The sharpness-matching recipe is the default's with that one augmentation switched on.
+    default = load_train_config(root / "realworld-efficientnet-lite0.yaml")
+    matched = load_train_config(root / "realworld-match-sharpness.yaml")
+    assert matched.augment.match_sharpness_p == 1.0 and default.augment.match_sharpness_p == 0.0
+    assert replace(
+        matched,
+        name=default.name,
+        out=default.out,
+        augment=replace(matched.augment, match_sharpness_p=0.0),
+    ) == replace(default, data_note=matched.data_note)
     ablation = sorted((root / "ablation").glob("*.yaml"))
     assert len(ablation) == 7
     for path in ablation:

@@ -16,14 +16,22 @@ from deepfake_detector.errors import DetectorError
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
-def _positive_int(text: str) -> int:
+def _int_from(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _int_from(text, 1)
+
+
+def _seed(text: str) -> int:
+    return _int_from(text, 0)
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,6 +47,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--epochs", type=_positive_int, help="override epochs")
     p.add_argument("--steps", type=_positive_int, help="override steps_per_epoch")
+    p.add_argument(
+        "--seed", type=_seed, help="override seed (repeat a recipe with other draws and init)"
+    )
     p.add_argument("--device", help="override device: auto, cpu, cuda or cuda:N")
     p.add_argument("--out", metavar="DIR", help="override the run folder")
     p.add_argument(
@@ -69,6 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
             args.config,
             epochs=args.epochs,
             steps_per_epoch=args.steps,
+            seed=args.seed,
             device=args.device,
             out=args.out,
             holdout_families=args.holdout,
