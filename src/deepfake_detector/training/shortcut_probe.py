@@ -25,7 +25,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 from deepfake_detector.errors import DetectorError
 from deepfake_detector.training.config import TrainConfig
 from deepfake_detector.training.crop_cache import CacheEntry, CropCache
-from deepfake_detector.training.data import family_of, split_cache
+from deepfake_detector.training.data import crop_sharpness, family_of, resize_crop, split_cache
 from deepfake_detector.training.metrics import binary_metrics
 
 NUMERIC = ("width", "height", "fps", "duration_s", "bitrate")
@@ -116,20 +116,12 @@ def _fit_and_score(
     }
 
 
-def crop_sharpness(root: Path, entry: CacheEntry, frames: Sequence[int], size: int) -> float:
-    """Median log variance of the Laplacian of a track's crops at ``size`` px: how much fine
-    detail survives, which a low-resolution source (a 256 px generated clip) lacks."""
-    import cv2
-
+def track_sharpness(root: Path, entry: CacheEntry, frames: Sequence[int], size: int) -> float:
+    """Median :func:`~deepfake_detector.training.data.crop_sharpness` of a track's crops at
+    ``size`` px: how much fine detail survives, which a low-resolution source lacks."""
     with np.load(root / entry.file) as z:
         crops = z["crops"][list(frames)]
-    values = []
-    for crop in crops:
-        grey = cv2.cvtColor(
-            cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
-        )
-        values.append(np.log(cv2.Laplacian(grey, cv2.CV_64F).var() + 1e-6))
-    return float(np.median(values))
+    return float(np.median([crop_sharpness(resize_crop(crop, size)) for crop in crops]))
 
 
 def sharpness_fold(cache: CropCache, config: TrainConfig) -> dict[str, Any]:
@@ -149,7 +141,7 @@ def sharpness_fold(cache: CropCache, config: TrainConfig) -> dict[str, Any]:
                 continue
             if validation and e.label != 0 and held and family_of(e) not in held:
                 continue
-            x.append(crop_sharpness(cache.root, e, t.frames, config.input_size))
+            x.append(track_sharpness(cache.root, e, t.frames, config.input_size))
             y.append(int(e.label != 0))
         return np.asarray(x)[:, None], np.asarray(y)
 
