@@ -279,6 +279,35 @@ def test_shared_augmentations_keep_shape_and_apply_to_the_whole_clip() -> None:
     ]
 
 
+def test_logo_rows_say_how_the_originals_score() -> None:
+    """Fakes with their own originals: besides the pairs' AUC, the median scores of the fakes,
+    their originals and the other reals (originals scored like their fakes, far above the other
+    reals, mean the model reads the footage, not the manipulation)."""
+    logits = np.array([2.0, 2.2, 1.8, -2.0, -2.5, -1.0, 1.0, 1.2, 0.8])
+    fold = FoldScores(
+        "swaps",
+        ["swap"],
+        logits,
+        np.r_[np.zeros(6, int), np.ones(3, int)],
+        [""] * 6 + ["swap"] * 3,
+        [f"{k}.mp4" for k in range(9)],
+        ["video"] * 9,
+        groups=["p0", "p1", "p2", "o3", "o4", "o5", "p0", "p1", "p2"],
+    )
+    (row,) = logo_report([fold])["families"]
+    sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+    assert row["pairs_n_real"] == 3 and row["pairs_auc"] == 0.0
+    assert row["median_fake"] == pytest.approx(sigmoid(1.0))
+    assert row["median_originals"] == pytest.approx(sigmoid(2.0))
+    assert row["median_other_reals"] == pytest.approx(sigmoid(-2.0))
+    assert row["median_real"] == pytest.approx(float(np.median(sigmoid(logits[:6]))))
+    text = report_markdown(logo_report([fold]))
+    assert (
+        "- swap (fold swaps): its fakes 0.731, their own originals 0.881, the other reals 0.119"
+        in text
+    )
+
+
 def test_logo_report_with_a_second_scorer(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     folds = []

@@ -175,6 +175,8 @@ def _family_rows(fold: FoldScores, probs: np.ndarray) -> list[dict[str, Any]]:
             "eer": m["eer"],
             "balanced_accuracy": m["balanced_accuracy"],
             "group": len(names) > 1,
+            "median_fake": float(np.median(probs[fake])),
+            "median_real": float(np.median(probs[real])) if real.any() else None,
         }
         fake_groups = {g for g, f in zip(fold.groups, fake, strict=True) if f}
         pair_real = real & np.array([g in fake_groups for g in fold.groups])
@@ -183,6 +185,11 @@ def _family_rows(fold: FoldScores, probs: np.ndarray) -> list[dict[str, Any]]:
             pm = binary_metrics(fold.labels[keep].tolist(), probs[keep].tolist())
             row["pairs_auc"] = pm["auc"]
             row["pairs_n_real"] = int(pair_real.sum())
+            # Originals scored like their fakes, far above the other reals: the model reads the
+            # footage (a domain), not the manipulation.
+            row["median_originals"] = float(np.median(probs[pair_real]))
+            others = real & ~pair_real
+            row["median_other_reals"] = float(np.median(probs[others])) if others.any() else None
         rows.append(row)
     return rows
 
@@ -346,6 +353,18 @@ def report_markdown(report: dict[str, Any]) -> str:
             f" {r['n_real']} | {_f(r['auc'])} | {_f(r['eer'])} |"
             f" {_f(c.get('balanced_accuracy'))} | {pairs} |"
         )
+    paired = [r for r in report["families"] if "median_originals" in r]
+    if paired:
+        lines += [
+            "",
+            "Median texture score (uncalibrated) of each held-out family with originals:",
+            "",
+        ]
+        lines += [
+            f"- {r['family']} (fold {r['fold']}): its fakes {_f(r['median_fake'])}, their own "
+            f"originals {_f(r['median_originals'])}, the other reals {_f(r['median_other_reals'])}."
+            for r in paired
+        ]
     if "combined" in report:
         lines += [
             "",
