@@ -17,10 +17,15 @@ from torch import nn
 from deepfake_detector.models import load_classifier
 from deepfake_detector.models.backbones import available_backbones, register_backbone
 from deepfake_detector.training.autoencoder_command import add_autoencoder_parser
-from deepfake_detector.training.config import ConfigError, TrainConfig, load_train_config
+from deepfake_detector.training.config import (
+    AugmentConfig,
+    ConfigError,
+    TrainConfig,
+    load_train_config,
+)
 from deepfake_detector.training.data import make_datasets, model_config_for
 from deepfake_detector.training.train_command import add_train_parser
-from deepfake_detector.training.trainer import train, validate_model
+from deepfake_detector.training.trainer import consistency_loss, train, validate_model
 
 from video_factory import ASTRONAUT_FACE, GRACE_HOPPER_FACE, astronaut, grace_hopper
 
@@ -210,6 +215,60 @@ def test_dataset_is_deterministic(cache_dir: Path, tmp_path: Path) -> None:
     lengths = {a[i][1] for i in range(len(a))} | {val_a[i][1] for i in range(len(val_a))}
     assert lengths == {1, 3}
     assert torch.equal(val_a[1][0], val_b[1][0]) and val_a[1][2] == 1
+
+
+def test_two_views_are_one_clip_augmented_twice(cache_dir: Path, tmp_path: Path) -> None:
+    """With consistency_weight, a training sample is the one-view sample plus an independently
+    augmented second view of the same frames; validation stays one view."""
+    one = _config(cache_dir, tmp_path, clip_frames=3)
+    two = replace(one, consistency_weight=2.0)
+    mc = model_config_for(one)
+    single, _, _ = make_datasets(one, mc)
+    paired, val, _ = make_datasets(two, mc)
+    single.set_epoch(2)
+    paired.set_epoch(2)
+    differs = 0
+    for i in range(12):
+        xs, ls, ys, fs = single[i]
+        xp, lp, yp, fp = paired[i]
+        assert xp.shape == (2, *xs.shape) and (lp, yp, fp) == (ls, ys, fs)
+        assert torch.equal(xp[0], xs)
+        differs += not torch.equal(xp[0], xp[1])
+    assert differs >= 8  # the default augmentations (flip, jitter, JPEG...) redraw per view
+    assert val[0][0].dim() == 4
+    # Without augmentation both views are the same pixels: only augmentation tells them apart.
+    still = replace(
+        two,
+        augment=AugmentConfig(hflip=0, jpeg_p=0, jitter_p=0, rescale_p=0, blur_p=0, video_p=0),
+    )
+    plain, _, _ = make_datasets(still, mc)
+    plain.set_epoch(2)
+    assert all(torch.equal(plain[i][0][0], plain[i][0][1]) for i in range(6))
+
+
+def test_consistency_loss_measures_disagreement() -> None:
+    same = torch.tensor([1.0, -2.0, 1.0, -2.0])
+    assert consistency_loss(same).item() == 0.0
+    logits = torch.tensor([0.0, 0.0, math.log(3.0), 0.0], requires_grad=True)  # p: .5 .5 | .75 .5
+    loss = consistency_loss(logits)
+    assert loss.item() == pytest.approx(0.25**2 / 2)
+    loss.backward()
+    assert logits.grad is not None
+    assert logits.grad[0] < 0 < logits.grad[2]  # pulls the first pair's two views together
+    assert logits.grad[1] == logits.grad[3] == 0
+
+
+def test_training_with_two_views(cache_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = train(_config(cache_dir, out, epochs=1, consistency_weight=3.0), quiet=True)
+    assert result.epochs_run == 1
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    epoch = next(r for r in records if r["event"] == "epoch")
+    assert math.isfinite(epoch["loss"]) and epoch["train_clips"] == 2 * 4  # clips, not views
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert "3.0 × two-view consistency" in card
+    with pytest.raises(ConfigError, match="consistency_weight"):
+        TrainConfig(name="x", cache="c", out="o", consistency_weight=-1.0)
 
 
 def test_config_errors(tmp_path: Path) -> None:

@@ -142,6 +142,11 @@ class TrainConfig:
     """AdamW weight decay."""
     frame_loss_weight: float = 0.5
     """Weight of the per-frame BCE (every frame of a fake clip is fake) beside the clip BCE."""
+    consistency_weight: float = 0.0
+    """Two-view consistency (0: off). Every training clip is then drawn once and augmented
+    twice, independently (re-encoding, rescaling, blur, colour, flip); both views get the BCE,
+    and this weight times the mean squared difference of their fake probabilities is added, so
+    the model learns to give one face the same score whatever the quality it arrives in."""
     fake_probability: float = 0.5
     """Chance that a training clip is turned into a fake."""
     real_fakes: float = 0.0
@@ -229,6 +234,8 @@ class TrainConfig:
             out.append("weight_decay must be >= 0")
         if not self.frame_loss_weight >= 0:
             out.append("frame_loss_weight must be >= 0")
+        if not self.consistency_weight >= 0:
+            out.append("consistency_weight must be >= 0")
         if not 0.0 <= self.dropout < 1.0:
             out.append("dropout must be in [0, 1)")
         if not 0.0 <= self.real_fakes <= 1.0:

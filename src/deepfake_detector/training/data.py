@@ -294,7 +294,8 @@ def _rescale(image: np.ndarray, factor: float) -> np.ndarray:
 
 
 class ClipDataset(Dataset):
-    """Clips of tracks → ``(frames (T, 3, S, S) float32, length, label, family)``.
+    """Clips of tracks → ``(frames (T, 3, S, S) float32, length, label, family)``; frames are
+    ``(2, T, 3, S, S)`` in training with ``consistency_weight`` (two views of one clip).
 
     ``family`` is ``-1`` for reals, else the index into ``self.family_names``: first the
     synthesised families, then the generator families of labelled fakes (``fake_tracks``).
@@ -344,6 +345,9 @@ class ClipDataset(Dataset):
         ]
         self.real_p = _balanced_weights([entries[t.entry].item.source for t in self.tracks])
         self.fixed = fixed
+        self.two_views = fixed is None and config.consistency_weight > 0
+        """Training with ``consistency_weight``: every sample is ``(2, T, 3, S, S)``, one clip
+        augmented twice, independently."""
         self.epoch = 0
         matching = fixed is None and config.augment.match_sharpness_p > 0 and self.fake_tracks
         self.real_sharpness = self._sharpness(self.tracks) if matching else np.zeros(0)
@@ -433,11 +437,22 @@ class ClipDataset(Dataset):
                 own = crop_sharpness(crops[len(crops) // 2])
                 target = matched_sharpness(own, self.fake_sharpness, self.real_sharpness)
                 crops = blur_to_sharpness(crops, target)
-            crops = augment_clip(crops, rng, cfg.augment)
+            views = [augment_clip(crops, rng, cfg.augment)]
+            if self.two_views:  # Its own stream, so the first view is the one-view draw.
+                second = np.random.default_rng([cfg.seed, self.epoch, index, 1])
+                views.append(augment_clip(crops, second, cfg.augment))
+        else:
+            views = [crops]
+        stacked = np.stack([self._frames(v) for v in views])
+        frames = stacked if self.two_views else stacked[0]
+        return torch.from_numpy(frames), len(views[0]), int(family >= 0), family
+
+    def _frames(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Preprocessed crops, zero-padded to ``clip_frames``."""
         x = preprocess(crops, self.model_config)
-        frames = np.zeros((cfg.clip_frames, *x.shape[1:]), np.float32)
+        frames = np.zeros((self.config.clip_frames, *x.shape[1:]), np.float32)
         frames[: len(x)] = x
-        return torch.from_numpy(frames), len(x), int(family >= 0), family
+        return frames
 
 
 def _balanced_weights(sources: Sequence[str]) -> np.ndarray:

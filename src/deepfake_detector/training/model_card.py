@@ -44,6 +44,8 @@ def model_card_text(model_config: ModelConfig, command: str) -> str:
         else:
             label = f"{name} (not trained on)"
         rows.append(f"| {label} | {_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} |")
+    weight = cfg.get("consistency_weight") or 0
+    consistency = f" + {weight} × two-view consistency" if weight else ""
     if real_fakes > 0:
         fakes_line = (
             f"Fakes: {100 * real_fakes:.0f} % of the fake clips were labelled real-world "
@@ -95,7 +97,7 @@ Crop cache `{cfg.get("cache", "?")}`: {counts.get("train_tracks", "?")} training
 {t.get("epochs_run", "?")} epochs (best: epoch {t.get("best_epoch", "?")}) ×
 {t.get("steps_per_epoch")} steps of {cfg.get("batch_size")} clips of {cfg.get("clip_frames")}
 frames; AdamW lr {cfg.get("lr")} (warmup {cfg.get("warmup_fraction")}, cosine), weight decay
-{cfg.get("weight_decay")}; loss: clip BCE + {cfg.get("frame_loss_weight")} × frame BCE;
+{cfg.get("weight_decay")}; loss: clip BCE + {cfg.get("frame_loss_weight")} × frame BCE{consistency};
 augmentation {cfg.get("augment")}; precision {t.get("precision")} on {t.get("device")};
 seed {cfg.get("seed")}; wall time {t.get("wall_time_s", 0):.0f} s.
 

@@ -1,11 +1,12 @@
 """The training loop behind ``deepfake-detector train``: real crops in, a model folder out.
 
 Per epoch: ``steps_per_epoch`` AdamW steps on clips (clip BCE + ``frame_loss_weight`` × per-frame
-BCE over valid frames), then the fixed validation set (real and per-family fake clips of held-out
-identities), a JSON log line, a human line on stderr, ``last.pt`` (everything needed to resume)
-and, when validation AUC improves, the best model as ``out/model/`` (fp16 safetensors +
-config.json + MODEL_CARD.md). ``last.pt`` holds tensors and plain containers only, so it loads
-with ``torch.load(weights_only=True)``: resuming never runs code from a file.
+BCE over valid frames, + ``consistency_weight`` × the disagreement of two views of each clip),
+then the fixed validation set (real and per-family fake clips of held-out identities), a JSON
+log line, a human line on stderr, ``last.pt`` (everything needed to resume) and, when
+validation AUC improves, the best model as ``out/model/`` (fp16 safetensors + config.json +
+MODEL_CARD.md). ``last.pt`` holds tensors and plain containers only, so it loads with
+``torch.load(weights_only=True)``: resuming never runs code from a file.
 """
 
 from __future__ import annotations
@@ -154,6 +155,14 @@ def clip_loss(
         )
         loss = loss + frame_weight * (per * mask).sum() / mask.sum().clamp(min=1)
     return loss
+
+
+def consistency_loss(clip_logit: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the fake probabilities of two views of the same clips
+    (``clip_logit`` holds every first view, then every second view, in the same order).
+    Measured in probability, like the score shift the codec check reports."""
+    first, second = torch.sigmoid(clip_logit.float()).chunk(2)
+    return ((first - second) ** 2).mean()
 
 
 def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float) -> Any:
@@ -509,11 +518,19 @@ def _train_epoch(
     n_fake = n_clips = 0
     for frames, lengths, labels, _family in loader:
         ts = time.monotonic()
+        n_fake += int(labels.sum())
+        n_clips += len(labels)
+        views = 2 if frames.dim() == 6 else 1  # (B, 2, T, 3, S, S): two views of each clip
+        if views == 2:
+            frames = frames.transpose(0, 1).flatten(0, 1)  # all first views, then all second
+            lengths, labels = lengths.repeat(2), labels.repeat(2)
         x = _to_device(frames, device, config.channels_last)
         lengths, labels = lengths.to(device), labels.to(device)
         with _autocast(device, precision):
             clip, frame = network(x, lengths)
         loss = clip_loss(clip, frame, labels, lengths, config.frame_loss_weight)
+        if views == 2:
+            loss = loss + config.consistency_weight * consistency_loss(clip)
         if not torch.isfinite(loss):
             raise ModelError(f"loss became {loss.item()} at epoch {epoch + 1}; lower lr")
         optimizer.zero_grad(set_to_none=True)
@@ -525,8 +542,6 @@ def _train_epoch(
         scheduler.step()
         losses.append(float(loss.detach()))
         step_times.append(time.monotonic() - ts)
-        n_fake += int(labels.sum())
-        n_clips += len(labels)
     return {
         "loss": float(np.mean(losses)),
         "train_clips": n_clips,
