@@ -12,10 +12,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from deepfake_detector.models import load_classifier
 from deepfake_detector.models.backbones import available_backbones, register_backbone
+from deepfake_detector.models.checkpoints import build_network
 from deepfake_detector.training.autoencoder_command import add_autoencoder_parser
 from deepfake_detector.training.config import (
     AugmentConfig,
@@ -25,11 +27,17 @@ from deepfake_detector.training.config import (
 )
 from deepfake_detector.training.data import make_datasets, model_config_for
 from deepfake_detector.training.train_command import add_train_parser
-from deepfake_detector.training.trainer import consistency_loss, train, validate_model
+from deepfake_detector.training.trainer import (
+    consistency_loss,
+    initial_weights,
+    train,
+    validate_model,
+)
 
 from video_factory import ASTRONAUT_FACE, GRACE_HOPPER_FACE, astronaut, grace_hopper
 
 TINY = "tiny_test_cnn"
+BN_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 SIZE = 64
 
 if TINY not in available_backbones():
@@ -355,8 +363,51 @@ def test_shipped_configs_parse() -> None:
         out=default.out,
         augment=replace(matched.augment, match_sharpness_p=0.0),
     ) == replace(default, data_note=matched.data_note)
+    # The curriculum's first stage and the stronger backbone change only what they say.
+    seams = load_train_config(root / "seams-efficientnet-lite0.yaml")
+    assert seams.real_fakes == 0.0 and seams.steps_per_epoch == 100
+    assert replace(
+        seams, name=default.name, out=default.out, real_fakes=0.65, steps_per_epoch=75
+    ) == replace(default, data_note=seams.data_note)
+    lite2 = load_train_config(root / "realworld-efficientnet-lite2-224.yaml")
+    assert (lite2.backbone, lite2.input_size) == ("efficientnet_lite2", 224)
+    assert replace(
+        lite2, name=default.name, out=default.out, backbone=default.backbone, input_size=160
+    ) == replace(default, data_note=lite2.data_note)
     ablation = sorted((root / "ablation").glob("*.yaml"))
     assert len(ablation) == 7
     for path in ablation:
         config = load_train_config(path)
         assert config.validation_families() == ["selfblend", "upsampling", "autoencoder", "flicker"]
+
+
+def test_a_run_can_start_from_a_trained_model(cache_dir: Path, tmp_path: Path) -> None:
+    """init_from (a curriculum's second stage) starts from the first model's exact weights, says
+    so in the card, and refuses a model whose network differs."""
+    first = train(_config(cache_dir, tmp_path / "first", epochs=1), quiet=True)
+    assert first.model_dir is not None
+    started = initial_weights(str(first.model_dir), model_config_for(_config(cache_dir, tmp_path)))
+    key = next(k for k in started if k.startswith("backbone.") and k.endswith("weight"))
+    assert started[key].dtype == torch.float32
+
+    out = tmp_path / "second"
+    second = _config(cache_dir, out, epochs=1, steps_per_epoch=1, lr=0.0, warmup_fraction=0.0)
+    result = train(replace(second, init_from=str(first.model_dir)), quiet=True)
+    # lr 0: the second run's weights are the first's (BN running statistics still move) ...
+    a = load_file(str(first.model_dir / "model.safetensors"))
+    b = load_file(str(result.model_dir / "model.safetensors"))
+    weights = [k for k in a if not k.endswith(BN_STATISTICS)]
+    assert weights and all(torch.equal(a[k], b[k]) for k in weights)
+    # ... and not those it would have started from without init_from
+    torch.manual_seed(second.seed)
+    fresh = build_network(model_config_for(second)).state_dict()
+    assert not torch.allclose(fresh[key].half(), a[key])
+
+    recorded = json.loads((out / "model" / "config.json").read_text())["training"]["init_from"]
+    assert recorded["sha256"] == load_classifier(str(first.model_dir)).info.sha256
+    assert "started from the trained model" in (out / "model" / "MODEL_CARD.md").read_text()
+
+    with pytest.raises(ConfigError, match="hidden 8 ≠ 12"):
+        initial_weights(str(first.model_dir), model_config_for(replace(second, hidden=12)))
+    with pytest.raises(ConfigError, match="init_from"):
+        train(replace(second, init_from=str(tmp_path / "nowhere")), quiet=True)

@@ -148,6 +148,11 @@ class TrainConfig:
     twice, independently (re-encoding, rescaling, blur, colour, flip); both views get the BCE,
     and this weight times the mean squared difference of their fake probabilities is added, so
     the model learns to give one face the same score whatever the quality it arrives in."""
+    init_from: str = ""
+    """A trained model (name or folder) with this run's network (backbone, hidden size,
+    direction) whose weights start the run instead of ImageNet's: a curriculum, such as seams
+    learnt from self-blends first, then real manipulations. Empty: ImageNet weights where the
+    backbone has them."""
     fake_probability: float = 0.5
     """Chance that a training clip is turned into a fake."""
     real_fakes: float = 0.0
@@ -213,6 +218,8 @@ class TrainConfig:
         for name in ("name", "cache", "out", "backbone"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 out.append(f"{name} must be a non-empty string")
+        if not isinstance(self.init_from, str):
+            out.append("init_from must be a model name or folder (a string)")
         positive = ("hidden", "clip_frames", "batch_size", "epochs")
         out += [f"{n} must be >= 1" for n in positive if getattr(self, n) < 1]
         non_negative = (

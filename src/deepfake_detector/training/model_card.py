@@ -44,6 +44,13 @@ def model_card_text(model_config: ModelConfig, command: str) -> str:
         else:
             label = f"{name} (not trained on)"
         rows.append(f"| {label} | {_fmt(m.get('auc'))} | {_fmt(m.get('eer'))} |")
+    init = t.get("init_from")
+    start = (
+        f"; started from the trained model `{init['model']}` (sha256 {init['sha256'][:12]}) "
+        "instead of ImageNet weights"
+        if init
+        else ""
+    )
     weight = cfg.get("consistency_weight") or 0
     consistency = f" + {weight} × two-view consistency" if weight else ""
     if real_fakes > 0:
@@ -98,7 +105,7 @@ Crop cache `{cfg.get("cache", "?")}`: {counts.get("train_tracks", "?")} training
 {t.get("steps_per_epoch")} steps of {cfg.get("batch_size")} clips of {cfg.get("clip_frames")}
 frames; AdamW lr {cfg.get("lr")} (warmup {cfg.get("warmup_fraction")}, cosine), weight decay
 {cfg.get("weight_decay")}; loss: clip BCE + {cfg.get("frame_loss_weight")} × frame BCE{consistency};
-augmentation {cfg.get("augment")}; precision {t.get("precision")} on {t.get("device")};
+augmentation {cfg.get("augment")}; precision {t.get("precision")} on {t.get("device")}{start};
 seed {cfg.get("seed")}; wall time {t.get("wall_time_s", 0):.0f} s.
 
 ## Validation (held-out identities; synthesised and labelled fakes)

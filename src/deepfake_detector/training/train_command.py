@@ -60,6 +60,12 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         "holdout_families): its fakes and their identities are only validated on",
     )
     p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="override init_from: start from this trained model's weights (same network) "
+        "instead of ImageNet's",
+    )
+    p.add_argument(
         "--validate",
         metavar="MODEL",
         help="do not train: score this model folder on the config's validation set (JSON)",
@@ -84,6 +90,7 @@ def run_train(args: argparse.Namespace) -> int:
             device=args.device,
             out=args.out,
             holdout_families=args.holdout,
+            init_from=args.init_from,
         )
         if args.validate:
             print(json.dumps(validate_model(args.validate, config), indent=1))

@@ -315,8 +315,11 @@ def train(
 
     torch.manual_seed(config.seed)
     # Start from ImageNet weights when the backbone has them (a resumed run overwrites them).
-    pretrained = get_backbone(config.backbone).pretrainable
-    network = build_network(model_config, pretrained=pretrained).to(device)
+    pretrained = get_backbone(config.backbone).pretrainable and not config.init_from
+    network = build_network(model_config, pretrained=pretrained)
+    if config.init_from and not resume:
+        network.load_state_dict(initial_weights(config.init_from, model_config))
+    network = network.to(device)
     if config.channels_last:
         network = network.to(memory_format=torch.channels_last)
     decay = [p for n, p in network.named_parameters() if p.ndim > 1]
@@ -636,6 +639,40 @@ def calibrate_on_validation(
     )
 
 
+def initial_weights(model: str, model_config: ModelConfig) -> dict[str, torch.Tensor]:
+    """The network weights of the trained ``model`` (``init_from``), checked to fit the network
+    this run builds: a clear :class:`ConfigError` rather than a half-loaded network."""
+    from deepfake_detector.models.registry import resolve_model
+
+    try:
+        resolved = resolve_model(model)
+    except ModelError as exc:
+        raise ConfigError(f"init_from: {exc}") from None
+
+    def network(c: ModelConfig) -> dict[str, object]:
+        return {
+            "architecture": c.architecture,
+            "backbone": c.backbone,
+            "hidden": c.head.hidden,
+            "bidirectional": c.head.bidirectional,
+        }
+
+    theirs, ours = network(resolved.config), network(model_config)
+    differ = [f"{k} {theirs[k]!r} ≠ {ours[k]!r}" for k in ours if theirs[k] != ours[k]]
+    if differ:
+        raise ConfigError(f"init_from {model!r} has another network: {', '.join(differ)}")
+    return {k: v.float() for k, v in resolved.load_network().state_dict().items()}
+
+
+def _init_source(config: TrainConfig) -> dict[str, str] | None:
+    """What ``init_from`` named and the sha256 of its weights, for the model card."""
+    if not config.init_from:
+        return None
+    from deepfake_detector.models.registry import resolve_model
+
+    return {"model": config.init_from, "sha256": resolve_model(config.init_from).sha256}
+
+
 def _brief(record: dict[str, Any]) -> dict[str, Any]:
     return {"epoch": record["epoch"], "loss": record["loss"], "val_auc": record["val"]["auc"]}
 
@@ -656,6 +693,7 @@ def _training_meta(
         "config": config.to_dict(),
         "data": counts,
         "data_note": config.data_note,
+        "init_from": _init_source(config),
         "best_epoch": record["epoch"],
         "best_val": val,
         "epochs_run": len(history),
