@@ -319,6 +319,7 @@ def train(
     network = build_network(model_config, pretrained=pretrained)
     if config.init_from and not resume:
         network.load_state_dict(initial_weights(config.init_from, model_config))
+    init_source = _init_source(config)
     network = network.to(device)
     if config.channels_last:
         network = network.to(memory_format=torch.channels_last)
@@ -432,6 +433,7 @@ def train(
                 config, counts, record, val, state.history, device, precision, state.wall_time_s
             )
             meta["steps_per_epoch"] = steps
+            meta["init_from"] = init_source
             save_checkpoint(
                 network,
                 replace(model_config, trained=True, training=meta),
@@ -693,7 +695,6 @@ def _training_meta(
         "config": config.to_dict(),
         "data": counts,
         "data_note": config.data_note,
-        "init_from": _init_source(config),
         "best_epoch": record["epoch"],
         "best_val": val,
         "epochs_run": len(history),
