@@ -241,7 +241,7 @@ def test_mixer_is_reproducible_and_follows_weights(track: list[np.ndarray]) -> N
 
 def test_one_registry_builds_every_family(autoencoder: tuple, tmp_path: Path) -> None:
     model, _ = autoencoder
-    assert available_families()[:4] == ["selfblend", "upsampling", "autoencoder", "flicker"]
+    assert {"selfblend", "upsampling", "autoencoder", "flicker"} <= set(available_families())
     frames = [_square(video_factory.astronaut(), video_factory.ASTRONAUT_FACE, 1.4)] * 2
     path = tmp_path / "ae.safetensors"
     save_autoencoder(model, path)

@@ -374,6 +374,11 @@ def test_shipped_configs_parse() -> None:
     assert replace(
         lite2, name=default.name, out=default.out, backbone=default.backbone, input_size=160
     ) == replace(default, data_note=lite2.data_note)
+    smooth = load_train_config(root / "smoothface-efficientnet-lite0.yaml")
+    assert smooth.fakes == {"selfblend": 0.45, "upsampling": 0.15, "smoothface": 0.4}
+    assert replace(smooth, name=default.name, out=default.out, fakes=default.fakes) == replace(
+        default, data_note=smooth.data_note
+    )
     ablation = sorted((root / "ablation").glob("*.yaml"))
     assert len(ablation) == 7
     for path in ablation:

@@ -4,8 +4,9 @@ A family turns one track of real crops into fakes: ``(crops, landmarks, rng) -> 
 ``uint8`` crops in, T out, deterministic for a given ``rng``. Families are registered by name
 with a factory that gets a :class:`FamilyContext` (what some families need, such as the trace
 autoencoder), so adding one is one factory plus one ``@register_family("name")``, in the module
-that implements it. The built-in ones (``selfblend``, ``upsampling``, ``autoencoder``,
-``flicker``) live in :mod:`.generator_traces`. Training configs name families in ``fakes`` and
+that implements it, and that module's import in :func:`_load_builtins`. The built-in ones
+(``selfblend``, ``upsampling``, ``autoencoder``, ``flicker``) live in :mod:`.generator_traces`,
+``smoothface`` in :mod:`.smooth_face`. Training configs name families in ``fakes`` and
 ``val_fakes``; :func:`build_families` turns those names into callables.
 """
 
@@ -52,7 +53,7 @@ def register_family(name: str) -> Callable[[FamilyFactory], FamilyFactory]:
 
 def _load_builtins() -> None:
     # The built-in families register themselves when their module is imported.
-    from deepfake_detector.training import generator_traces  # noqa: F401
+    from deepfake_detector.training import generator_traces, smooth_face  # noqa: F401
 
 
 def available_families() -> list[str]:
