@@ -379,6 +379,16 @@ def test_shipped_configs_parse() -> None:
     assert replace(smooth, name=default.name, out=default.out, fakes=default.fakes) == replace(
         default, data_note=smooth.data_note
     )
+    only = load_train_config(root / "smoothface-only-efficientnet-lite0.yaml")
+    assert (only.fakes, only.real_fakes, only.steps_per_epoch) == ({"smoothface": 1.0}, 0.0, 100)
+    assert replace(
+        only, name=seams.name, out=seams.out, fakes=seams.fakes, data_note=seams.data_note
+    ) == seams
+    mix = load_train_config(root / "realworld-seams-mix.yaml")
+    assert mix.real_fakes == 0.35
+    assert replace(mix, name=default.name, out=default.out, real_fakes=0.65) == replace(
+        default, data_note=mix.data_note
+    )
     ablation = sorted((root / "ablation").glob("*.yaml"))
     assert len(ablation) == 7
     for path in ablation:
