@@ -381,9 +381,10 @@ def test_shipped_configs_parse() -> None:
     )
     only = load_train_config(root / "smoothface-only-efficientnet-lite0.yaml")
     assert (only.fakes, only.real_fakes, only.steps_per_epoch) == ({"smoothface": 1.0}, 0.0, 100)
-    assert replace(
-        only, name=seams.name, out=seams.out, fakes=seams.fakes, data_note=seams.data_note
-    ) == seams
+    assert (
+        replace(only, name=seams.name, out=seams.out, fakes=seams.fakes, data_note=seams.data_note)
+        == seams
+    )
     mix = load_train_config(root / "realworld-seams-mix.yaml")
     assert mix.real_fakes == 0.35
     assert replace(mix, name=default.name, out=default.out, real_fakes=0.65) == replace(
