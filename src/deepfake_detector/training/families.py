@@ -35,6 +35,14 @@ class FamilyContext:
     """A trained ``TraceAutoencoder`` (the ``autoencoder`` family needs one)."""
 
 
+def check_track(crops: Sequence[np.ndarray], landmarks: Sequence[np.ndarray | None]) -> None:
+    """``ValueError`` unless a family's input is T >= 1 crops with T landmark sets."""
+    if len(crops) == 0:
+        raise ValueError("need at least one crop")
+    if len(landmarks) != len(crops):
+        raise ValueError(f"{len(crops)} crops but {len(landmarks)} landmark sets")
+
+
 FamilyFactory = Callable[[FamilyContext], FakeFamily]
 _FACTORIES: dict[str, FamilyFactory] = {}
 

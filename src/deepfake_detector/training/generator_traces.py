@@ -36,8 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepfake_detector.training.families import FakeFamily, FamilyContext, register_family
-from deepfake_detector.training.selfblend import SelfBlendConfig, face_mask, self_blend
+from deepfake_detector.training.families import (
+    FakeFamily,
+    FamilyContext,
+    check_track,
+    register_family,
+)
+from deepfake_detector.training.selfblend import SelfBlendConfig, check_crop, face_mask, self_blend
 
 __all__ = [
     "UPSAMPLING_MODES",
@@ -62,15 +67,6 @@ UPSAMPLING_MODES = ("transposed4", "transposed3", "nearest_conv", "bilinear_conv
 (uneven tap overlap: checkerboard, peaks at Nyquist; the 3-tap one also shifts the image by
 half a pixel per layer, as such layers do in generators), nearest or bilinear resize followed by a
 3x3 convolution (spectral replicas / high-frequency fall-off, no checkerboard)."""
-
-
-def _check_crop(face: np.ndarray) -> np.ndarray:
-    face = np.asarray(face)
-    if face.ndim != 3 or face.shape[2] != 3 or face.dtype != np.uint8:
-        raise ValueError(f"face must be RGB uint8 (H, W, 3), got {face.dtype} {face.shape}")
-    if face.shape[0] != face.shape[1]:
-        raise ValueError(f"face must be square, got {face.shape[:2]}")
-    return face
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -182,7 +178,7 @@ def upsampling_trace(
     shape; the crop is edge-padded to a multiple of ``factor`` so the output stays aligned.
     """
     cfg = config or _DEFAULT_UPSAMPLING
-    face = _check_crop(face)
+    face = check_crop(face)
     factor = int(cfg.factors[int(rng.integers(len(cfg.factors)))]) if factor is None else factor
     mode = str(cfg.modes[int(rng.integers(len(cfg.modes)))]) if mode is None else mode
     if mode not in UPSAMPLING_MODES or factor < 2 or factor & (factor - 1):
@@ -239,7 +235,7 @@ class UpsamplingTrace:
         self, face: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(fake RGB uint8, mask float32)``."""
-        face = _check_crop(face)
+        face = check_crop(face)
         traced = upsampling_trace(face, rng, self.config)
         mask = _trace_mask(
             landmarks, face.shape[0], rng, self.config.whole_crop_p, self.config.mask
@@ -335,7 +331,7 @@ def train_autoencoder(
         raise ValueError("need at least one crop")
     if size % 8:
         raise ValueError(f"size must be a multiple of 8, got {size}")
-    crops = [_check_crop(c) for c in crops]
+    crops = [check_crop(c) for c in crops]
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -416,7 +412,7 @@ class AutoencoderTrace:
         self, face: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(fake RGB uint8, mask float32)``."""
-        face = _check_crop(face)
+        face = check_crop(face)
         recon = _reconstruct(self.model, face)
         mask = _trace_mask(
             landmarks, face.shape[0], rng, self.config.whole_crop_p, self.config.mask
@@ -478,7 +474,7 @@ class TemporalFlicker:
     ) -> list[np.ndarray]:
         """T RGB uint8 fakes for T crops of one track."""
         cfg = self.config
-        _check_sequence(crops, landmarks)
+        check_track(crops, landmarks)
         mask_seed = int(rng.integers(2**63))
         use_upsampling = rng.uniform() < cfg.upsampling_p
         up_cfg = cfg.upsampling or _DEFAULT_UPSAMPLING
@@ -486,7 +482,7 @@ class TemporalFlicker:
         mode = str(up_cfg.modes[int(rng.integers(len(up_cfg.modes)))])
         fakes = []
         for crop, points in zip(crops, landmarks, strict=True):
-            face = _check_crop(crop)
+            face = check_crop(crop)
             size = face.shape[0]
             mask = face_mask(points, size, np.random.default_rng(mask_seed), cfg.mask or _FULL_MASK)
             source = face
@@ -516,13 +512,6 @@ class TemporalFlicker:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_sequence(crops: Sequence[np.ndarray], landmarks: Sequence[np.ndarray | None]) -> None:
-    if len(crops) == 0:
-        raise ValueError("need at least one crop")
-    if len(landmarks) != len(crops):
-        raise ValueError(f"{len(crops)} crops but {len(landmarks)} landmark sets")
-
-
 def _consistent(
     per_frame: Callable[
         [np.ndarray, np.ndarray | None, np.random.Generator], tuple[np.ndarray, np.ndarray]
@@ -533,7 +522,7 @@ def _consistent(
 ) -> list[np.ndarray]:
     """Apply a per-frame family with one seed for the whole track: same parameters and mask
     shape in every frame, so the fake is temporally consistent like a real swap/generator."""
-    _check_sequence(crops, landmarks)
+    check_track(crops, landmarks)
     seed = int(rng.integers(2**63))
     return [
         per_frame(crop, points, np.random.default_rng(seed))[0]

@@ -23,6 +23,7 @@ import numpy as np
 __all__ = [
     "SelfBlendConfig",
     "SelfBlender",
+    "check_crop",
     "default_landmarks",
     "face_mask",
     "self_blend",
@@ -105,6 +106,17 @@ class SelfBlendConfig:
 
 
 _DEFAULT_CONFIG = SelfBlendConfig()
+
+
+def check_crop(face: np.ndarray) -> np.ndarray:
+    """``face`` as an array, or ``ValueError`` unless it is a square RGB ``uint8`` crop: what
+    every fake family takes."""
+    face = np.asarray(face)
+    if face.ndim != 3 or face.shape[2] != 3 or face.dtype != np.uint8:
+        raise ValueError(f"face must be RGB uint8 (H, W, 3), got {face.dtype} {face.shape}")
+    if face.shape[0] != face.shape[1]:
+        raise ValueError(f"face must be square, got {face.shape[:2]}")
+    return face
 
 
 def default_landmarks(size: int) -> np.ndarray:
@@ -280,11 +292,7 @@ def self_blend(
     (also a ready target for a blending-boundary head). Same ``rng`` state, same output.
     """
     cfg = config or _DEFAULT_CONFIG
-    face = np.asarray(face)
-    if face.ndim != 3 or face.shape[2] != 3 or face.dtype != np.uint8:
-        raise ValueError(f"face must be RGB uint8 (H, W, 3), got {face.dtype} {face.shape}")
-    if face.shape[0] != face.shape[1]:
-        raise ValueError(f"face must be square, got {face.shape[:2]}")
+    face = check_crop(face)
     size = face.shape[0]
     source = _jitter_colour(face, rng, cfg)
     source = _jitter_sharpness(source, rng, cfg)

@@ -29,8 +29,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from deepfake_detector.training.families import FakeFamily, FamilyContext, register_family
-from deepfake_detector.training.selfblend import SelfBlendConfig, face_mask
+from deepfake_detector.training.families import (
+    FakeFamily,
+    FamilyContext,
+    check_track,
+    register_family,
+)
+from deepfake_detector.training.selfblend import SelfBlendConfig, check_crop, face_mask
 
 __all__ = ["SmoothFace", "SmoothFaceConfig", "smooth_face"]
 
@@ -130,11 +135,7 @@ def _apply(
     mask_rng: np.random.Generator,
     cfg: SmoothFaceConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
-    face = np.asarray(face)
-    if face.ndim != 3 or face.shape[2] != 3 or face.dtype != np.uint8:
-        raise ValueError(f"face must be RGB uint8 (H, W, 3), got {face.dtype} {face.shape}")
-    if face.shape[0] != face.shape[1]:
-        raise ValueError(f"face must be square, got {face.shape[:2]}")
+    face = check_crop(face)
     mask = face_mask(landmarks, face.shape[0], mask_rng, cfg.mask)
     weight = mask[..., None]
     fake = _smoothed(face, mask, params) * weight + face.astype(np.float32) * (1.0 - weight)
@@ -155,8 +156,7 @@ class SmoothFace:
         rng: np.random.Generator,
     ) -> list[np.ndarray]:
         """T smoothed crops for T crops of one track."""
-        if len(crops) == 0 or len(landmarks) != len(crops):
-            raise ValueError(f"need T >= 1 crops and as many landmark sets ({len(landmarks)})")
+        check_track(crops, landmarks)
         params = _draw(rng, self.config)
         mask_seed = int(rng.integers(2**63))
         return [
