@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         {i["path"]: i["score"] for i in r["items"] if i["kind"] == args.kind and i["scored"]}
         for r in reports
     ]
+    labels = {i["path"]: i["label"] for i in reports[0]["items"]}
     common = sorted(scores[0].keys() & scores[1].keys())
     if not common:
         print("no item was scored in both reports", file=sys.stderr)
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         f"verdict flips at 0.5: "
         f"{sum((scores[0][p] >= 0.5) != (scores[1][p] >= 0.5) for p in common)}"
     )
+    # A shortcut that moves every real up (or every fake down) costs more than its mean |change|
+    # says: the signed mean per class shows a systematic shift.
+    for label, name in ((0, "reals"), (1, "fakes")):
+        moved = [scores[1][p] - scores[0][p] for p in common if labels.get(p) == label]
+        if moved:
+            print(f"mean signed change, {name} ({len(moved)}): {statistics.fmean(moved):+.3f}")
     return 0
 
 
