@@ -7,6 +7,7 @@ change between them is how much a score depends on which frames happen to be sam
 shortcut (``DFD_SAMPLE_SNAP``, a faster detector) is only worse than exact sampling where it moves
 the scores further than that.
 
+    export DFD_SAMPLE_SNAP=0    # frame-exact: the grid, not keyframes, decides the frames
     deepfake-detector evaluate --data D --split S --out /tmp/p50 -q
     python scripts/sample_grid_shift.py --phase 0.25 evaluate --data D --split S --out /tmp/p25 -q
     python scripts/score_shift.py /tmp/p50/report.json /tmp/p25/report.json

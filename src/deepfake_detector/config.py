@@ -33,10 +33,12 @@ class AnalysisSettings:
     """Alternative to ``frames``: sample this many frames per second of video."""
     max_frames: int = 256
     """Upper bound on sampled frames whatever the rate asks for (memory and time stay bounded)."""
-    sample_snap: float = 0.0
+    sample_snap: float = 0.25
     """How far each sample may move to a frame that is cheaper to decode (a keyframe when one is
     in reach), as a fraction of the spacing between samples: 0 takes the frame exactly at each
-    evenly spaced time; at most 0.5, so that samples stay distinct and in order."""
+    evenly spaced time; at most 0.5, so that samples stay distinct and in order. 0.25 decodes a
+    60 s 1080p video in about 0.6 of the time and moves scores no more than moving the exact
+    samples a quarter of their spacing does (README, "Speed and memory")."""
     detector: str = "mtcnn"
     """Registered face detector name."""
     detect_max_side: int = 640

@@ -80,13 +80,13 @@ def test_two_people_give_two_tracks(analyzer: Analyzer, two_faces_video: Path) -
     assert result.fake_probability == max(f.fake_probability for f in result.faces)
 
 
-def test_retinaface_gives_the_same_people_and_scores_close_to_mtcnn(
-    analyzer: Analyzer, two_faces_video: Path
-) -> None:
+def test_retinaface_gives_the_same_people_and_scores_close_to_mtcnn(two_faces_video: Path) -> None:
     """The faster detector through the whole pipeline: the same two people, aligned crops
-    (five landmarks), the landmark member fed, and scores close to MTCNN's on the same video."""
-    with_mtcnn = analyzer.analyze(two_faces_video)
-    retina = Analyzer(AnalysisSettings(frames=8, detector="retinaface"))
+    (five landmarks), the landmark member fed, and scores close to MTCNN's on the same frames
+    (frame-exact: on this 4 s clip the two detectors' scores differ by 0.09 at the exact samples
+    and by 0.20 at the snapped ones, so the frames matter as much as the detector)."""
+    with_mtcnn = Analyzer(AnalysisSettings(frames=8, sample_snap=0.0)).analyze(two_faces_video)
+    retina = Analyzer(AnalysisSettings(frames=8, sample_snap=0.0, detector="retinaface"))
     result = retina.analyze(two_faces_video)
     check_schema(result.to_dict())
     assert len(result.faces) == len(with_mtcnn.faces) == 2

@@ -63,7 +63,9 @@ def _sampled_times(capsys: pytest.CaptureFixture[str], argv: list[str]) -> list[
 def test_scan_looks_at_other_frames_with_a_shifted_grid(
     two_faces_video: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The script's patch is undone after the test (monkeypatch restores the original)."""
+    """Frame-exact (no snapping to keyframes); the script's patch is undone after the test
+    (monkeypatch restores the original)."""
+    monkeypatch.setenv("DFD_SAMPLE_SNAP", "0")
     monkeypatch.setattr(sources, "sample_times", sources.sample_times)
     scan = ["scan", str(two_faces_video), "--format", "json", "--frames", "4"]
     centred = _sampled_times(capsys, ["--phase", "0.5", *scan])
