@@ -194,7 +194,9 @@ def test_sharpness_gap_script(labelled_cache: Path, capsys: pytest.CaptureFixtur
     assert sharpness_gap.main([str(labelled_cache.parent / "missing")]) != 0
 
 
-def test_logo_fold_runs_and_report(labelled_cache: Path, tmp_path: Path) -> None:
+def test_logo_fold_runs_and_report(
+    labelled_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folds = []
     for held in ("gen_a", "gen_b"):
         out = tmp_path / held
@@ -219,11 +221,36 @@ def test_logo_fold_runs_and_report(labelled_cache: Path, tmp_path: Path) -> None
     assert "| gen_a | gen_a | 2 |" in text and "Borderline band" in text
     assert "combined" not in report  # the photo crops carry no landmarks: no second scorer
 
+    _second_model_table(tmp_path, capsys)
     stored = calibrate_model(report, tmp_path / "gen_a" / "model")
     assert stored.temperature == pytest.approx(report["temperature"])
     assert stored.band == (report["band"]["low"], report["band"]["high"])
     assert stored.ece == pytest.approx(report["pooled"]["ece_cross_fitted"])
     assert "leave-one-generator-out" in stored.training["calibration"]["data"]
+
+
+def _second_model_table(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """scripts/logo_second_model.py on the fold runs, with fold gen_a's own model as the second
+    model: on that fold all three columns rank alike, so their AUCs are equal."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import logo_second_model  # lives in scripts/, put on the path above
+
+    capsys.readouterr()
+    assert logo_second_model.main([str(runs), str(runs / "gen_a" / "model")]) == 0
+    rows = [r.split(" | ") for r in capsys.readouterr().out.splitlines()[2:]]
+    assert {(r[0].lstrip("| "), r[1]) for r in rows if "held out" in r[2]} == {
+        ("gen_a", "gen_a"),
+        ("gen_b", "gen_b"),
+    }
+    for row in rows:
+        if row[0] == "| gen_a":
+            fold, second, both = (float(x.strip(" |")) for x in row[4:7])
+            assert fold == second == both
+    assert logo_second_model.main([str(runs), "no-such-model"]) == 2
+    # The shipped models take 160 px crops, these runs 64 px ones: refused, not mis-scored.
+    assert logo_second_model.main([str(runs), "selfblend-efficientnet-lite0-cpu"]) == 2
+    assert "takes other crops" in capsys.readouterr().err
+    assert logo_second_model.main([str(runs / "nothing"), "default"]) == 2
 
 
 def test_combination_rule() -> None:
