@@ -144,6 +144,27 @@ def test_crop_content_and_landmarks(cache: Path) -> None:
     assert data.crops[0].std() > 20  # a face, not a flat padding border
 
 
+def test_training_crops_come_from_the_exact_frames_whatever_the_snap_setting(
+    panning_video: Path, tmp_path: Path
+) -> None:
+    """Serving may snap samples to keyframes (DFD_SAMPLE_SNAP); a training set is always cut from
+    the exact, evenly spaced frames, so rebuilding it gives the same crops."""
+    from deepfake_detector.media import iter_sampled_frames, probe, sample_times
+
+    info = probe(str(panning_video))
+    times = sample_times(info, count=8)
+    exact = [f.time_s for f in iter_sampled_frames(str(panning_video), info, times, 0.0)]
+    snapped = [f.time_s for f in iter_sampled_frames(str(panning_video), info, times, 0.5)]
+    assert snapped != exact  # snapping would move some of this video's samples
+
+    item = IndexItem(str(panning_video), REAL, group="a")
+    settings = AnalysisSettings(frames=8, sample_snap=0.5)
+    extract_to_cache([item], tmp_path, tmp_path / "c", spec=SPEC, settings=settings, progress=False)
+    (entry,) = CropCache(tmp_path / "c").entries()
+    (track,) = CropCache(tmp_path / "c").tracks(entry)
+    assert track.time_s.tolist() == pytest.approx(exact, abs=1e-3)
+
+
 def test_reader_tracks_split_and_order(cache: Path, two_faces_video: Path) -> None:
     reader = CropCache(cache)
     assert reader.spec == SPEC

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,12 @@ def extract_to_cache(
 
     ``workers > 1`` runs a spawn-started process pool, each worker loading its own detector once.
     Unreadable media never stop the run: they are cached with K = 0 and ``error`` set.
+    Crops are always cut from the exact, evenly spaced frames, whatever ``settings.sample_snap``
+    says: snapping to keyframes saves decoding at serving time, but a training set must be the
+    same set of frames every time it is rebuilt (and a cache made before snapping existed stays
+    valid to resume).
     """
+    settings = replace(settings, sample_snap=0.0)
     start = time.perf_counter()
     root, cache_dir = Path(root), Path(cache_dir)
     _prepare(cache_dir, cache_settings(spec, settings))
