@@ -4,6 +4,7 @@ codec check's transcodes, and the codec check itself on a real face video and th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from deepfake_detector.analysis import Analyzer
 from deepfake_detector.config import AnalysisSettings
-from deepfake_detector.training.codec_check import codec_check, codec_markdown
+from deepfake_detector.training.codec_check import codec_check, codec_markdown, frame_exact
 from deepfake_detector.training.index import FAKE, REAL, IndexItem
 from deepfake_detector.training.reencode import (
     CODEC_CHECK_SETTINGS,
@@ -63,8 +64,19 @@ def test_transcode_writes_the_codec_asked_for(face_clip: Path, tmp_path: Path, s
     assert 20 <= frames <= 27  # one second at 25 fps (the last frame may start at 1.0 s)
 
 
-def test_codec_check_scores_every_version(face_clip: Path) -> None:
-    analyzer = Analyzer(AnalysisSettings(frames=4))
+def test_codec_check_scores_every_version(face_clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every version is analysed frame-exact even when the analyzer snaps samples to keyframes
+    (each encoder puts them elsewhere), with the same loaded model."""
+    analyzer = Analyzer(AnalysisSettings(frames=4, sample_snap=0.5))
+    snaps: list[float] = []
+    analyze = Analyzer.analyze
+
+    def spy(self: Analyzer, *args: Any, **kwargs: Any) -> Any:
+        snaps.append(self.settings.sample_snap)
+        assert self.classifier is analyzer.classifier
+        return analyze(self, *args, **kwargs)
+
+    monkeypatch.setattr(Analyzer, "analyze", spy)
     items = [
         IndexItem(path=str(face_clip), label=REAL),
         IndexItem(path="fake.mp4", label=FAKE),  # fakes are never re-encoded
@@ -80,3 +92,7 @@ def test_codec_check_scores_every_version(face_clip: Path) -> None:
     assert result["passed"] == (max(shifts) <= result["target"])
     text = codec_markdown(result)
     assert "face.mp4" in text and "Largest shift" in text
+    assert snaps == [0.0] * (1 + len(settings))
+    assert frame_exact(analyzer).settings.sample_snap == 0.0
+    exact = Analyzer(AnalysisSettings(frames=4, sample_snap=0.0), classifier=analyzer.classifier)
+    assert frame_exact(exact) is exact

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,23 @@ REFERENCE = CodecSetting("reference", "libx264", "matroska", (("qp", "0"), ("pre
 
 MAX_SHIFT = 0.15
 """The target: no version moves a clip's score by more than this."""
+
+
+def frame_exact(analyzer: Any) -> Any:
+    """``analyzer`` sampling the exact frames (``sample_snap`` 0), sharing its loaded model and
+    detector. Each encoder puts its keyframes elsewhere, so samples snapped to keyframes would
+    compare other frames, not other codecs."""
+    settings = getattr(analyzer, "settings", None)
+    if settings is None or settings.sample_snap == 0:
+        return analyzer
+    from deepfake_detector.analysis.pipeline import Analyzer
+
+    return Analyzer(
+        replace(settings, sample_snap=0.0),
+        classifier=analyzer.classifier,
+        detector=analyzer.detector,
+        members=analyzer.landmarks is not None,
+    )
 
 
 def codec_check(
@@ -40,6 +58,7 @@ def codec_check(
         (it for it in items if it.label == REAL and it.kind == "video"), key=lambda i: i.path
     )
     reals = reals[:limit]
+    analyzer = frame_exact(analyzer)
     clips = []
     total = len(reals) * (1 + len(settings))
     done = 0
