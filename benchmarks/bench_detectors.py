@@ -12,7 +12,9 @@ frame) and, against MTCNN (the default, the reference), how many of MTCNN's face
   (skipped without it).
 
 Frames are decoded once, before any timing, and every detector sees the same ones at the
-pipeline's settings (longer side scaled to 640, the retry at 960 when nothing is found).
+pipeline's settings (longer side scaled to 640, the retry at 960 when nothing is found);
+``--detectors mtcnn,mtcnn@480`` compares MTCNN with itself on frames scaled to 480 (its retry at
+720).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_detectors.py \\
         --out docs/benchmark-2026-12-03-detectors.json
@@ -64,8 +66,11 @@ def video_frames(path: Path, count: int) -> list[np.ndarray]:
     return [s.image for s in decode_samples(str(path), info, sample_times(info, count))]
 
 
-def run_detector(name: str, frames: list[np.ndarray]) -> tuple[list[list[Any]], list[float]]:
-    detector = create_detector(name)
+def run_detector(spec: str, frames: list[np.ndarray]) -> tuple[list[list[Any]], list[float]]:
+    """``spec``: a detector name, or ``name@N`` for that detector on frames scaled to a longer
+    side of N instead of the pipeline's 640 (``DFD_DETECT_MAX_SIDE``)."""
+    name, _, side = spec.partition("@")
+    detector = create_detector(name, max_side=int(side)) if side else create_detector(name)
     detector.detect(frames[0])  # warm-up (first-call allocations)
     found, times = [], []
     for frame in frames:
