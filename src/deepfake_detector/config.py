@@ -41,6 +41,12 @@ class AnalysisSettings:
     samples a quarter of their spacing does (README, "Speed and memory")."""
     detector: str = "mtcnn"
     """Registered face detector name."""
+    full_detect_every: int = 4
+    """In a video, search the whole frame for faces in every this many samples (the first one
+    included) and, in the samples between, only near the faces of the sample before, for faces
+    no smaller than half of theirs; a face not found again there makes that sample a whole
+    search (``faces/guided.py``). 1 searches every sample whole. New faces can be found up to
+    this many samples late."""
     detect_max_side: int = 640
     """Frames are downscaled so their longer side is at most this before detection."""
     detect_min_score: float = 0.9
@@ -69,6 +75,11 @@ class AnalysisSettings:
     frames a sample, of 2.1 megapixels: ``benchmarks/bench_decode.py``). 0 means no limit."""
 
     def __post_init__(self) -> None:
+        if self.full_detect_every < 1:
+            raise SettingsError(
+                f"DFD_FULL_DETECT_EVERY must be a whole number of at least 1, "
+                f"not {self.full_detect_every}"
+            )
         if not 0.0 <= self.sample_snap <= 0.5:
             raise SettingsError(
                 f"DFD_SAMPLE_SNAP must be between 0 and 0.5, not {self.sample_snap}"

@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from deepfake_detector.analysis.extraction import FaceExtractor, StageClock
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.faces import CropSpec
+from deepfake_detector.faces.tracking import box_iou
+
+import video_factory as vf
 
 
 def test_people_come_with_crops_and_landmarks_in_crop_coordinates(two_faces_video: Path) -> None:
@@ -36,3 +40,42 @@ def test_no_face_gives_no_people(no_face_video: Path) -> None:
     extracted = extractor.extract(extractor.open(no_face_video))
     assert len(extracted.frames) == 3
     assert extracted.people == []
+
+
+def test_guided_search_gives_the_faces_whole_searches_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DFD_FULL_DETECT_EVERY=4 on a 720p video of two people: most samples are searched only
+    near the faces followed, and the people, their frames and their faces are those that
+    searching every sample whole gives."""
+    from deepfake_detector.analysis import extraction
+    from deepfake_detector.faces.guided import GuidedDetection
+
+    made: list[GuidedDetection] = []
+
+    class Recorded(GuidedDetection):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            made.append(self)
+
+    monkeypatch.setattr(extraction, "GuidedDetection", Recorded)
+    video = vf.scene_video(
+        tmp_path / "two-720p.mp4", vf.scaled_layers(vf.two_faces_layers(), 2.0), size=(1280, 720)
+    )
+    spec = CropSpec(size=160, margin=0.25, align=True)
+    results = {}
+    for every in (1, 4):
+        extractor = FaceExtractor(AnalysisSettings(frames=12, full_detect_every=every), spec)
+        results[every] = extractor.extract(extractor.open(video))
+    whole, guided = made
+    assert (whole.full_searches, whole.guided_searches) == (12, 0)
+    assert (guided.full_searches, guided.guided_searches) == (3, 9)
+    assert len(results[1].people) == len(results[4].people) == 2
+    for a, b in zip(results[1].people, results[4].people, strict=True):
+        assert [f.sample_index for f in a.frames] == [f.sample_index for f in b.frames]
+        for da, db in zip(a.detections, b.detections, strict=True):
+            # MTCNN's boxes move a little with the scales searched; the landmarks that align
+            # the crops stay within a twentieth of the face.
+            assert box_iou(da.box, db.box) > 0.8
+            size = da.box[2] - da.box[0]
+            assert np.abs(da.landmarks - db.landmarks).max() < 0.05 * size

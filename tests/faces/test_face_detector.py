@@ -229,3 +229,48 @@ def test_retry_runs_only_when_nothing_was_found_on_a_large_frame() -> None:
     found = _CentreSquare(max_side=320)
     found.detect(np.zeros((720, 1280, 3), np.uint8))
     assert len(found.seen) == 1
+
+
+def test_detect_in_maps_a_region_back_to_the_frame() -> None:
+    """Searching a region: the subclass sees that region at the whole frame's detection scale,
+    with the smallest face asked for, and its boxes and landmarks come back in frame pixels."""
+    square = _CentreSquare(max_side=320, min_face_px=10)
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    (face,) = square.detect_in(frame, (600, 300, 1200, 900), min_face_px=90)
+    # 600x600 frame pixels at the frame's scale (1/6): 100x100, the face a third of it.
+    assert [shape for shape, _ in square.seen] == [(100, 100, 3)]
+    assert square.seen[0][1] == pytest.approx(90 / 6)
+    np.testing.assert_allclose(face.box, (800, 500, 1000, 700), atol=1e-9)
+    np.testing.assert_allclose(face.landmarks[3], (1000, 700), atol=1e-9)
+    # A region reaching past the frame is cut to it; an empty one finds nothing.
+    (clipped,) = _CentreSquare(max_side=320, min_face_px=10).detect_in(
+        frame, (1500, -300, 2400, 300), 10
+    )
+    assert 1500 < clipped.box[0] < clipped.box[2] <= 1920
+    assert square.detect_in(frame, (700, 300, 700, 900), 10) == []
+    assert square.detect_in(frame, (2000, 0, 2100, 100), 10) == []
+
+
+def test_detect_in_finds_the_face_of_its_region_as_detect_does(five_point: FaceDetector) -> None:
+    size, k, t = (1280, 720), 2.0, 0.7
+    frame = vf.render_scene(size, vf.scaled_layers(vf.two_faces_layers(), k), t)
+    astronaut_box = expected_two_faces(t, k)[0]
+    whole = max(five_point.detect(frame), key=lambda d: box_iou(d.box, astronaut_box))
+    x1, y1, x2, y2 = astronaut_box
+    side = max(x2 - x1, y2 - y1)
+    region = (int(x1 - side), int(y1 - side), int(x2 + side), int(y2 + side))
+    (found,) = five_point.detect_in(frame, region, min_face_px=side / 2)
+    assert box_iou(found.box, whole.box) > 0.8
+    assert np.abs(found.landmarks - whole.landmarks).max() < 0.1 * side
+    assert five_point.detect_in(vf.face_free(), (0, 0, 400, 300), 24) == []
+
+
+def test_search_cost_is_the_share_of_frame_and_of_pyramid_searched() -> None:
+    shape = (1080, 1920, 3)
+    mtcnn = create_detector("mtcnn")  # first window 20 px at 640 wide: 60 frame pixels
+    assert mtcnn.search_cost(shape, (0, 0, 1920, 1080), 0) == pytest.approx(1.0)
+    assert mtcnn.search_cost(shape, (0, 0, 960, 1080), 30) == pytest.approx(0.5)
+    assert mtcnn.search_cost(shape, (0, 0, 1920, 1080), 120) == pytest.approx(0.25)
+    # A single-scale detector costs by area alone.
+    retina = create_detector("retinaface")
+    assert retina.search_cost(shape, (0, 0, 960, 1080), 120) == pytest.approx(0.5)

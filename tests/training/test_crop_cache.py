@@ -165,6 +165,29 @@ def test_training_crops_come_from_the_exact_frames_whatever_the_snap_setting(
     assert track.time_s.tolist() == pytest.approx(exact, abs=1e-3)
 
 
+def test_training_crops_come_from_whole_frame_searches_whatever_the_setting(
+    two_faces_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Serving may search most samples only near the faces already followed
+    (DFD_FULL_DETECT_EVERY); a training set searches every frame whole."""
+    from deepfake_detector.analysis import extraction
+    from deepfake_detector.faces.guided import GuidedDetection
+
+    made: list[GuidedDetection] = []
+
+    class Recorded(GuidedDetection):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            made.append(self)
+
+    monkeypatch.setattr(extraction, "GuidedDetection", Recorded)
+    item = IndexItem(str(two_faces_video), REAL, group="a")
+    settings = AnalysisSettings(frames=8, full_detect_every=4)
+    extract_to_cache([item], tmp_path, tmp_path / "c", spec=SPEC, settings=settings, progress=False)
+    (guided,) = made
+    assert guided.full_every == 1 and (guided.full_searches, guided.guided_searches) == (8, 0)
+
+
 def test_reader_tracks_split_and_order(cache: Path, two_faces_video: Path) -> None:
     reader = CropCache(cache)
     assert reader.spec == SPEC

@@ -33,6 +33,7 @@ from deepfake_detector.faces import (
     crop_face,
 )
 from deepfake_detector.faces.crop import crop_matrix
+from deepfake_detector.faces.guided import GuidedDetection
 from deepfake_detector.faces.tracking import box_iou
 from deepfake_detector.media import MediaSource, SampledFrame, open_media
 
@@ -139,7 +140,11 @@ class FaceExtractor:
         clock = clock if clock is not None else StageClock()
         report = progress or (lambda stage, fraction: None)
         times = source.sample_times(s.frames, s.frames_per_second, s.max_frames)
-        detect = self._detect_photo if source.kind == "image" else self.detector.detect
+        detect: Callable[[np.ndarray, float], list[FaceDetection]]
+        if source.kind == "image":
+            detect = self._detect_photo
+        else:
+            detect = GuidedDetection(self.detector, s.full_detect_every)
         if evidence_dir is not None:
             (evidence_dir / "frames").mkdir(parents=True, exist_ok=True)
         frames: list[FrameFaces] = []
@@ -148,7 +153,7 @@ class FaceExtractor:
         )
         for frame in decoded:
             t = time.perf_counter()
-            detections = detect(frame.image)
+            detections = detect(frame.image, frame.time_s)
             clock.add("detect", time.perf_counter() - t)
             t = time.perf_counter()
             crops = [crop_face(frame.image, d, self.crop) for d in detections]
@@ -194,10 +199,11 @@ class FaceExtractor:
         padded, px, py = _pad(image)
         return [_shifted(d, -px, -py) for d in self.detector.detect(padded)]
 
-    def _detect_photo(self, image: np.ndarray) -> list[FaceDetection]:
+    def _detect_photo(self, image: np.ndarray, time_s: float = 0.0) -> list[FaceDetection]:
         """A photo's faces: those found padded, as training and evaluation cut face photos (a
         profile picture is often all face), plus those found only at full size (small faces
-        in a group photo, which padding shrinks below the detector's reach)."""
+        in a group photo, which padding shrinks below the detector's reach). ``time_s`` is
+        unused: a photo is one frame."""
         padded = self._detect_padded(image)
         extra = [
             d

@@ -5,7 +5,9 @@ Adding a detector is one new module with a subclass of :class:`ScaledFaceDetecto
 implements ``detect_native`` plus one ``register_detector`` call (see ``faces/mtcnn.py``). The
 base class does everything that must not differ between detectors: downscaling the frame,
 brightening dark frames, mapping boxes and landmarks back to the original pixels, the score and
-size filters, clipping to the frame, and the higher-resolution retry.
+size filters, clipping to the frame, and the higher-resolution retry; and searching only a region
+of the frame for faces above a size (``detect_in``), which guided detection (``faces/guided.py``)
+uses between whole-frame searches.
 """
 
 from __future__ import annotations
@@ -40,6 +42,21 @@ class FaceDetector(Protocol):
 
     def detect(self, image: np.ndarray) -> list[FaceDetection]:
         """Faces in an RGB ``uint8`` image ``(H, W, 3)``, boxes in that image's coordinates."""
+        ...
+
+    def detect_in(
+        self, image: np.ndarray, region: tuple[int, int, int, int], min_face_px: float
+    ) -> list[FaceDetection]:
+        """Faces inside ``region`` ``(x1, y1, x2, y2)`` of ``image`` no smaller than about
+        ``min_face_px`` (a search hint: cheaper detectors skip smaller scales), boxes in the
+        whole image's coordinates."""
+        ...
+
+    def search_cost(
+        self, shape: tuple[int, ...], region: tuple[int, int, int, int], min_face_px: float
+    ) -> float:
+        """About what :meth:`detect_in` costs with these arguments, as a fraction of a
+        whole-frame search of a frame of this ``(H, W, ...)`` shape."""
         ...
 
 
@@ -81,6 +98,10 @@ class ScaledFaceDetector(ABC):
     """
 
     name: str = "base"
+    native_min_face: float = 0.0
+    """For detectors that search an image pyramid (cost about proportional to 1 / the smallest
+    face squared), the smallest face they can find at all, in pixels at the detection
+    resolution (MTCNN: its first window); 0 for single-scale detectors."""
 
     def __init__(
         self,
@@ -115,21 +136,71 @@ class ScaledFaceDetector(ABC):
             found = self._detect_at(image, self.retry_max_side)
         return found
 
-    def _detect_at(self, image: np.ndarray, max_side: int) -> list[FaceDetection]:
+    def search_cost(
+        self, shape: tuple[int, ...], region: tuple[int, int, int, int], min_face_px: float
+    ) -> float:
+        """About what :meth:`detect_in` costs with these arguments, as a fraction of the first
+        pass of :meth:`detect` on a frame of this ``(H, W, ...)`` shape: the share of the
+        frame searched and, for pyramid detectors, the share of the pyramid left when faces
+        smaller than ``min_face_px`` are skipped."""
+        h, w = shape[0], shape[1]
+        area = max(0, region[2] - region[0]) * max(0, region[3] - region[1]) / float(h * w)
+        if self.native_min_face <= 0:
+            return area
+        scale = min(1.0, self.max_side / max(h, w))
+        whole = max(self.native_min_face, self.min_face_px * scale)
+        part = max(whole, min_face_px * scale)
+        return area * (whole / part) ** 2
+
+    def detect_in(
+        self, image: np.ndarray, region: tuple[int, int, int, int], min_face_px: float
+    ) -> list[FaceDetection]:
+        """Faces inside ``region`` ``(x1, y1, x2, y2)`` of a frame, in the frame's coordinates,
+        best score first: what :meth:`detect` would find there, at the same resolution, when
+        faces smaller than ``min_face_px`` need not be looked for (the detector's smallest
+        scales, most of its cost, are skipped). No retry at a higher resolution: the caller
+        knows where the faces were and falls back to :meth:`detect` when they are gone.
+
+        A face cut by the region's edge may be missed or boxed short, so regions should hold
+        the faces sought with room to spare."""
+        image = _check_image(image)
+        h, w = image.shape[:2]
+        x1, y1 = max(0, int(region[0])), max(0, int(region[1]))
+        x2, y2 = min(w, math.ceil(region[2])), min(h, math.ceil(region[3]))
+        if x2 <= x1 or y2 <= y1:
+            return []
+        return self._detect_at(image, self.max_side, (x1, y1, x2, y2), min_face_px)
+
+    def _detect_at(
+        self,
+        image: np.ndarray,
+        max_side: int,
+        region: tuple[int, int, int, int] | None = None,
+        min_face_px: float = 0.0,
+    ) -> list[FaceDetection]:
+        """Detect at the scale that brings the whole frame's longer side to ``max_side``, in
+        ``region`` (integer pixels inside the frame) or the whole frame."""
         h, w = image.shape[:2]
         scale = min(1.0, max_side / max(h, w))
+        x0, y0 = (region[0], region[1]) if region is not None else (0, 0)
+        part = image if region is None else image[region[1] : region[3], region[0] : region[2]]
+        ph, pw = part.shape[:2]
         if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            size = (max(1, round(pw * scale)), max(1, round(ph * scale)))
+            small = cv2.resize(part, size, interpolation=cv2.INTER_AREA)
         else:
-            small = image
-        sx, sy = small.shape[1] / w, small.shape[0] / h
-        raw = self.detect_native(brighten_if_dark(small), self.min_face_px * min(sx, sy))
+            small = np.ascontiguousarray(part)
+        sx, sy = small.shape[1] / pw, small.shape[0] / ph
+        smallest = max(float(self.min_face_px), float(min_face_px))
+        raw = self.detect_native(brighten_if_dark(small), smallest * min(sx, sy))
         found = []
         for d in raw:
             if d.score < self.min_score:
                 continue
-            x1, y1, x2, y2 = d.box[0] / sx, d.box[1] / sy, d.box[2] / sx, d.box[3] / sy
+            x1 = d.box[0] / sx + x0
+            y1 = d.box[1] / sy + y0
+            x2 = d.box[2] / sx + x0
+            y2 = d.box[3] / sy + y0
             if min(x2 - x1, y2 - y1) < self.min_face_px:
                 continue
             box = (
@@ -143,6 +214,7 @@ class ScaledFaceDetector(ABC):
             landmarks = None
             if d.landmarks is not None:
                 landmarks = np.asarray(d.landmarks, dtype=np.float64) / np.array([sx, sy])
+                landmarks += np.array([x0, y0], dtype=np.float64)
             found.append(FaceDetection(box, float(d.score), landmarks))
         found.sort(key=lambda d: -d.score)
         return found

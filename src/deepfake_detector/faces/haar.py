@@ -24,6 +24,7 @@ class HaarDetector(ScaledFaceDetector):
     """Frontal faces by Haar cascade; boxes only."""
 
     name = "haar"
+    native_min_face = float(_MIN_WINDOW)
 
     def __init__(
         self,

@@ -77,6 +77,7 @@ class MtcnnDetector(ScaledFaceDetector):
         if min_window < 12:
             raise ValueError(f"min_window must be at least 12 (MTCNN's window), got {min_window}")
         self.min_window = int(min_window)
+        self.native_min_face = float(self.min_window)
         # Last-stage threshold no stricter than min_score, so min_score alone decides.
         self._net = _FloatMTCNN(steps_threshold=[0.6, 0.7, min(0.7, self.min_score)])
 

@@ -6,7 +6,7 @@ IoU alone would split it. A detection may continue a track when either
 * its box overlaps the track's last box by at least ``min_iou``, or
 * its centre lies within ``max_shift(dt)`` face sizes of where the track was last seen, or of
   where the track's last two sightings say it should be now (constant velocity), **and** its size
-  is within a factor ``_MAX_SIZE_RATIO`` of the track's last face.
+  is within a factor ``MAX_SIZE_RATIO`` of the track's last face.
 
 ``max_shift(dt) = min(_SHIFT_BASE + _SHIFT_PER_SECOND * dt, _SHIFT_MAX)``, with ``dt`` the time
 since the track was last seen: the longer a face has been unseen the further it may have gone.
@@ -35,7 +35,7 @@ _SHIFT_PER_SECOND = 1.5
 walking across the frame about this much."""
 _SHIFT_MAX = 5.0
 """However long a face was unseen, it is not linked to a face further than this."""
-_MAX_SIZE_RATIO = 2.0
+MAX_SIZE_RATIO = 2.0
 """Faces whose sizes (square root of box area) differ more than this are different people,
 unless their boxes overlap by ``min_iou`` (a fast zoom)."""
 _BLOCKED = 1e6
@@ -109,7 +109,7 @@ def _link_cost(track: list[TrackedFace], face: FaceDetection, t: float, min_iou:
     last = track[-1]
     box = last.detection.box
     overlap = box_iou(box, face.box)
-    last_size, size = _size(box), _size(face.box)
+    last_size, size = face_size(box), face_size(face.box)
     scale = 0.5 * (last_size + size)
     centre = _centre(face.box)
     shift = float(np.hypot(*(centre - _centre(box)))) / scale
@@ -119,18 +119,23 @@ def _link_cost(track: list[TrackedFace], face: FaceDetection, t: float, min_iou:
         predicted = _centre(box) + velocity * (t - last.time_s)
         shift = min(shift, float(np.hypot(*(centre - predicted))) / scale)
     ratio = max(last_size, size) / min(last_size, size)
-    dt = max(0.0, t - last.time_s)
-    max_shift = min(_SHIFT_BASE + _SHIFT_PER_SECOND * dt, _SHIFT_MAX)
-    if overlap < min_iou and (shift > max_shift or ratio > _MAX_SIZE_RATIO):
+    if overlap < min_iou and (shift > max_shift(t - last.time_s) or ratio > MAX_SIZE_RATIO):
         return _BLOCKED
     return shift + (1.0 - overlap) + math.log(ratio)
+
+
+def max_shift(dt: float) -> float:
+    """How far, in face sizes, a face last seen ``dt`` seconds ago may have gone and still
+    continue its track (without overlapping its last box)."""
+    return min(_SHIFT_BASE + _SHIFT_PER_SECOND * max(0.0, dt), _SHIFT_MAX)
 
 
 def _centre(box: tuple[float, float, float, float]) -> np.ndarray:
     return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
 
 
-def _size(box: tuple[float, float, float, float]) -> float:
+def face_size(box: tuple[float, float, float, float]) -> float:
+    """A box's size as tracking measures it: the square root of its area."""
     return math.sqrt(max(box[2] - box[0], 1e-6) * max(box[3] - box[1], 1e-6))
 
 

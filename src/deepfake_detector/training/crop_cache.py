@@ -156,9 +156,10 @@ def extract_to_cache(
     Crops are always cut from the exact, evenly spaced frames, whatever ``settings.sample_snap``
     says: snapping to keyframes saves decoding at serving time, but a training set must be the
     same set of frames every time it is rebuilt (and a cache made before snapping existed stays
-    valid to resume).
+    valid to resume). Likewise every frame is searched whole for faces (``full_detect_every``
+    1): a guided search saves time at serving, but may find a person entering late.
     """
-    settings = replace(settings, sample_snap=0.0)
+    settings = replace(settings, sample_snap=0.0, full_detect_every=1)
     start = time.perf_counter()
     root, cache_dir = Path(root), Path(cache_dir)
     _prepare(cache_dir, cache_settings(spec, settings))
