@@ -19,62 +19,43 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from deepfake_detector.errors import ModelError
 from deepfake_detector.models.checkpoints import load_checkpoint
 from deepfake_detector.models.registry import ResolvedModel, resolve_model
-from deepfake_detector.training.config import TrainConfig
-from deepfake_detector.training.data import make_datasets
-from deepfake_detector.training.logo import fold_dirs
+from deepfake_detector.training.logo import FoldScores, fold_dirs, score_fold
 from deepfake_detector.training.metrics import binary_metrics
 
 COLUMNS = ("fold model", "second model", "sum")
 
 
-@torch.no_grad()
-def score_clips(run: Path, second: ResolvedModel) -> dict[str, np.ndarray | list[str]]:
-    """Every validation clip of a fold run: label, family ('' for reals), kind, identity group,
-    and the raw clip logits of the fold's model and of ``second``."""
-    loaded = load_checkpoint(run / "model")
+def score_clips(run: Path, second: ResolvedModel) -> tuple[FoldScores, np.ndarray]:
+    """Every validation clip of a fold run (every family's, not only the held-out one's) and
+    its scores, one row per column of ``COLUMNS``: the raw clip logits of the fold's model, of
+    ``second``, and their sum."""
+    mine = load_checkpoint(run / "model").config
     for key in ("input_size", "mean", "std", "channel_order"):
-        mine, theirs = getattr(loaded.config, key), getattr(second.config, key)
-        if mine != theirs:
-            raise ModelError(f"{second.origin} takes other crops ({key} {theirs}, not {mine})")
-    config = TrainConfig.from_dict(loaded.config.training["config"], source=str(run))
-    _, val, _ = make_datasets(config, loaded.config)
-    networks = [loaded.network.float().eval(), second.load_network().float()]
-    rows: dict[str, list] = {k: [] for k in ("label", "family", "kind", "group", "a", "b")}
-    for index, (track_i, family) in enumerate(val.fixed or []):
-        frames, length, label, _ = val[index]
-        logits = [
-            float(net(frames[None], torch.tensor([length]))[0].float()[0]) for net in networks
-        ]
-        entry = val.entries[val.track(track_i).entry]
-        rows["label"].append(int(label))
-        rows["family"].append(val.family_names[family] if family >= 0 else "")
-        rows["kind"].append(entry.item.kind)
-        rows["group"].append(entry.group or entry.path)
-        rows["a"].append(logits[0])
-        rows["b"].append(logits[1])
-    out: dict[str, np.ndarray | list[str]] = {k: rows[k] for k in ("family", "kind", "group")}
-    out["label"] = np.asarray(rows["label"], np.int64)
-    a, b = (np.asarray(rows[k], np.float64) for k in ("a", "b"))
-    out["scores"] = np.stack([a, b, a / (a.std() or 1.0) + b / (b.std() or 1.0)])
-    return out
+        if getattr(mine, key) != getattr(second.config, key):
+            raise ModelError(
+                f"{second.origin} takes other crops "
+                f"({key} {getattr(second.config, key)}, not {getattr(mine, key)})"
+            )
+    fold = score_fold(run, also=[second.load_network().float()], every_family=True, landmarks=False)
+    a, b = fold.logits, fold.also_logits[0]
+    return fold, np.stack([a, b, a / (a.std() or 1.0) + b / (b.std() or 1.0)])
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray, keep: np.ndarray) -> list[float]:
     return [binary_metrics(labels[keep].tolist(), s[keep].tolist())["auc"] for s in scores]
 
 
-def fold_rows(name: str, holdout: list[str], clips: dict) -> list[str]:
+def fold_rows(fold: FoldScores, scores: np.ndarray) -> list[str]:
     """Markdown rows: per family, its clips against the real videos of the fold (held-out
     families) or against every real clip (synthesised families, which are made from stills too);
     and a held-out swap family against its own originals."""
-    labels, scores, families = clips["label"], clips["scores"], clips["family"]
+    name, holdout, labels, families = fold.name, fold.holdout, fold.labels, fold.families
     real = labels == 0
-    video = np.array([k == "video" for k in clips["kind"]])
+    video = np.array([k == "video" for k in fold.kinds])
     rows = []
     for family in sorted({f for f in families if f}):
         fake = np.array([f == family for f in families])
@@ -83,8 +64,8 @@ def fold_rows(name: str, holdout: list[str], clips: dict) -> list[str]:
         aucs = _auc(labels, scores, others | fake)
         what = "held out, against real videos" if held else "seen or synthesised, all reals"
         rows.append(f"| {name} | {family} | {what} | {int(fake.sum())} | " + _cells(aucs))
-        groups = {g for g, f in zip(clips["group"], fake, strict=True) if f}
-        originals = real & np.array([g in groups for g in clips["group"]])
+        groups = {g for g, f in zip(fold.groups, fake, strict=True) if f}
+        originals = real & np.array([g in groups for g in fold.groups])
         if held and originals.any():
             aucs = _auc(labels, scores, originals | fake)
             rows.append(
@@ -110,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         second = resolve_model(args.model)
         tables = []
         for run in folds:
-            config = load_checkpoint(run / "model").config.training["config"]
-            holdout = list(config.get("holdout_families") or [])
-            tables += fold_rows(run.name, holdout, score_clips(run, second))
+            tables += fold_rows(*score_clips(run, second))
     except ModelError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from test_trainer import SIZE, _config, _crop, write_cache
 
+from deepfake_detector.models.checkpoints import load_checkpoint
 from deepfake_detector.training.calibration import expected_calibration_error
 from deepfake_detector.training.config import AugmentConfig, ConfigError
 from deepfake_detector.training.crop_cache import CropCache
@@ -210,6 +211,15 @@ def test_logo_fold_runs_and_report(
         folds.append(score_fold(out))
     assert folds[0].holdout == ["gen_a"]
     assert set(folds[0].families) == {"", "gen_a"}  # only reals and the held-out family
+    # Every family's clips, and a further network scoring them alike (here the fold's own).
+    own = load_checkpoint(tmp_path / "gen_a" / "model").network.float()
+    everything = score_fold(tmp_path / "gen_a", also=[own], every_family=True, landmarks=False)
+    assert everything.holdout == ["gen_a"] and everything.landmark_logits is None
+    assert {"", "gen_a", "gen_b"} <= set(everything.families)
+    assert everything.also_logits.shape == (1, len(everything.logits))
+    np.testing.assert_allclose(everything.also_logits[0], everything.logits, atol=1e-5)
+    video = everything.restricted_to_videos()
+    assert video.also_logits.shape == (1, len(video.logits))
     report = logo_report(folds)
     assert [r["family"] for r in report["families"]] == ["gen_a", "gen_b"]
     assert all(r["n_fake"] == 2 for r in report["families"])

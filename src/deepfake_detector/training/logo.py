@@ -23,6 +23,7 @@ Only folds' validation clips are used: nothing here looks at ``dev_eval``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,9 @@ class FoldScores:
     landmark_logits: np.ndarray | None = None
     """The landmark-dynamics scorer's logits (fitted on the fold's training tracks), NaN where
     it abstains; ``None`` when it could not be fitted."""
+    also_logits: np.ndarray | None = None
+    """``(networks, clips)`` raw clip logits of the further networks ``score_fold`` was given,
+    ``None`` without any."""
 
     def restricted_to_videos(self) -> FoldScores:
         """Only clips of video items: held-out fakes are videos, and comparing them with real
@@ -80,6 +84,7 @@ class FoldScores:
             [self.kinds[k] for k in keep],
             [self.groups[k] for k in keep],
             None if self.landmark_logits is None else self.landmark_logits[keep],
+            None if self.also_logits is None else self.also_logits[:, keep],
         )
 
 
@@ -88,8 +93,19 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
-    """Re-score a fold run's best model (``run_dir/model``) on that run's validation clips."""
+def score_fold(
+    run_dir: str | Path,
+    threads: int = 0,
+    *,
+    also: Sequence[torch.nn.Module] = (),
+    every_family: bool = False,
+    landmarks: bool = True,
+) -> FoldScores:
+    """Re-score a fold run's best model (``run_dir/model``) on that run's validation clips: the
+    reals and the held-out families' fakes, or every family's with ``every_family``.
+
+    ``also``: further networks (taking the same crops) that score the same clips, into
+    ``also_logits``; ``landmarks=False`` skips fitting the landmark-dynamics scorer."""
     from deepfake_detector.training.data import make_datasets
 
     run = Path(run_dir)
@@ -98,36 +114,43 @@ def score_fold(run_dir: str | Path, threads: int = 0) -> FoldScores:
     if threads:
         torch.set_num_threads(threads)
     train_set, val, _ = make_datasets(config, loaded.config)
-    landmarks = fit_on_tracks(val.root, train_set.entries, train_set.tracks + train_set.fake_tracks)
-    network = loaded.network.float().eval()
+    scorer = None
+    if landmarks:
+        scorer = fit_on_tracks(
+            val.root, train_set.entries, train_set.tracks + train_set.fake_tracks
+        )
+    networks = [loaded.network.float().eval(), *(net.eval() for net in also)]
     holdout = set(config.holdout_families)
-    logits, labels, families, paths, kinds, groups, lm = ([] for _ in range(7))
+    logits: list[list[float]] = []
+    labels, families, paths, kinds, groups, lm = ([] for _ in range(6))
     for index, (track_i, family) in enumerate(val.fixed or []):
         name = val.family_names[family] if family >= 0 else ""
-        if family >= 0 and name not in holdout:
+        if family >= 0 and name not in holdout and not every_family:
             continue
         frames, length, label, _ = val[index]
-        clip, _ = network(frames[None], torch.tensor([length]))
+        lengths = torch.tensor([length])
+        logits.append([float(net(frames[None], lengths)[0].float()[0]) for net in networks])
         track = val.track(track_i)
         entry = val.entries[track.entry]
-        logits.append(float(clip.float()[0]))
         labels.append(int(label))
         families.append(name)
         paths.append(entry.path)
         kinds.append(entry.item.kind)
         groups.append(entry.group or entry.path)
-        features = track_features(val.root, entry, track) if landmarks else None
-        lm.append(np.nan if features is None else landmarks.logit(features))
+        features = track_features(val.root, entry, track) if scorer else None
+        lm.append(np.nan if features is None else scorer.logit(features))
+    table = np.asarray(logits, np.float64).reshape(len(logits), len(networks)).T
     return FoldScores(
         run.name,
         sorted(holdout),
-        np.asarray(logits, np.float64),
+        table[0],
         np.asarray(labels, np.int64),
         families,
         paths,
         kinds,
         groups,
-        np.asarray(lm, np.float64) if landmarks else None,
+        np.asarray(lm, np.float64) if scorer else None,
+        table[1:] if also else None,
     )
 
 
