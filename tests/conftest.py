@@ -62,3 +62,21 @@ def rotated_video(video_dir: Path) -> Path:
         frames = [np.rot90(f.to_ndarray(format="rgb24"), k=-1).copy() for f in c.decode(video=0)]
     # Stored rotated a quarter turn clockwise; the metadata says "turn it back" (90 CCW).
     return video_factory.write_video(video_dir / "rotated.mp4", frames, fps=25, rotation=90)
+
+
+@pytest.fixture
+def guided_searches(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every ``GuidedDetection`` the face extractor makes during the test, in order (the real
+    class, recorded), to see how each video's samples were searched."""
+    from deepfake_detector.analysis import extraction
+    from deepfake_detector.faces.guided import GuidedDetection
+
+    made: list[object] = []
+
+    class Recorded(GuidedDetection):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            made.append(self)
+
+    monkeypatch.setattr(extraction, "GuidedDetection", Recorded)
+    return made

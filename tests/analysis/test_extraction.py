@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from deepfake_detector.analysis.extraction import FaceExtractor, StageClock
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.faces import CropSpec
+from deepfake_detector.faces.guided import GuidedDetection
 from deepfake_detector.faces.tracking import box_iou
 
 import video_factory as vf
@@ -43,22 +43,11 @@ def test_no_face_gives_no_people(no_face_video: Path) -> None:
 
 
 def test_guided_search_gives_the_faces_whole_searches_give(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, guided_searches: list[GuidedDetection]
 ) -> None:
     """DFD_FULL_DETECT_EVERY=4 on a 720p video of two people: most samples are searched only
     near the faces followed, and the people, their frames and their faces are those that
     searching every sample whole gives."""
-    from deepfake_detector.analysis import extraction
-    from deepfake_detector.faces.guided import GuidedDetection
-
-    made: list[GuidedDetection] = []
-
-    class Recorded(GuidedDetection):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            made.append(self)
-
-    monkeypatch.setattr(extraction, "GuidedDetection", Recorded)
     video = vf.scene_video(
         tmp_path / "two-720p.mp4", vf.scaled_layers(vf.two_faces_layers(), 2.0), size=(1280, 720)
     )
@@ -67,7 +56,7 @@ def test_guided_search_gives_the_faces_whole_searches_give(
     for every in (1, 4):
         extractor = FaceExtractor(AnalysisSettings(frames=12, full_detect_every=every), spec)
         results[every] = extractor.extract(extractor.open(video))
-    whole, guided = made
+    whole, guided = guided_searches
     assert (whole.full_searches, whole.guided_searches) == (12, 0)
     assert (guided.full_searches, guided.guided_searches) == (3, 9)
     assert len(results[1].people) == len(results[4].people) == 2

@@ -14,6 +14,7 @@ import pytest
 
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.faces import CropSpec
+from deepfake_detector.faces.guided import GuidedDetection
 from deepfake_detector.training.crop_cache import (
     CacheError,
     CropCache,
@@ -166,25 +167,14 @@ def test_training_crops_come_from_the_exact_frames_whatever_the_snap_setting(
 
 
 def test_training_crops_come_from_whole_frame_searches_whatever_the_setting(
-    two_faces_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    two_faces_video: Path, tmp_path: Path, guided_searches: list[GuidedDetection]
 ) -> None:
     """Serving may search most samples only near the faces already followed
     (DFD_FULL_DETECT_EVERY); a training set searches every frame whole."""
-    from deepfake_detector.analysis import extraction
-    from deepfake_detector.faces.guided import GuidedDetection
-
-    made: list[GuidedDetection] = []
-
-    class Recorded(GuidedDetection):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            made.append(self)
-
-    monkeypatch.setattr(extraction, "GuidedDetection", Recorded)
     item = IndexItem(str(two_faces_video), REAL, group="a")
     settings = AnalysisSettings(frames=8, full_detect_every=4)
     extract_to_cache([item], tmp_path, tmp_path / "c", spec=SPEC, settings=settings, progress=False)
-    (guided,) = made
+    (guided,) = guided_searches
     assert guided.full_every == 1 and (guided.full_searches, guided.guided_searches) == (8, 0)
 
 
