@@ -14,7 +14,8 @@ frame) and, against MTCNN (the default, the reference), how many of MTCNN's face
 Frames are decoded once, before any timing, and every detector sees the same ones at the
 pipeline's settings (longer side scaled to 640, the retry at 960 when nothing is found);
 ``--detectors mtcnn,mtcnn@480`` compares MTCNN with itself on frames scaled to 480 (its retry at
-720).
+720); ``--detectors mtcnn,mtcnn#torch-cpu`` with its networks run by PyTorch (``mtcnn#cuda`` on a
+GPU).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_detectors.py \\
         --out docs/benchmark-2026-12-03-detectors.json
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -67,10 +69,18 @@ def video_frames(path: Path, count: int) -> list[np.ndarray]:
 
 
 def run_detector(spec: str, frames: list[np.ndarray]) -> tuple[list[list[Any]], list[float]]:
-    """``spec``: a detector name, or ``name@N`` for that detector on frames scaled to a longer
-    side of N instead of the pipeline's 640 (``DFD_DETECT_MAX_SIDE``)."""
+    """``spec``: a detector name; ``name@N`` for that detector on frames scaled to a longer side
+    of N instead of the pipeline's 640 (``DFD_DETECT_MAX_SIDE``); ``name#DEVICE`` for its
+    networks on DEVICE (``DFD_DETECT_DEVICE``, e.g. ``mtcnn#cuda``), where ``#torch-cpu`` runs
+    MTCNN's networks through PyTorch on the CPU (the GPU path's code, on the CPU)."""
+    spec, _, device = spec.partition("#")
     name, _, side = spec.partition("@")
-    detector = create_detector(name, max_side=int(side)) if side else create_detector(name)
+    options: dict[str, Any] = {"max_side": int(side)} if side else {}
+    if device and device != "torch-cpu":
+        options["device"] = device
+    detector = create_detector(name, **options)
+    if device == "torch-cpu":
+        detector.run_networks_on(torch.device("cpu"))
     detector.detect(frames[0])  # warm-up (first-call allocations)
     found, times = [], []
     for frame in frames:

@@ -41,6 +41,10 @@ class AnalysisSettings:
     samples a quarter of their spacing does (README, "Speed and memory")."""
     detector: str = "mtcnn"
     """Registered face detector name."""
+    detect_device: str = "cpu"
+    """Where the face detector's networks run: ``cpu``, or ``cuda`` / ``cuda:N`` / ``auto`` (the
+    first GPU when CUDA works) for MTCNN's networks through PyTorch on the GPU, same weights and
+    results (``faces/onnx_torch.py``). The other detectors run on the CPU only."""
     full_detect_every: int = 4
     """In a video, search the whole frame for faces in every this many samples (the first one
     included) and, in the samples between, only near the faces of the sample before, for faces

@@ -24,3 +24,11 @@ def test_smaller_frames_find_the_scene_faces_and_compare_face_by_face() -> None:
     empty = [[] for _ in frames]
     assert bench_detectors.compare(reference, empty) == {"matched": 0, "missed": 7, "extra": 0}
     assert bench_detectors.compare(empty, reference) == {"matched": 0, "missed": 0, "extra": 7}
+
+
+def test_mtcnn_networks_through_pytorch_find_the_same_faces() -> None:
+    frames = bench_detectors.fixture_frames()
+    reference, _ = bench_detectors.run_detector("mtcnn", frames)
+    ported, times = bench_detectors.run_detector("mtcnn#torch-cpu", frames)
+    assert len(times) == len(frames)
+    assert bench_detectors.compare(reference, ported) == {"matched": 7, "missed": 0, "extra": 0}

@@ -115,11 +115,13 @@ class FaceExtractor:
     ) -> None:
         self.settings = settings
         self.crop = crop
+        options = {} if settings.detect_device == "cpu" else {"device": settings.detect_device}
         self.detector = detector or create_detector(
             settings.detector,
             max_side=settings.detect_max_side,
             min_score=settings.detect_min_score,
             min_face_px=settings.min_face_px,
+            **options,
         )
 
     def open(self, path: str | Path) -> MediaSource:

