@@ -2,12 +2,13 @@
 
 A full-frame detection looks for faces of every size everywhere; most of its cost is the
 smallest scales. Between two samples a face stays about where and how large it was, so in the
-samples between full searches only the region where tracking could still link each face
-(``tracking.max_shift`` of the time elapsed, in face sizes) is searched, and only for faces no
-smaller than tracking's size gate allows (``tracking.MAX_SIZE_RATIO``). A face lost there (or
-any other surprise) makes that sample a full search, so a guided sample never reports fewer
-faces than were being followed; what it can miss is a *new* face appearing elsewhere, which the
-next full search, at most ``full_every - 1`` samples later, finds.
+samples between full searches only the region where tracking could still link each face seen
+in the last few samples (``tracking.max_shift`` of the time elapsed, in face sizes) is searched,
+and only for faces no smaller than tracking's size gate allows (``tracking.MAX_SIZE_RATIO``).
+A face of the previous sample not found there makes that sample a full search, so a guided
+sample never reports fewer faces than the sample before; what it can miss is a *new* face
+appearing elsewhere, which the next full search, at most ``full_every - 1`` samples later,
+finds.
 
 Measured in the README, "Speed and memory" (``DFD_FULL_DETECT_EVERY``).
 """
