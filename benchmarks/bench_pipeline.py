@@ -380,6 +380,13 @@ def run_case(
     return case
 
 
+WEB_POLL_S = 0.2
+"""How often ``--web`` asks for the job's state. A verdict is seen up to this late (0.1 s on
+average); the result page asks every 0.6 s. Asking every 0.05 s, as before 2026-12-04, cost the
+worker sharing the 2-core host about 0.8 s of a 10 s analysis of the 20-face clip (each answer
+is a request through Flask and the database)."""
+
+
 def measure_web(clip: Path, warmup: Path, args: argparse.Namespace) -> JsonDict:
     """Upload-to-verdict through a real ``serve`` (embedded: web and worker in one process, as
     ``serve`` runs by default) on a fresh data folder: the warm-up clip first (the model loaded
@@ -412,7 +419,7 @@ def measure_web(clip: Path, warmup: Path, args: argparse.Namespace) -> JsonDict:
                     if verdict_at is not None and state.get("heatmaps_state") != "pending":
                         heatmaps_at = now
                         break
-                    time.sleep(0.05)
+                    time.sleep(WEB_POLL_S)
                 if verdict_at is None or heatmaps_at is None:
                     raise RuntimeError(f"no verdict within {args.timeout:g} s")
                 return str(reply.body["id"]), verdict_at - started, heatmaps_at - started
@@ -448,12 +455,13 @@ def _brief(result: JsonDict | None) -> str:
 
 
 def case_targets(spec: clipgen.ClipSpec, case: JsonDict) -> JsonDict:
-    """The issue's targets for one clip. They apply to the 2 s GOP clips; the time target is
-    stated for the 60 s 1080p one only (``None`` = not applicable or not measured)."""
+    """The issue's targets for one clip. They apply to the 2 s GOP clips of one face (the crowd
+    clip is reported, not held to them); the time target is stated for the 60 s 1080p one only
+    (``None`` = not applicable or not measured)."""
     ours, speedup = case["ours"] or {}, case["speedup"]
     total, rss = ours.get("total_s"), ours.get("peak_rss_mb")
     return {
-        "applies": spec.gop == 60 and spec.name in clipgen.CLIPS,
+        "applies": spec.gop == 60 and spec.faces == 1 and spec.name in clipgen.CLIPS,
         "ours_total_s_lt_5": (
             total < TARGET_TOTAL_S if spec.name == clipgen.HEADLINE and total is not None else None
         ),

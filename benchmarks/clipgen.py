@@ -54,6 +54,9 @@ class ClipSpec:
     source: Path | None = None
     """Real footage looped to ``duration_s`` instead of the rendered scene (its own size and
     rate must match ``width``, ``height`` and ``fps``)."""
+    faces: int = 1
+    """1: one portrait drifting across the scene; more: a grid of that many face crops (the
+    astronaut and Grace Hopper by turns, each bobbing), a crowd of people to track and score."""
 
     @property
     def available(self) -> bool:
@@ -89,6 +92,7 @@ CLIPS: dict[str, ClipSpec] = {
         ClipSpec("60s-1080p-g60", 60, 1920, 1080),
         ClipSpec("60s-1080p-g250", 60, 1920, 1080, gop=None),
         ClipSpec("60s-1080p-real", 60, 1920, 1080, fps=25, gop=50, source=REAL_FOOTAGE),
+        ClipSpec("10s-1080p-20faces", 10, 1920, 1080, faces=20),
     )
 }
 """The benchmark's cases. Targets apply to the 2 s GOP (g60) clips; g250 is reported for honesty."""
@@ -147,6 +151,7 @@ def describe_clip(spec: ClipSpec, path: Path) -> dict[str, object]:
         "codec": codec,
         "encoder": f"libx264 preset={PRESET} crf={CRF} yuv420p",
         "source": f"real footage looped: {spec.source.name}" if spec.source else "rendered",
+        "faces_rendered": None if spec.source else spec.faces,
         "file_size_mb": round(size / 1e6, 2),
         "bitrate_mbps": round(size * 8 / spec.duration_s / 1e6, 2),
     }
@@ -173,6 +178,8 @@ class _Scene:
             for _ in range(_GRAIN_PLANES)
         ]
 
+        self.crowd = _crowd(spec) if spec.faces > 1 else []
+
     def placement(self, t: float) -> video_factory.Placement:
         """The portrait drifts left to right over the clip, bobbing slightly."""
         w, h = self.spec.width, self.spec.height
@@ -189,13 +196,45 @@ class _Scene:
         bx = round(self.pan_x * u)
         by = round(self.pan_y * 0.5 * (1 - math.cos(2 * math.pi * u)))
         canvas = self.backdrop[by : by + h, bx : bx + w].copy()
-        where = self.placement(t)
-        fh, fw = self.face.shape[:2]
-        x, y = round(where.x), round(where.y)
-        canvas[y : y + fh, x : x + fw] = self.face
+        if self.crowd:
+            for patch, x, y, phase in self.crowd:
+                dy = round(0.015 * h * math.sin(2 * math.pi * t / 4 + phase))
+                ph, pw = patch.shape[:2]
+                canvas[y + dy : y + dy + ph, x : x + pw] = patch
+        else:
+            where = self.placement(t)
+            fh, fw = self.face.shape[:2]
+            x, y = round(where.x), round(where.y)
+            canvas[y : y + fh, x : x + fw] = self.face
         i = round(t * self.spec.fps)
         cv2.add(canvas, self.grain[(5 * i) % _GRAIN_PLANES], dst=canvas)
         return canvas
+
+
+def _crowd(spec: ClipSpec) -> list[tuple[np.ndarray, int, int, float]]:
+    """``spec.faces`` face crops on a grid, each ``(patch, x, y, bobbing phase)``: the photos'
+    faces with a margin of 0.6 face per side, scaled to 0.75 of a cell's height (faces about a
+    tenth of a 1080p frame's height with 20 faces, well within MTCNN's reach)."""
+    cols = math.ceil(math.sqrt(spec.faces * spec.width / spec.height))
+    rows = math.ceil(spec.faces / cols)
+    cell_w, cell_h = spec.width // cols, spec.height // rows
+    crops = []
+    for photo, (x1, y1, x2, y2) in (
+        (video_factory.astronaut(), video_factory.ASTRONAUT_FACE),
+        (video_factory.grace_hopper(), video_factory.GRACE_HOPPER_FACE),
+    ):
+        mx, my = round(0.6 * (x2 - x1)), round(0.6 * (y2 - y1))
+        crop = photo[max(0, y1 - my) : y2 + my, max(0, x1 - mx) : x2 + mx]
+        scale = 0.75 * cell_h / crop.shape[0]
+        crops.append(cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+    placed = []
+    for k in range(spec.faces):
+        patch = crops[k % 2]
+        ph, pw = patch.shape[:2]
+        x = (k % cols) * cell_w + (cell_w - pw) // 2
+        y = (k // cols) * cell_h + (cell_h - ph) // 2
+        placed.append((patch, x, y, 0.7 * k))
+    return placed
 
 
 def _backdrop(width: int, height: int) -> np.ndarray:

@@ -76,6 +76,7 @@ def test_targets_apply_to_the_two_second_gop_clips_only() -> None:
         "speedup_ge_10": True,
         "peak_rss_lt_1536_mb": True,
     }
+    assert case("10s-1080p-20faces", 1.0, 5.0, 900)["targets"]["applies"] is False  # reported only
     short = case("10s-720p-g60", 1.0, 5.0, 2000)
     assert short["targets"]["ours_total_s_lt_5"] is None  # time target is for 60 s 1080p only
     long_gop = case("60s-1080p-g250", 9.0, 60.0, 3000)
@@ -135,3 +136,15 @@ def test_throughput_smoke_runs_one_at_a_time_and_batched(tmp_path: Path) -> None
         batched["videos_per_s"] / one["videos_per_s"], rel=0.01
     )
     assert report["targets"]["videos_per_s_at_least_5_on_a_gpu"] is None  # no GPU in this run
+
+
+def test_the_crowd_clip_shows_every_face_it_renders() -> None:
+    """The crowd case's frames hold as many findable faces as it says (rendered here, small,
+    without encoding a clip)."""
+    from deepfake_detector.faces import create_detector
+
+    spec = clipgen.ClipSpec("crowd-test", 2, 640, 360, faces=4)
+    scene = clipgen._Scene(spec)
+    detector = create_detector("mtcnn")
+    for t in (0.0, 1.3):
+        assert len(detector.detect(scene.frame(t))) == 4

@@ -135,3 +135,12 @@ def test_real_heatmaps_of_the_test_faces(
 def test_the_api_documents_the_threshold_applied() -> None:
     schema = openapi_document()["components"]["schemas"]["Analysis"]["properties"]
     assert f"{round(MIN_FACE_FRACTION * 100)} %" in schema["heatmap_checks"]["description"]
+
+
+def test_a_chunk_starts_only_if_it_should_end_within_the_budget() -> None:
+    """Chunks so far took 1 s each on average: with 3.5 s spent, a fourth would end at 4.67 s."""
+    assert heatmaps.next_chunk_fits(0.0, 0, 1e-9)  # the first chunk always runs
+    assert heatmaps.next_chunk_fits(3.5, 3, None)  # no budget
+    assert heatmaps.next_chunk_fits(3.5, 3, 4.7)
+    assert not heatmaps.next_chunk_fits(3.5, 3, 4.6)  # the old rule (3.5 < 4.6) started it
+    assert not heatmaps.next_chunk_fits(1.2, 1, 2.0)
