@@ -95,7 +95,8 @@ CLIPS: dict[str, ClipSpec] = {
         ClipSpec("10s-1080p-20faces", 10, 1920, 1080, faces=20),
     )
 }
-"""The benchmark's cases. Targets apply to the 2 s GOP (g60) clips; g250 is reported for honesty."""
+"""The benchmark's cases. Targets apply to the 2 s GOP (g60) clips of one face; g250 and the
+20-face crowd are reported for honesty."""
 
 QUICK = ("10s-720p-g60", "60s-1080p-g60")
 HEADLINE = "60s-1080p-g60"
@@ -177,7 +178,6 @@ class _Scene:
             np.clip(rng.normal(2 * GRAIN_SIGMA, GRAIN_SIGMA, (h, w, 3)), 0, 255).astype(np.uint8)
             for _ in range(_GRAIN_PLANES)
         ]
-
         self.crowd = _crowd(spec) if spec.faces > 1 else []
 
     def placement(self, t: float) -> video_factory.Placement:

@@ -90,8 +90,17 @@ def test_codec_check_scores_every_version(face_clip: Path, monkeypatch: pytest.M
     shifts = [abs(v - clip["original"]) for v in clip["versions"].values()]
     assert clip["max_shift"] == pytest.approx(max(shifts))
     assert result["passed"] == (max(shifts) <= result["target"])
+    # Each member's own score too: which scorer reads the codec.
+    members = clip["members"]
+    assert set(members["versions"]) == {s.name for s in settings}
+    texture = [
+        abs(v["texture"] - members["original"]["texture"]) for v in members["versions"].values()
+    ]
+    assert members["max_shift"]["texture"] == pytest.approx(max(texture))
+    assert result["max_shift_by_member"]["texture"] == pytest.approx(max(texture))
     text = codec_markdown(result)
     assert "face.mp4" in text and "Largest shift" in text
+    assert "Largest shift of each member's own score" in text and "| texture" in text
     assert snaps == [0.0] * (1 + len(settings))
     assert frame_exact(analyzer).settings.sample_snap == 0.0
     exact = Analyzer(AnalysisSettings(frames=4, sample_snap=0.0), classifier=analyzer.classifier)

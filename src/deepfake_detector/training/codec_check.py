@@ -69,17 +69,20 @@ def codec_check(
             # version is sampled at the same moments as the reference and differs only in codec.
             reference = Path(tmp) / f"{n}-reference.mkv"
             transcode_video(source, reference, REFERENCE, max_seconds=seconds)
-            original = analyzer.analyze(reference).fake_probability
+            original, original_members = _scores(analyzer.analyze(reference))
             reference.unlink(missing_ok=True)
             done += 1
             if progress:
                 progress(done, total, item.path)
             versions: dict[str, float | None] = {}
+            member_versions: dict[str, dict[str, float | None]] = {}
             for setting in settings:
                 target = Path(tmp) / f"{n}-{setting.name}.{setting.container}"
                 try:
                     transcode_video(source, target, setting, max_seconds=seconds)
-                    versions[setting.name] = analyzer.analyze(target).fake_probability
+                    versions[setting.name], member_versions[setting.name] = _scores(
+                        analyzer.analyze(target)
+                    )
                 except Exception:  # an encoder that fails on one clip must not end the check
                     versions[setting.name] = None
                 target.unlink(missing_ok=True)
@@ -97,6 +100,11 @@ def codec_check(
                     "original": original,
                     "versions": versions,
                     "max_shift": max(shifts.values()) if shifts else None,
+                    "members": {
+                        "original": original_members,
+                        "versions": member_versions,
+                        "max_shift": _member_shifts(original_members, member_versions),
+                    },
                 }
             )
     per_setting = {}
@@ -112,14 +120,43 @@ def codec_check(
             "max_shift": max(shifts) if shifts else None,
         }
     worst = [c["max_shift"] for c in clips if c["max_shift"] is not None]
+    by_member: dict[str, float] = {}
+    for c in clips:
+        for member, shift in c["members"]["max_shift"].items():
+            by_member[member] = max(by_member.get(member, 0.0), shift)
     return {
         "clips": clips,
         "per_setting": per_setting,
         "max_shift": max(worst) if worst else None,
+        "max_shift_by_member": by_member,
         "target": MAX_SHIFT,
         "passed": bool(worst) and max(worst) <= MAX_SHIFT,
         "seconds": seconds,
     }
+
+
+def _scores(result: Any) -> tuple[float | None, dict[str, float | None]]:
+    """A result's fake probability and, for the person who set it (the most suspicious), each
+    member's score (``texture``, ``landmarks``; empty for a single model or no face)."""
+    faces = list(getattr(result, "faces", None) or [])
+    if not faces:
+        return result.fake_probability, {}
+    top = max(faces, key=lambda face: face.fake_probability)
+    return result.fake_probability, dict(getattr(top, "members", None) or {})
+
+
+def _member_shifts(
+    original: dict[str, float | None], versions: dict[str, dict[str, float | None]]
+) -> dict[str, float]:
+    """Each member's largest shift from its reference score over the versions: which of the
+    scorers reads the codec."""
+    shifts: dict[str, float] = {}
+    for scores in versions.values():
+        for member, value in scores.items():
+            reference = original.get(member)
+            if value is not None and reference is not None:
+                shifts[member] = max(shifts.get(member, 0.0), abs(value - reference))
+    return shifts
 
 
 def _f(x: float | None) -> str:
@@ -142,4 +179,15 @@ def codec_markdown(result: dict[str, Any]) -> str:
         f"(target ≤ {result['target']}: {'met' if result['passed'] else 'not met'}); "
         f"first {result['seconds']:.0f} s of each clip."
     )
+    members = sorted({m for c in result["clips"] for m in c["members"]["max_shift"]})
+    if members:
+        lines += [
+            "\nLargest shift of each member's own score (the person who set the clip's score):\n",
+            "| clip | " + " | ".join(members) + " |",
+            "|---|" + "---|" * len(members),
+        ]
+        for c in result["clips"]:
+            shifts = c["members"]["max_shift"]
+            cells = " | ".join(_f(shifts.get(m)) for m in members)
+            lines.append(f"| {Path(c['path']).name} | {cells} |")
     return "\n".join(lines) + "\n"
