@@ -12,7 +12,11 @@ import pytest
 
 from deepfake_detector.analysis import Analyzer
 from deepfake_detector.config import AnalysisSettings
-from deepfake_detector.training.codec_check import codec_check, codec_markdown, frame_exact
+from deepfake_detector.training.codec_check import (
+    codec_check,
+    codec_markdown,
+    same_frames_and_faces,
+)
 from deepfake_detector.training.index import FAKE, REAL, IndexItem
 from deepfake_detector.training.reencode import (
     CODEC_CHECK_SETTINGS,
@@ -65,14 +69,15 @@ def test_transcode_writes_the_codec_asked_for(face_clip: Path, tmp_path: Path, s
 
 
 def test_codec_check_scores_every_version(face_clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every version is analysed frame-exact even when the analyzer snaps samples to keyframes
-    (each encoder puts them elsewhere), with the same loaded model."""
-    analyzer = Analyzer(AnalysisSettings(frames=4, sample_snap=0.5))
-    snaps: list[float] = []
+    """Every version is analysed frame-exact and searched whole for faces even when the analyzer
+    snaps samples to keyframes (each encoder puts them elsewhere) and guides its searches, with
+    the same loaded model."""
+    analyzer = Analyzer(AnalysisSettings(frames=4, sample_snap=0.5, full_detect_every=4))
+    snaps: list[tuple[float, int]] = []
     analyze = Analyzer.analyze
 
     def spy(self: Analyzer, *args: Any, **kwargs: Any) -> Any:
-        snaps.append(self.settings.sample_snap)
+        snaps.append((self.settings.sample_snap, self.settings.full_detect_every))
         assert self.classifier is analyzer.classifier
         return analyze(self, *args, **kwargs)
 
@@ -101,7 +106,11 @@ def test_codec_check_scores_every_version(face_clip: Path, monkeypatch: pytest.M
     text = codec_markdown(result)
     assert "face.mp4" in text and "Largest shift" in text
     assert "Largest shift of each member's own score" in text and "| texture" in text
-    assert snaps == [0.0] * (1 + len(settings))
-    assert frame_exact(analyzer).settings.sample_snap == 0.0
-    exact = Analyzer(AnalysisSettings(frames=4, sample_snap=0.0), classifier=analyzer.classifier)
-    assert frame_exact(exact) is exact
+    assert snaps == [(0.0, 1)] * (1 + len(settings))
+    comparable = same_frames_and_faces(analyzer)
+    assert (comparable.settings.sample_snap, comparable.settings.full_detect_every) == (0.0, 1)
+    exact = Analyzer(
+        AnalysisSettings(frames=4, sample_snap=0.0, full_detect_every=1),
+        classifier=analyzer.classifier,
+    )
+    assert same_frames_and_faces(exact) is exact
