@@ -383,8 +383,8 @@ def run_case(
 WEB_POLL_S = 0.2
 """How often ``--web`` asks for the job's state. A verdict is seen up to this late (0.1 s on
 average); the result page asks every 0.6 s. Asking every 0.05 s, as before 2026-12-04, cost the
-worker sharing the 2-core host about 0.8 s of a 10 s analysis of the 20-face clip (each answer
-is a request through Flask and the database)."""
+worker sharing the 2-core host about 0.8 s of a 10 s analysis of the 20-face clip in one-off
+runs (each answer is a request through Flask and the database)."""
 
 
 def measure_web(clip: Path, warmup: Path, args: argparse.Namespace) -> JsonDict:

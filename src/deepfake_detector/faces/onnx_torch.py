@@ -77,7 +77,6 @@ class OnnxGraph:
             for t in model.graph.initializer
         }
         self.input_name = model.graph.input[0].name
-        self.output_names = [o.name for o in model.graph.output]
         self.nodes = []
         for node in model.graph.node:
             if node.op_type not in _OPS:
