@@ -427,3 +427,29 @@ def test_a_run_can_start_from_a_trained_model(cache_dir: Path, tmp_path: Path) -
         initial_weights(str(first.model_dir), model_config_for(replace(second, hidden=12)))
     with pytest.raises(ConfigError, match="init_from"):
         train(replace(second, init_from=str(tmp_path / "nowhere")), quiet=True)
+
+
+# Every device and mixed precision this host has: the CPU's bf16 autocast everywhere, and CUDA's
+# bf16 and fp16 (with loss scaling) where a GPU is (benchmarks/gpu_check.sh runs this file there).
+MIXED_PRECISION_RUNS = [("cpu", "bf16")] + (
+    [("cuda", "bf16"), ("cuda", "fp16")] if torch.cuda.is_available() else []
+)
+
+
+@pytest.mark.parametrize(("device", "precision"), MIXED_PRECISION_RUNS)
+def test_a_mixed_precision_run_resumes_and_its_model_serves(
+    cache_dir: Path, tmp_path: Path, device: str, precision: str
+) -> None:
+    out = tmp_path / "run"
+    config = _config(cache_dir, out, epochs=1, device=device, precision=precision)
+    first = train(config, quiet=True)
+    assert first.device.startswith(device) and first.precision == precision
+    result = train(replace(config, epochs=2), resume=True, quiet=True)
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert all(math.isfinite(h["loss"]) for h in result.history)
+
+    weights = load_file(str(out / "model" / "model.safetensors"))
+    assert all(torch.isfinite(t.float()).all() for t in weights.values())
+    clf = load_classifier(str(out / "model"), device=device)
+    scores = clf.score_clip([_crop(astronaut(), ASTRONAUT_FACE, 0, 0, 80) for _ in range(3)])
+    assert 0.0 <= scores.fake_probability <= 1.0

