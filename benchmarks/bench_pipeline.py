@@ -55,6 +55,7 @@ TARGET_SPEEDUP = 10.0
 TARGET_PEAK_RSS_MB = 1536.0
 TARGET_GPU_VIDEOS_PER_S = 5.0
 THROUGHPUT_CLIP = "10s-1080p-g60"
+THROUGHPUT_HALVES = ("one_at_a_time", "batched", "processes")
 
 MEMORY_FLOOR_MB = 1024
 """A running case is killed if the machine's available memory falls below this."""
@@ -127,6 +128,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="jobs at once in the batched half of --throughput (default 8)",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="also a third half of --throughput: this many job processes, each with its own "
+        "model and an equal share of the cores, one job at a time each, as `worker "
+        "--concurrency` runs them (default 0: not run)",
+    )
+    parser.add_argument(
+        "--halves",
+        default="one_at_a_time,batched,processes",
+        help="which of --throughput's halves to run, comma-separated (default all: processes "
+        "only with --processes)",
+    )
+    parser.add_argument(
         "--max-batch-frames",
         type=int,
         default=512,
@@ -145,6 +160,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--repeat, --baseline-repeat and --frames must be at least 1")
     if args.throughput is not None and (args.throughput < 1 or args.job_threads < 1):
         parser.error("--throughput and --job-threads must be at least 1")
+    if args.processes < 0:
+        parser.error("--processes must be 0 (not run) or more")
+    args.halves = [h.strip() for h in args.halves.split(",") if h.strip()]
+    unknown = set(args.halves) - set(THROUGHPUT_HALVES)
+    if unknown or not args.halves:
+        parser.error(f"--halves: choose from {', '.join(THROUGHPUT_HALVES)}")
     return args
 
 
@@ -259,35 +280,43 @@ def run_throughput(args: argparse.Namespace) -> int:
         "max_batch_frames": args.max_batch_frames,
     }
     runs: JsonDict = {}
-    for name, threads in (("one_at_a_time", 1), ("batched", args.job_threads)):
-        log(f"throughput: {args.throughput} videos, {name} ({threads} job thread(s))...")
-        runs[name] = run_child({**common, "job_threads": threads}, args.timeout)
+    halves = [("one_at_a_time", 1, 0), ("batched", args.job_threads, 0)]
+    if args.processes:
+        halves.append(("processes", 1, args.processes))
+    for name, threads, processes in halves:
+        if name not in args.halves:
+            continue
+        how = f"{processes} job processes" if processes else f"{threads} job thread(s)"
+        log(f"throughput: {args.throughput} videos, {name} ({how})...")
+        request = {**common, "job_threads": threads, "processes": processes}
+        runs[name] = run_child(request, args.timeout)
         log(f"throughput: {name}: {runs[name].get('videos_per_s', runs[name].get('error'))}")
-    one, batched = runs["one_at_a_time"], runs["batched"]
-    ratio = None
-    if "videos_per_s" in one and "videos_per_s" in batched:
-        ratio = round(batched["videos_per_s"] / one["videos_per_s"], 2)
-    device = batched.get("device") or one.get("device")
+    one = runs.get("one_at_a_time", {})
+    ratios = {
+        f"{name}_over_one_at_a_time": round(runs[name]["videos_per_s"] / one["videos_per_s"], 2)
+        for name in runs
+        if name != "one_at_a_time" and "videos_per_s" in runs[name] and "videos_per_s" in one
+    }
+    best = max((r.get("videos_per_s", 0) for r in runs.values()), default=0)
+    device = next((run["device"] for run in runs.values() if "device" in run), None)
     report: JsonDict = {
         "benchmark": "bench_pipeline --throughput",
         "machine": machine,
         "clip": clipgen.describe_clip(spec, clip),
         "settings": {key: common[key] for key in common if key not in ("kind", "clip", "warmup")}
-        | {"job_threads": args.job_threads},
+        | {"job_threads": args.job_threads, "processes": args.processes},
         "code": code_version(),
         **runs,
-        "batched_over_one_at_a_time": ratio,
+        **ratios,
         "targets": {
             "videos_per_s_at_least_5_on_a_gpu": (
-                batched.get("videos_per_s", 0) >= TARGET_GPU_VIDEOS_PER_S
-                if str(device).startswith("cuda")
-                else None
+                best >= TARGET_GPU_VIDEOS_PER_S if str(device).startswith("cuda") else None
             ),
         },
         "bench_wall_s": round(time.perf_counter() - started, 1),
     }
     emit(report, args.out)
-    return 0 if "error" not in one and "error" not in batched else 1
+    return 0 if all("error" not in run for run in runs.values()) else 1
 
 
 def emit(report: JsonDict, out: Path | None) -> None:
@@ -703,24 +732,118 @@ def _measure_ours(request: JsonDict) -> JsonDict:
     return out
 
 
-def _measure_throughput(request: JsonDict) -> JsonDict:
-    """``request["videos"]`` analyses by ``request["job_threads"]`` threads; with more than one,
-    the threads share one ``BatchingClassifier`` as ``worker --job-threads`` does."""
-    import queue as queue_module
-    import threading
-    from collections import Counter
+def _analysis_settings(request: JsonDict) -> Any:
+    """The settings a throughput request analyses with: the environment's, and its overrides."""
     from dataclasses import replace
 
-    from deepfake_detector.analysis.pipeline import Analyzer
     from deepfake_detector.config import settings_from_env
-    from deepfake_detector.models import load_classifier
-    from deepfake_detector.models.batching import BatchingClassifier, BatchStats
 
     overrides: JsonDict = {"frames": request["frames"]}
     for key in ("model", "backend", "device", "detector"):
         if request.get(key):
             overrides[key] = request[key]
-    settings = replace(settings_from_env(), **overrides)
+    return replace(settings_from_env(), **overrides)
+
+
+def _job_process(request: JsonDict, cores: int, ready: Any, todo: Any, done: Any) -> None:
+    """One of ``--processes`` job processes: its share of the cores, its own model, warmed up
+    before the start line; then videos from ``todo`` until a None, one at a time."""
+    import resource
+    from collections import Counter
+
+    from deepfake_detector.analysis.pipeline import Analyzer
+    from deepfake_detector.hostinfo import share_cores
+
+    share_cores(cores)
+    analyzer = Analyzer(_analysis_settings(request))
+    analyzer.analyze(request["warmup"])
+    ready.wait()
+    cpu, verdicts, errors = time.process_time(), Counter(), []
+    while (item := todo.get()) is not None:
+        result = analyzer.analyze(request["clip"])
+        verdicts[str(result.verdict)] += 1
+        if result.error:
+            errors.append(f"video {item}: {result.error}")
+    done.put(
+        {
+            "cpu_s": time.process_time() - cpu,
+            "verdicts": dict(verdicts),
+            "errors": errors,
+            "device": analyzer.classifier.device,
+            "backend": analyzer.classifier.backend,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+
+
+def _measure_processes(request: JsonDict) -> JsonDict:
+    """``request["videos"]`` analyses by ``request["processes"]`` job processes (spawned, as
+    ``worker --concurrency`` starts fresh interpreters), timed from when every one has warmed
+    up; CPU-seconds and peak RSS are the processes' own, summed."""
+    import multiprocessing
+    from collections import Counter
+
+    from deepfake_detector.hostinfo import usable_cores
+
+    processes = int(request["processes"])
+    cores = max(1, usable_cores() // processes)
+    context = multiprocessing.get_context("spawn")
+    ready, todo, done = context.Barrier(processes + 1), context.Queue(), context.Queue()
+    for i in range(int(request["videos"])):
+        todo.put(i)
+    for _ in range(processes):
+        todo.put(None)
+    t = time.perf_counter()
+    pool = [
+        context.Process(target=_job_process, args=(request, cores, ready, todo, done))
+        for _ in range(processes)
+    ]
+    for process in pool:
+        process.start()
+    ready.wait(timeout=600)
+    load_s, t = time.perf_counter() - t, time.perf_counter()
+    reports = [done.get(timeout=3600) for _ in pool]
+    wall = time.perf_counter() - t
+    for process in pool:
+        process.join(60)
+    verdicts: Counter[str] = Counter()
+    for report in reports:
+        verdicts.update(report["verdicts"])
+    errors = [e for report in reports for e in report["errors"]]
+    videos = int(request["videos"])
+    out: JsonDict = {
+        "processes": processes,
+        "cores_per_process": cores,
+        "videos": videos,
+        "wall_s": round(wall, 3),
+        "videos_per_s": round(videos / wall, 3),
+        "cpu_s_per_video": round(sum(r["cpu_s"] for r in reports) / videos, 3),
+        "load_and_warmup_s": round(load_s, 2),
+        "verdicts": dict(verdicts),
+        "device": reports[0]["device"],
+        "backend": reports[0]["backend"],
+        "peak_rss_mb_all_processes": round(sum(r["peak_rss_mb"] for r in reports), 1),
+    }
+    if errors:
+        out["error"] = f"{len(errors)} analyses failed, e.g. {errors[0]}"
+    return out
+
+
+def _measure_throughput(request: JsonDict) -> JsonDict:
+    """``request["videos"]`` analyses by ``request["job_threads"]`` threads; with more than one,
+    the threads share one ``BatchingClassifier`` as ``worker --job-threads`` does. With
+    ``request["processes"]``, by that many job processes instead (:func:`_measure_processes`)."""
+    if request.get("processes"):
+        return _measure_processes(request)
+    import queue as queue_module
+    import threading
+    from collections import Counter
+
+    from deepfake_detector.analysis.pipeline import Analyzer
+    from deepfake_detector.models import load_classifier
+    from deepfake_detector.models.batching import BatchingClassifier, BatchStats
+
+    settings = _analysis_settings(request)
     threads = int(request["job_threads"])
     t = time.perf_counter()
     shared = None

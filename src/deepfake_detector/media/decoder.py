@@ -21,6 +21,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from deepfake_detector.errors import MediaError
+from deepfake_detector.hostinfo import core_share
 from deepfake_detector.media.frames import SampledFrame
 from deepfake_detector.media.plan import (
     SEEK_COST_FRAMES,
@@ -200,6 +201,8 @@ def _execute(
         # cost of a seek and added 40-50 MB (benchmarks/bench_decode.py). PyAV's default is slice
         # threading with one thread per core.
         stream.thread_type = "AUTO"
+    if core_share():  # one of several job processes: FFmpeg would start a thread per core
+        stream.thread_count = core_share()
     targets = setup.targets
     if setup.tolerance > 0:
         targets = relax_targets(targets, timeline, setup.tolerance)

@@ -27,6 +27,7 @@ from deepfake_detector.config import (
     service_settings_from_env,
     settings_from_env,
 )
+from deepfake_detector.hostinfo import share_cores, usable_cores
 from deepfake_detector.service.supervisor import Supervisor
 
 log = logging.getLogger("deepfake_detector.service")
@@ -72,6 +73,12 @@ def add_serve_parser(subparsers: Any) -> None:
         type=int,
         help="job processes on this machine, each with its own model (default 1, "
         "DFD_WORKER_CONCURRENCY)",
+    )
+    w.add_argument(
+        "--cores",
+        type=int,
+        help="cores the thread pools of each job process use (default 0: all, or an equal share "
+        "of them under --concurrency; DFD_WORKER_CORES)",
     )
     w.add_argument(
         "--job-threads",
@@ -120,6 +127,7 @@ def _apply_overrides(args: argparse.Namespace) -> ServiceSettings:
         ("data_dir", "DATA_DIR"),
         ("concurrency", "WORKER_CONCURRENCY"),
         ("job_threads", "WORKER_JOB_THREADS"),
+        ("cores", "WORKER_CORES"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -285,6 +293,8 @@ def _serve_production(settings: ServiceSettings, *, with_worker: bool) -> int:
 
             return create_app(migrate=False)  # migrated once by _prepare
 
+    if with_worker and settings.worker_concurrency > 1:
+        _share_cores_among(settings.worker_concurrency, settings.worker_cores)
     supervisor = (
         Supervisor(_worker_command(1), settings.worker_concurrency) if with_worker else None
     )
@@ -307,6 +317,14 @@ def _worker_command(concurrency: int) -> list[str]:
     return [sys.executable, "-m", module, "worker", "--concurrency", str(concurrency)]
 
 
+def _share_cores_among(processes: int, cores: int) -> int:
+    """Before ``processes`` job processes start: the cores each one's thread pools use (``cores``
+    where set, else an equal share of this machine's), in the environment they inherit."""
+    share = cores or max(1, usable_cores() // processes)
+    os.environ["DFD_WORKER_CORES"] = str(share)
+    return share
+
+
 def run_worker(args: argparse.Namespace) -> int:
     """Consume jobs until stopped (SIGINT: after the running job; SIGTERM: at once). With
     ``--concurrency N`` above 1, supervise N single worker processes instead."""
@@ -320,8 +338,13 @@ def run_worker(args: argparse.Namespace) -> int:
     if settings.worker_concurrency < 1 or settings.worker_job_threads < 1:
         print("worker: --concurrency and --job-threads must be at least 1", file=sys.stderr)
         return 2
+    if settings.worker_cores < 0:
+        print("worker: --cores must be 0 (all) or more", file=sys.stderr)
+        return 2
     if settings.worker_concurrency > 1:
         return _supervise_workers(settings)
+    if settings.worker_cores:
+        share_cores(settings.worker_cores)
     try:  # unreachable database or queue, full or read-only disk: one line, no traceback
         backends = connect(settings)
         embedded_database = not settings.database_url
@@ -340,13 +363,19 @@ def run_worker(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"worker: cannot start: {_one_line(exc)}", file=sys.stderr)
         return 1
-    log.info("job worker %s running (queue %s)", handle.token, redact(backends.queue.url))
+    log.info(
+        "job worker %s running (queue %s, %d cores)",
+        handle.token,
+        redact(backends.queue.url),
+        usable_cores(),
+    )
     run_worker_forever(handle)
     return 0
 
 
 def _supervise_workers(settings: ServiceSettings) -> int:
 
+    cores = _share_cores_among(settings.worker_concurrency, settings.worker_cores)
     supervisor = Supervisor(_worker_command(1), settings.worker_concurrency)
 
     def stop(_signum: int, _frame: Any) -> None:
@@ -354,7 +383,7 @@ def _supervise_workers(settings: ServiceSettings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     supervisor.start()
-    log.info("supervising %d job workers", settings.worker_concurrency)
+    log.info("supervising %d job workers, %d cores each", settings.worker_concurrency, cores)
     try:
         supervisor.wait()
     except (KeyboardInterrupt, SystemExit):
