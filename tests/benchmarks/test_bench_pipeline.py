@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from deepfake_detector.hostinfo import affinity_cores
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
@@ -136,6 +138,37 @@ def test_throughput_smoke_runs_one_at_a_time_and_batched(tmp_path: Path) -> None
         batched["videos_per_s"] / one["videos_per_s"], rel=0.01
     )
     assert report["targets"]["videos_per_s_at_least_5_on_a_gpu"] is None  # no GPU in this run
+
+
+@pytest.mark.slow
+def test_throughput_in_job_processes_each_with_its_share_of_the_cores(tmp_path: Path) -> None:
+    """``--processes``: the ``worker --concurrency`` layout, against one at a time in the same
+    run; ``--halves`` leaves the threaded layout out."""
+    out = tmp_path / "throughput.json"
+    code = bench_pipeline.main(
+        [
+            "--smoke",
+            "--throughput", "4",
+            "--processes", "2",
+            "--halves", "one_at_a_time,processes",
+            "--device", "cpu",
+            "--cache-dir", str(tmp_path / "cache"),
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert code == 0, json.dumps(report, indent=1)
+    assert "batched" not in report
+    processes = report["processes"]
+    assert processes["processes"] == 2
+    assert processes["cores_per_process"] == max(1, affinity_cores() // 2)
+    assert processes["videos"] == 4 and sum(processes["verdicts"].values()) == 4
+    assert processes["cpu_s_per_video"] > 0 and processes["peak_rss_mb_all_processes"] > 0
+    assert report["processes_over_one_at_a_time"] == pytest.approx(
+        processes["videos_per_s"] / report["one_at_a_time"]["videos_per_s"], rel=0.01
+    )
+    with pytest.raises(SystemExit):
+        bench_pipeline.parse_args(["--throughput", "2", "--halves", "sideways"])
 
 
 def test_the_crowd_clip_shows_every_face_it_renders() -> None:
