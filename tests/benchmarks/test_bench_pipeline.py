@@ -110,21 +110,21 @@ def test_smoke_run_times_the_web_path_too(tmp_path: Path) -> None:
     assert web["minus_cli_s"] == round(web["upload_to_verdict_s"] - case["ours"]["total_s"], 3)
 
 
-@pytest.mark.slow
-def test_throughput_smoke_runs_one_at_a_time_and_batched(tmp_path: Path) -> None:
+def _throughput(tmp_path: Path, *flags: str) -> dict:
+    """``--smoke --throughput 4`` on the CPU with ``flags``: the report, after its exit status."""
     out = tmp_path / "throughput.json"
     code = bench_pipeline.main(
-        [
-            "--smoke",
-            "--throughput", "4",
-            "--job-threads", "2",
-            "--device", "cpu",
-            "--cache-dir", str(tmp_path / "cache"),
-            "--out", str(out),
-        ]
+        ["--smoke", "--throughput", "4", "--device", "cpu", *flags,
+         "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
     )  # fmt: skip
     report = json.loads(out.read_text())
     assert code == 0, json.dumps(report, indent=1)
+    return report
+
+
+@pytest.mark.slow
+def test_throughput_smoke_runs_one_at_a_time_and_batched(tmp_path: Path) -> None:
+    report = _throughput(tmp_path, "--job-threads", "2")
     one, batched = report["one_at_a_time"], report["batched"]
     assert (one["job_threads"], batched["job_threads"]) == (1, 2)
     for side in (one, batched):
@@ -144,20 +144,7 @@ def test_throughput_smoke_runs_one_at_a_time_and_batched(tmp_path: Path) -> None
 def test_throughput_in_job_processes_each_with_its_share_of_the_cores(tmp_path: Path) -> None:
     """``--processes``: the ``worker --concurrency`` layout, against one at a time in the same
     run; ``--halves`` leaves the threaded layout out."""
-    out = tmp_path / "throughput.json"
-    code = bench_pipeline.main(
-        [
-            "--smoke",
-            "--throughput", "4",
-            "--processes", "2",
-            "--halves", "one_at_a_time,processes",
-            "--device", "cpu",
-            "--cache-dir", str(tmp_path / "cache"),
-            "--out", str(out),
-        ]
-    )  # fmt: skip
-    report = json.loads(out.read_text())
-    assert code == 0, json.dumps(report, indent=1)
+    report = _throughput(tmp_path, "--processes", "2", "--halves", "one_at_a_time,processes")
     assert "batched" not in report
     processes = report["processes"]
     assert processes["processes"] == 2
