@@ -745,7 +745,11 @@ def _analysis_settings(request: JsonDict) -> Any:
     return replace(settings_from_env(), **overrides)
 
 
-def _job_process(request: JsonDict, cores: int, ready: Any, todo: Any, done: Any) -> None:
+_PROCESS_WAIT_S = 600.0
+"""Longest a job process waits for the start, or the parent for one step of a job process."""
+
+
+def _job_process(request: JsonDict, cores: int, ready: Any, go: Any, todo: Any, done: Any) -> None:
     """One of ``--processes`` job processes: its share of the cores, its own model, warmed up
     before the start line; then videos from ``todo`` until a None, one at a time."""
     import resource
@@ -757,9 +761,11 @@ def _job_process(request: JsonDict, cores: int, ready: Any, todo: Any, done: Any
     share_cores(cores)
     analyzer = Analyzer(_analysis_settings(request))
     analyzer.analyze(request["warmup"])
-    ready.wait()
+    ready.put(True)
+    if not go.wait(_PROCESS_WAIT_S):
+        return
     cpu, verdicts, errors = time.process_time(), Counter(), []
-    while (item := todo.get()) is not None:
+    while (item := todo.get(timeout=_PROCESS_WAIT_S)) is not None:
         result = analyzer.analyze(request["clip"])
         verdicts[str(result.verdict)] += 1
         if result.error:
@@ -781,6 +787,7 @@ def _measure_processes(request: JsonDict) -> JsonDict:
     ``worker --concurrency`` starts fresh interpreters), timed from when every one has warmed
     up; CPU-seconds and peak RSS are the processes' own, summed."""
     import multiprocessing
+    import queue as queue_module
     from collections import Counter
 
     from deepfake_detector.hostinfo import usable_cores
@@ -788,21 +795,40 @@ def _measure_processes(request: JsonDict) -> JsonDict:
     processes = int(request["processes"])
     cores = max(1, usable_cores() // processes)
     context = multiprocessing.get_context("spawn")
-    ready, todo, done = context.Barrier(processes + 1), context.Queue(), context.Queue()
+    ready, go, todo, done = context.Queue(), context.Event(), context.Queue(), context.Queue()
     for i in range(int(request["videos"])):
         todo.put(i)
     for _ in range(processes):
         todo.put(None)
     t = time.perf_counter()
     pool = [
-        context.Process(target=_job_process, args=(request, cores, ready, todo, done))
+        context.Process(target=_job_process, args=(request, cores, ready, go, todo, done))
         for _ in range(processes)
     ]
     for process in pool:
+        process.daemon = True  # gone with this process, whatever happens to it
         process.start()
-    ready.wait(timeout=600)
+
+    def collect(results: Any, what: str, limit_s: float) -> list[Any]:
+        """One item per job process from ``results``; a process that died first is an error."""
+        items: list[Any] = []
+        deadline = time.monotonic() + limit_s
+        while len(items) < processes:
+            try:
+                items.append(results.get(timeout=0.5))
+            except queue_module.Empty:
+                dead = [p.exitcode for p in pool if p.exitcode not in (None, 0)]
+                if dead or time.monotonic() > deadline:
+                    for process in pool:
+                        process.terminate()
+                    why = f"exit status {dead[0]}" if dead else "no answer"
+                    raise RuntimeError(f"a job process failed while {what}: {why}") from None
+        return items
+
+    collect(ready, "loading and warming up", _PROCESS_WAIT_S)
     load_s, t = time.perf_counter() - t, time.perf_counter()
-    reports = [done.get(timeout=3600) for _ in pool]
+    go.set()
+    reports = collect(done, "analysing", 6 * _PROCESS_WAIT_S)
     wall = time.perf_counter() - t
     for process in pool:
         process.join(60)

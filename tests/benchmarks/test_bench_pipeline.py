@@ -157,6 +157,16 @@ def test_throughput_in_job_processes_each_with_its_share_of_the_cores(tmp_path: 
     with pytest.raises(SystemExit):
         bench_pipeline.parse_args(["--throughput", "2", "--halves", "sideways"])
 
+    # A job process that cannot start is an error in the report, not a wait for its answer.
+    out = tmp_path / "failed.json"
+    code = bench_pipeline.main(
+        ["--smoke", "--throughput", "2", "--processes", "2", "--halves", "processes",
+         "--device", "cpu", "--ours-model", str(tmp_path / "no-such-model"),
+         "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    )  # fmt: skip
+    failed = json.loads(out.read_text())["processes"]
+    assert code == 1 and "a job process failed while loading" in failed["error"]
+
 
 def test_the_crowd_clip_shows_every_face_it_renders() -> None:
     """The crowd case's frames hold as many findable faces as it says (rendered here, small,
