@@ -79,6 +79,17 @@ class AnalysisSettings:
     80 times what 32 samples of a 1080p H.264 video with a keyframe every 2 s cost (~18 decoded
     frames a sample, of 2.1 megapixels: ``benchmarks/bench_decode.py``). 0 means no limit."""
 
+    def frame_exact(self) -> AnalysisSettings:
+        """These settings without the serving shortcuts: samples at their exact times (no
+        keyframe snapping) and every sample searched whole for faces. For training crops and
+        the codec check, where the same frames and faces must come back every time."""
+        return replace(self, sample_snap=0.0, full_detect_every=1)
+
+    @property
+    def is_frame_exact(self) -> bool:
+        """True when :meth:`frame_exact` would change nothing."""
+        return self.sample_snap == 0 and self.full_detect_every == 1
+
     def __post_init__(self) -> None:
         if self.full_detect_every < 1:
             raise SettingsError(

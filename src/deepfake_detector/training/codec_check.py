@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,12 @@ def same_frames_and_faces(analyzer: Any) -> Any:
     searched whole, which moved `dfdc__lynaeydofd`'s landmark score by 0.165 against 0.110 (the
     README, "Speed and memory", has both checks)."""
     settings = getattr(analyzer, "settings", None)
-    if settings is None or (settings.sample_snap == 0 and settings.full_detect_every == 1):
+    if settings is None or settings.is_frame_exact:
         return analyzer
     from deepfake_detector.analysis.pipeline import Analyzer
 
     return Analyzer(
-        replace(settings, sample_snap=0.0, full_detect_every=1),
+        settings.frame_exact(),
         classifier=analyzer.classifier,
         detector=analyzer.detector,
         members=analyzer.landmarks is not None,

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,7 @@ def extract_to_cache(
     valid to resume). Likewise every frame is searched whole for faces (``full_detect_every``
     1): a guided search saves time at serving, but may find a person entering late.
     """
-    settings = replace(settings, sample_snap=0.0, full_detect_every=1)
+    settings = settings.frame_exact()
     start = time.perf_counter()
     root, cache_dir = Path(root), Path(cache_dir)
     _prepare(cache_dir, cache_settings(spec, settings))
