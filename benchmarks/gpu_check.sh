@@ -21,6 +21,11 @@
 #
 #     bash benchmarks/gpu_check.sh      # THROUGHPUT=64 JOB_THREADS=12 PROCESSES=16,8 by default
 #     STEPS=tests,throughput-processes bash benchmarks/gpu_check.sh   # some of the steps
+#
+# Every step took about 13 minutes on the H200 in all (2026-12-04: throughput-gpu-detect 231 s,
+# tests 53-61 s, throughput-cpu-detect over its 180 s, processes 105 + 29 s at THROUGHPUT=48,
+# detectors 7 s), more than one 10-minute device call: split them with STEPS, e.g.
+# STEPS=nvdec,tests,throughput-processes THROUGHPUT=48 (about 4 minutes).
 #     DEVICE=cpu DETECT_DEVICE=cpu THROUGHPUT=2 JOB_THREADS=2 PYTHON=.venv/bin/python \
 #         bash benchmarks/gpu_check.sh  # the dry run on a CPU
 set -u
