@@ -49,13 +49,14 @@ def test_each_job_process_gets_its_share_of_the_cores(tmp_path: Path) -> None:
     share = max(1, affinity_cores() // 2)
     supervisor, cores = _worker_cores(tmp_path, "--concurrency", "2")
     assert f"supervising 2 job workers, {share} cores each" in supervisor
-    assert cores == [share, share]
+    assert len(cores) >= 2 and set(cores) == {share}  # a restarted child logs again
 
 
 @pytest.mark.slow
 def test_cores_given_are_the_share(tmp_path: Path) -> None:
     supervisor, cores = _worker_cores(tmp_path, "--concurrency", "2", "--cores", "1")
-    assert "2 job workers, 1 cores each" in supervisor and cores == [1, 1]
+    assert "2 job workers, 1 cores each" in supervisor
+    assert len(cores) >= 2 and set(cores) == {1}
 
 
 def test_a_negative_share_is_refused_in_one_line(tmp_path: Path) -> None:
