@@ -24,7 +24,6 @@ GPU).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ for extra in (HERE, ROOT / "tests"):
         sys.path.insert(0, str(extra))
 
 import clipgen  # noqa: E402  (sibling module, path set above)
+from bench_pipeline import emit  # noqa: E402
 from deepfake_detector.faces import create_detector  # noqa: E402
 from deepfake_detector.faces.tracking import box_iou  # noqa: E402
 from deepfake_detector.media import probe, sample_times  # noqa: E402
@@ -144,10 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name, (found, times) in results.items()
             },
         }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

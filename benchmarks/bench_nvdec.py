@@ -16,7 +16,6 @@ device).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import clipgen  # noqa: E402  (lives beside this file)
+from bench_pipeline import emit  # noqa: E402
+from hostinfo import machine_summary  # noqa: E402
 
 DEFAULT_CLIP = "10s-1080p-g60"
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "benchmark": "bench_nvdec",
+        "machine": machine_summary(),
         "clip": str(clip),
         "pyav": av.__version__,
         "hwdevices_available": list(hwdevices_available()),
@@ -90,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (av.FFmpegError, OSError, RuntimeError, ValueError) as exc:
         report["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

@@ -790,10 +790,10 @@ def _measure_processes(request: JsonDict) -> JsonDict:
     import queue as queue_module
     from collections import Counter
 
-    from deepfake_detector.hostinfo import usable_cores
+    from deepfake_detector.hostinfo import equal_share
 
     processes = int(request["processes"])
-    cores = max(1, usable_cores() // processes)
+    cores = equal_share(processes)
     context = multiprocessing.get_context("spawn")
     ready, go, todo, done = context.Queue(), context.Event(), context.Queue(), context.Queue()
     for i in range(int(request["videos"])):

@@ -37,3 +37,11 @@ def test_a_share_is_never_more_than_the_process_may_use() -> None:
     most = affinity_cores()
     got = _share(most + 5)
     assert got["share"] == got["usable"] == got["torch"] == most
+
+
+def test_an_equal_share_is_at_least_one_core() -> None:
+    from deepfake_detector.hostinfo import equal_share
+
+    cores = affinity_cores()
+    assert equal_share(1) == cores and equal_share(2) == max(1, cores // 2)
+    assert equal_share(cores * 4) == 1 and equal_share(0) == cores

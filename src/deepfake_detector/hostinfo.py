@@ -48,6 +48,11 @@ def usable_cores() -> int:
     return min(cores, _core_share) if _core_share else cores
 
 
+def equal_share(processes: int) -> int:
+    """Each of ``processes`` processes' share of this process's cores; at least 1."""
+    return max(1, usable_cores() // max(1, processes))
+
+
 def core_share() -> int | None:
     """The share :func:`share_cores` set, or None (every pool takes the affinity's cores)."""
     return _core_share

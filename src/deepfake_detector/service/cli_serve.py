@@ -27,7 +27,7 @@ from deepfake_detector.config import (
     service_settings_from_env,
     settings_from_env,
 )
-from deepfake_detector.hostinfo import share_cores, usable_cores
+from deepfake_detector.hostinfo import equal_share, share_cores, usable_cores
 from deepfake_detector.service.supervisor import Supervisor
 
 log = logging.getLogger("deepfake_detector.service")
@@ -320,7 +320,7 @@ def _worker_command(concurrency: int) -> list[str]:
 def _share_cores_among(processes: int, cores: int) -> int:
     """Before ``processes`` job processes start: the cores each one's thread pools use (``cores``
     where set, else an equal share of this machine's), in the environment they inherit."""
-    share = cores if cores > 0 else max(1, usable_cores() // processes)
+    share = cores if cores > 0 else equal_share(processes)
     os.environ["DFD_WORKER_CORES"] = str(share)
     return share
 
