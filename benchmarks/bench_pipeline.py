@@ -745,6 +745,19 @@ def _analysis_settings(request: JsonDict) -> Any:
     return replace(settings_from_env(), **overrides)
 
 
+def _stage_devices(settings: Any) -> JsonDict:
+    """Where detection and decoding ran: ``decoded_on`` is ``cpu`` where the decode device
+    asked for did not open (the decoder fell back, see ``media/reader.py``)."""
+    from deepfake_detector.media import reader
+
+    decode = settings.decode_device
+    return {
+        "detect_device": settings.detect_device,
+        "decode_device": decode,
+        "decoded_on": "cpu" if decode in reader._cuda_unusable else decode,
+    }
+
+
 _PROCESS_WAIT_S = 600.0
 """Longest a job process waits for the start, or the parent for one step of a job process."""
 
@@ -759,7 +772,8 @@ def _job_process(request: JsonDict, cores: int, ready: Any, go: Any, todo: Any, 
     from deepfake_detector.hostinfo import share_cores
 
     share_cores(cores)
-    analyzer = Analyzer(_analysis_settings(request))
+    settings = _analysis_settings(request)
+    analyzer = Analyzer(settings)
     analyzer.analyze(request["warmup"])
     ready.put(True)
     if not go.wait(_PROCESS_WAIT_S):
@@ -777,6 +791,7 @@ def _job_process(request: JsonDict, cores: int, ready: Any, go: Any, todo: Any, 
             "errors": errors,
             "device": analyzer.classifier.device,
             "backend": analyzer.classifier.backend,
+            **_stage_devices(settings),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
     )
@@ -848,6 +863,8 @@ def _measure_processes(request: JsonDict) -> JsonDict:
         "verdicts": dict(verdicts),
         "device": reports[0]["device"],
         "backend": reports[0]["backend"],
+        **{key: reports[0][key] for key in ("detect_device", "decode_device")},
+        "decoded_on": sorted({r["decoded_on"] for r in reports}),
         "peak_rss_mb_all_processes": round(sum(r["peak_rss_mb"] for r in reports), 1),
     }
     if errors:
@@ -923,6 +940,7 @@ def _measure_throughput(request: JsonDict) -> JsonDict:
         "verdicts": dict(verdicts),
         "device": classifier.device,
         "backend": classifier.backend,
+        **_stage_devices(settings),
     }
     if shared is not None:
         stats = shared.stats

@@ -25,7 +25,8 @@
 # Every step took about 13 minutes on the H200 in all (2026-12-04: throughput-gpu-detect 231 s,
 # tests 53-61 s, throughput-cpu-detect over its 180 s, processes 105 + 29 s at THROUGHPUT=48,
 # detectors 7 s), more than one 10-minute device call: split them with STEPS, e.g.
-# STEPS=nvdec,tests,throughput-processes THROUGHPUT=48 (about 4 minutes).
+# STEPS=nvdec,tests,throughput-processes THROUGHPUT=48 (about 4 minutes). throughput-processes runs
+# once per DECODE_DEVICES entry (default cpu,cuda: DFD_DECODE_DEVICE, NVDEC for cuda).
 #     DEVICE=cpu DETECT_DEVICE=cpu THROUGHPUT=2 JOB_THREADS=2 PYTHON=.venv/bin/python \
 #         bash benchmarks/gpu_check.sh  # the dry run on a CPU
 set -u
@@ -37,6 +38,7 @@ DEVICE=${DEVICE:-cuda}            # the classifier's; cpu for a dry run on a mac
 DETECT_DEVICE=${DETECT_DEVICE:-cuda}  # MTCNN's in the first throughput run
 STEPS=${STEPS:-nvdec,throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
 PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
+DECODE_DEVICES=${DECODE_DEVICES:-cpu,cuda}  # DFD_DECODE_DEVICE in each throughput-processes run
 HALVES=one_at_a_time,processes
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -79,7 +81,9 @@ fi
 if want tests; then
     step tests 120 "$PY" -m pytest -q -p no:cacheprovider \
         tests/training/test_trainer.py::test_a_mixed_precision_run_resumes_and_its_model_serves \
-        tests/models/test_batching.py tests/faces/test_onnx_torch.py
+        tests/models/test_batching.py tests/faces/test_onnx_torch.py \
+        tests/media/test_decode_device.py \
+        tests/analysis/test_extraction.py::test_the_decode_device_setting_reaches_the_decoder
 fi
 if want throughput-cpu-detect; then
     step throughput-cpu-detect 180 env DFD_DETECT_DEVICE=cpu "$PY" benchmarks/bench_pipeline.py \
@@ -87,11 +91,14 @@ if want throughput-cpu-detect; then
         --out "$OUT/throughput-cpu-detect.json"
 fi
 if want throughput-processes; then  # `worker --concurrency`: one model per process, MTCNN on CPU
-    for n in ${PROCESSES//,/ }; do
-        step "throughput-processes-$n" 150 env DFD_DETECT_DEVICE=cpu "$PY" \
-            benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
-            --processes "$n" --halves "$HALVES" --out "$OUT/throughput-processes-$n.json"
-        HALVES=processes  # the one-at-a-time baseline once, in the first run
+    for decode in ${DECODE_DEVICES//,/ }; do  # decoding on the CPU cores, or NVDEC
+        for n in ${PROCESSES//,/ }; do
+            step "throughput-processes-$n-decode-$decode" 150 env DFD_DETECT_DEVICE=cpu \
+                DFD_DECODE_DEVICE="$decode" "$PY" benchmarks/bench_pipeline.py --device "$DEVICE" \
+                --throughput "$THROUGHPUT" --processes "$n" --halves "$HALVES" \
+                --out "$OUT/throughput-processes-$n-decode-$decode.json"
+            HALVES=processes  # the one-at-a-time baseline once, in the first run
+        done
     done
 fi
 if want detectors; then

@@ -232,6 +232,7 @@ def test_models_lists_each_name_with_what_it_is(capsys: pytest.CaptureFixture[st
         (["scan", "x.mp4"], "DFD_FRAMES", "abc", "DFD_FRAMES='abc' is not a whole number"),
         (["scan", "x.mp4"], "DFD_SAMPLE_SNAP", "0.9", "DFD_SAMPLE_SNAP must be between 0 and 0.5"),
         (["scan", "x.mp4"], "DFD_FULL_DETECT_EVERY", "0", "DFD_FULL_DETECT_EVERY must be a whole"),
+        (["worker"], "DFD_DECODE_DEVICE", "gpu", "DFD_DECODE_DEVICE must be cpu, cuda or cuda:N"),
         (["serve"], "DFD_MAX_CONNECTIONS", "many", "DFD_MAX_CONNECTIONS='many' is not a whole"),
         (["worker"], "DFD_DETECT_MIN_SCORE", "high", "DFD_DETECT_MIN_SCORE='high' is not a number"),
     ],

@@ -1,8 +1,11 @@
-"""``AnalysisSettings.frame_exact``: the serving shortcuts off, everything else kept."""
+"""``AnalysisSettings``: ``frame_exact`` turns the serving shortcuts off and keeps everything
+else; the device names a setting accepts."""
 
 from __future__ import annotations
 
-from deepfake_detector.config import AnalysisSettings
+import pytest
+
+from deepfake_detector.config import AnalysisSettings, SettingsError, settings_from_env
 
 
 def test_frame_exact_turns_off_snapping_and_guided_search_only() -> None:
@@ -12,3 +15,14 @@ def test_frame_exact_turns_off_snapping_and_guided_search_only() -> None:
     assert (exact.sample_snap, exact.full_detect_every) == (0.0, 1) and exact.is_frame_exact
     assert (exact.frames, exact.detector) == (12, "haar")
     assert exact.frame_exact() == exact
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:0", "cuda:12"])
+def test_decode_device_takes_the_cpu_or_a_cuda_device(device: str) -> None:
+    assert settings_from_env({"DFD_DECODE_DEVICE": device}).decode_device == device
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:", "cuda:x", "cpu:0", "CUDA", ""])
+def test_decode_device_refuses_anything_else(device: str) -> None:
+    with pytest.raises(SettingsError, match="DFD_DECODE_DEVICE must be cpu, cuda or cuda:N"):
+        settings_from_env({"DFD_DECODE_DEVICE": device})

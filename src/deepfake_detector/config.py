@@ -45,6 +45,12 @@ class AnalysisSettings:
     """Where the face detector's networks run: ``cpu``, or ``cuda`` / ``cuda:N`` / ``auto`` (the
     first GPU when CUDA works) for MTCNN's networks through PyTorch on the GPU, same weights and
     results (``faces/onnx_torch.py``). The other detectors run on the CPU only."""
+    decode_device: str = "cpu"
+    """Where videos are decoded: ``cpu``, or ``cuda`` / ``cuda:N`` for FFmpeg's NVDEC decoding on
+    an NVIDIA GPU (frames come back to system memory; codecs the GPU cannot decode fall back to
+    the CPU inside FFmpeg). Where no CUDA device opens, decoding stays on the CPU and the worker
+    logs it once. Frees the CPU cores that decoding 1080p takes on a GPU worker (README, "On a
+    GPU")."""
     full_detect_every: int = 4
     """In a video, search the whole frame for faces in every this many samples (the first one
     included) and, in the samples between, only near the faces seen in the last this many
@@ -96,10 +102,22 @@ class AnalysisSettings:
                 f"DFD_FULL_DETECT_EVERY must be a whole number of at least 1, "
                 f"not {self.full_detect_every}"
             )
+        if not _is_device(self.decode_device):
+            raise SettingsError(
+                f"DFD_DECODE_DEVICE must be cpu, cuda or cuda:N, not {self.decode_device!r}"
+            )
         if not 0.0 <= self.sample_snap <= 0.5:
             raise SettingsError(
                 f"DFD_SAMPLE_SNAP must be between 0 and 0.5, not {self.sample_snap}"
             )
+
+
+def _is_device(name: str) -> bool:
+    """``cpu``, ``cuda`` or ``cuda:N``."""
+    kind, sep, index = name.partition(":")
+    if kind == "cpu":
+        return not sep
+    return kind == "cuda" and (not sep or index.isdigit())
 
 
 def _coerce(value: str, current: Any) -> Any:

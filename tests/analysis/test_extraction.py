@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from deepfake_detector.analysis.extraction import FaceExtractor, StageClock
 from deepfake_detector.config import AnalysisSettings
@@ -68,3 +69,36 @@ def test_guided_search_gives_the_faces_whole_searches_give(
             assert box_iou(da.box, db.box) > 0.8
             size = da.box[2] - da.box[0]
             assert np.abs(da.landmarks - db.landmarks).max() < 0.05 * size
+
+
+def test_the_decode_device_setting_reaches_the_decoder(
+    two_faces_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``DFD_DECODE_DEVICE`` is passed down to the video decoder, and the faces are those a
+    decode on the CPU gives (``cuda`` is NVDEC on a machine with a GPU, the CPU elsewhere)."""
+    from deepfake_detector.media import reader
+
+    monkeypatch.setattr(reader, "_cuda_unusable", set())
+    real_open = reader._open
+    opened: dict[str, list[bool]] = {"cpu": [], "cuda": []}
+    spec = CropSpec(size=112)
+    found = {}
+    for device in ("cpu", "cuda"):
+        extractor = FaceExtractor(AnalysisSettings(frames=4, decode_device=device), spec)
+        source = extractor.open(two_faces_video)
+        monkeypatch.setattr(
+            reader,
+            "_open",
+            lambda p, hw, d=device: opened[d].append(hw is not None) or real_open(p, hw),
+        )
+        found[device] = extractor.extract(source)
+        monkeypatch.setattr(reader, "_open", real_open)
+    assert opened["cpu"] and not any(opened["cpu"])
+    assert opened["cuda"][0]  # asked FFmpeg for the GPU first
+    cpu, cuda = found["cpu"].people, found["cuda"].people
+    assert len(cpu) == len(cuda) == 2
+    for a, b in zip(cpu, cuda, strict=True):
+        assert [f.sample_index for f in a.frames] == [f.sample_index for f in b.frames]
+        assert all(
+            box_iou(da.box, db.box) > 0.9 for da, db in zip(a.detections, b.detections, strict=True)
+        )

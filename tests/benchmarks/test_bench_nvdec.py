@@ -26,3 +26,11 @@ def test_both_ways_are_reported(tmp_path: Path) -> None:
         assert "\n" not in cuda["error"] and "cuda_over_cpu_frames_per_s" not in report
     else:
         assert cuda["frames"] == 10 and cuda["max_pixel_difference"] >= 0
+    sampled = report["sampled"]
+    assert sampled["cuda"]["samples"] == sampled["cpu"]["samples"] > 0
+    if "error" in cuda:  # the pipeline's way fell back to the CPU: the very same frames
+        assert sampled["cuda"]["decoded_on"] == "cpu"
+        assert sampled["cuda"]["max_pixel_difference"] == 0
+    else:
+        assert sampled["cuda"]["decoded_on"] == "cuda"
+        assert sampled["cuda"]["max_pixel_difference"] <= 4

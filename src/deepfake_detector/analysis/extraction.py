@@ -151,7 +151,7 @@ class FaceExtractor:
             (evidence_dir / "frames").mkdir(parents=True, exist_ok=True)
         frames: list[FrameFaces] = []
         decoded = _decode_in_background(
-            source, times, clock, s.sample_snap, s.max_decode_megapixels * 1e6
+            source, times, clock, s.sample_snap, s.max_decode_megapixels * 1e6, s.decode_device
         )
         for frame in decoded:
             t = time.perf_counter()
@@ -265,9 +265,10 @@ def _decode_in_background(
     clock: StageClock,
     snap: float = 0.0,
     max_decode_pixels: float = 0.0,
+    device: str = "cpu",
 ) -> Iterator[SampledFrame]:
-    """Yield sampled frames decoded by a producer thread (``snap``: see ``iter_sampled_frames``);
-    decoding errors surface here.
+    """Yield sampled frames decoded by a producer thread (``snap``, ``device``: see
+    ``MediaSource.frames``); decoding errors surface here.
 
     The queue is bounded so memory holds at most a few decoded frames whatever the video length.
     """
@@ -286,7 +287,9 @@ def _decode_in_background(
         return False
 
     def produce() -> None:
-        sampled = source.frames(times, snap=snap, max_decode_pixels=max_decode_pixels)
+        sampled = source.frames(
+            times, snap=snap, max_decode_pixels=max_decode_pixels, device=device
+        )
         try:
             while True:
                 t = time.perf_counter()

@@ -82,6 +82,7 @@ def decode_samples(
     skip_nonref: bool = True,
     stats: DecodeStats | None = None,
     max_decode_pixels: float = 0.0,
+    device: str = "cpu",
 ) -> Iterator[SampledFrame]:
     """Yield the frame shown at each of ``times`` (seconds from the stream start), in time order.
 
@@ -95,6 +96,7 @@ def decode_samples(
     With ``max_decode_pixels``, ``MediaError`` is raised before decoding anything when the plan
     (from the keyframe index) would decode more pixels than that: huge frames with keyframes
     minutes apart cost minutes of CPU for a few samples.
+    ``device``: where FFmpeg decodes (see :func:`~deepfake_detector.media.reader.open_video`).
     """
     stats = stats if stats is not None else DecodeStats()
     if not times:
@@ -103,7 +105,7 @@ def decode_samples(
         seek_cost = SEEK_COST_FRAMES_FRAME_THREADS if frame_threads else SEEK_COST_FRAMES
     stats.strategy = strategy
     produced = 0
-    with open_video(path) as (container, stream):
+    with open_video(path, device) as (container, stream):
         setup = _Setup(stream, info, times, frame_threads, tolerance_s, skip_nonref)
         setup.max_decode_pixels = max_decode_pixels
         timeline: Timeline
@@ -132,7 +134,7 @@ def decode_samples(
     if not positioned:
         # Reading the timeline moved through the file and it cannot seek back exactly (MPEG-TS,
         # raw H.264): start afresh.
-        with open_video(path) as (container, stream):
+        with open_video(path, device) as (container, stream):
             samples = _execute(container, stream, setup, timeline, strategy, seek_cost, stats)
             for sample in samples:
                 produced += 1

@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.codec.hwaccel import HWAccel
 from av.container import InputContainer
 from av.stream import Disposition
 from av.video.frame import VideoFrame
@@ -74,18 +75,51 @@ def _unreadable(path: Path) -> MediaError:
 
 
 @contextmanager
-def open_video(path: str | Path) -> Iterator[tuple[InputContainer, VideoStream]]:
-    """Open ``path`` and yield the container and its first real video stream; always closes."""
+def open_video(
+    path: str | Path, device: str = "cpu"
+) -> Iterator[tuple[InputContainer, VideoStream]]:
+    """Open ``path`` and yield the container and its first real video stream; always closes.
+
+    ``device``: ``cpu``, or ``cuda`` / ``cuda:N`` to decode with NVDEC (frames are handed back
+    in system memory, so callers see no difference). Where the CUDA device cannot be opened the
+    file is opened for the CPU instead, and the device is not tried again in this process (one
+    warning in the log).
+    """
     p = check_file(path)
+    hwaccel = _hwaccel(device)
     try:
-        container = av.open(str(p), mode="r", metadata_errors="replace")
+        container = _open(p, hwaccel)
     except (av.FFmpegError, OSError, ValueError, UnicodeError) as exc:
-        raise _unreadable(p) from exc
+        if hwaccel is None:
+            raise _unreadable(p) from exc
+        try:  # the device or the file: opening it for the CPU tells which
+            container = _open(p, None)
+        except (av.FFmpegError, OSError, ValueError, UnicodeError) as cpu_exc:
+            raise _unreadable(p) from cpu_exc
+        _cuda_unusable.add(device)
+        log.warning("Decoding on the CPU: FFmpeg could not open CUDA device %s (%s)", device, exc)
     try:
         stream = video_stream(container)
         yield container, stream
     finally:
         container.close()
+
+
+_cuda_unusable: set[str] = set()
+"""CUDA devices that could not be opened for decoding in this process: not tried again."""
+
+
+def _hwaccel(device: str) -> HWAccel | None:
+    """FFmpeg's CUDA decoding on ``device`` (``cuda`` or ``cuda:N``); None for the CPU."""
+    if device == "cpu" or device in _cuda_unusable:
+        return None
+    _, _, index = device.partition(":")
+    # Codecs NVDEC cannot decode (ProRes, some profiles) go to FFmpeg's software decoder.
+    return HWAccel("cuda", device=index or None, allow_software_fallback=True)
+
+
+def _open(path: Path, hwaccel: HWAccel | None) -> InputContainer:
+    return av.open(str(path), mode="r", metadata_errors="replace", hwaccel=hwaccel)
 
 
 def video_stream(container: InputContainer) -> VideoStream:

@@ -43,6 +43,7 @@ def iter_sampled_frames(
     times: list[float],
     snap: float = 0.0,
     max_decode_pixels: float = 0.0,
+    device: str = "cpu",
 ) -> Iterator[SampledFrame]:
     """Yield the frame shown at each target time, in time order, in bounded memory.
 
@@ -55,7 +56,7 @@ def iter_sampled_frames(
 
     With ``snap`` (0–0.5) each sample may instead be any frame within that fraction of the
     spacing between samples of its time, the cheapest to decode (a keyframe when one is in
-    reach); its ``time_s`` says which frame it is. ``max_decode_pixels``: see
+    reach); its ``time_s`` says which frame it is. ``max_decode_pixels`` and ``device``: see
     :func:`~deepfake_detector.media.decoder.decode_samples`.
     """
     if not 0.0 <= snap <= 0.5:
@@ -66,6 +67,7 @@ def iter_sampled_frames(
         times,
         tolerance_s=snap * sample_spacing(info, times),
         max_decode_pixels=max_decode_pixels,
+        device=device,
     )
 
 

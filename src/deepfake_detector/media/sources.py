@@ -39,9 +39,15 @@ class MediaSource(ABC):
 
     @abstractmethod
     def frames(
-        self, times: list[float], *, snap: float = 0.0, max_decode_pixels: float = 0.0
+        self,
+        times: list[float],
+        *,
+        snap: float = 0.0,
+        max_decode_pixels: float = 0.0,
+        device: str = "cpu",
     ) -> Iterator[SampledFrame]:
-        """The frames shown at ``times``, upright RGB, in time order, in bounded memory."""
+        """The frames shown at ``times``, upright RGB, in time order, in bounded memory;
+        ``device`` decodes a video there (``AnalysisSettings.decode_device``)."""
 
 
 class VideoSource(MediaSource):
@@ -51,9 +57,16 @@ class VideoSource(MediaSource):
         return sample_times(self.info, count=count, per_second=per_second, max_frames=max_frames)
 
     def frames(
-        self, times: list[float], *, snap: float = 0.0, max_decode_pixels: float = 0.0
+        self,
+        times: list[float],
+        *,
+        snap: float = 0.0,
+        max_decode_pixels: float = 0.0,
+        device: str = "cpu",
     ) -> Iterator[SampledFrame]:
-        return iter_sampled_frames(str(self.path), self.info, times, snap, max_decode_pixels)
+        return iter_sampled_frames(
+            str(self.path), self.info, times, snap, max_decode_pixels, device
+        )
 
 
 class ImageSource(MediaSource):
@@ -76,7 +89,12 @@ class ImageSource(MediaSource):
         return [0.0]
 
     def frames(
-        self, times: list[float], *, snap: float = 0.0, max_decode_pixels: float = 0.0
+        self,
+        times: list[float],
+        *,
+        snap: float = 0.0,
+        max_decode_pixels: float = 0.0,
+        device: str = "cpu",
     ) -> Iterator[SampledFrame]:
         # At full size: a photo is one picture, and its faces may be small.
         pixels, self._pixels = self._pixels, None  # yielded once: not kept after

@@ -1,0 +1,75 @@
+"""Decoding on an NVIDIA GPU (``DFD_DECODE_DEVICE=cuda``, FFmpeg's NVDEC through PyAV) gives the
+frames decoding on the CPU gives.
+
+Where FFmpeg cannot open the CUDA device (every machine without an NVIDIA GPU, and on any
+machine a device number that does not exist) the file is decoded on the CPU and one warning
+is logged. The ``cuda`` rows run NVDEC on a machine with a GPU (``benchmarks/gpu_check.sh``
+runs this file there) and the CPU fallback elsewhere; the ``cuda:63`` rows are the fallback
+everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepfake_detector.errors import MediaError
+from deepfake_detector.media import iter_sampled_frames, probe, reader, sample_times
+
+import video_factory
+
+NO_SUCH_GPU = "cuda:63"
+
+
+@pytest.fixture(autouse=True)
+def _devices_untried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a fresh process would: no device known to fail."""
+    monkeypatch.setattr(reader, "_cuda_unusable", set())
+
+
+def _decode(path: Path, device: str) -> list:
+    info = probe(str(path))
+    times = sample_times(info, count=12)
+    return list(iter_sampled_frames(str(path), info, times, snap=0.25, device=device))
+
+
+@pytest.mark.parametrize("device", ["cuda", NO_SUCH_GPU])
+@pytest.mark.parametrize("clip", ["mp4-bframes", "webm-vp9", "avi-mjpeg"])
+def test_a_gpu_decodes_the_frames_the_cpu_decodes(
+    indexed_clips: dict[str, Path], clip: str, device: str
+) -> None:
+    cpu = _decode(indexed_clips[clip], "cpu")
+    gpu = _decode(indexed_clips[clip], device)
+    assert [(s.sample_index, s.time_s) for s in gpu] == [(s.sample_index, s.time_s) for s in cpu]
+    for a, b in zip(gpu, cpu, strict=True):
+        assert a.image.shape == b.image.shape and a.image.dtype == np.uint8
+        assert video_factory.read_index(a.image) == video_factory.read_index(b.image)
+        # NVDEC hands back NV12 where the CPU gives planar YUV: the RGB conversion may round
+        # the chroma differently, never by more than a few levels.
+        assert np.abs(a.image.astype(np.int16) - b.image).max() <= 4
+
+
+def test_a_device_that_does_not_open_is_reported_once_and_decoding_goes_on(
+    indexed_clips: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=reader.__name__):
+        first = _decode(indexed_clips["mp4"], NO_SUCH_GPU)
+        second = _decode(indexed_clips["mp4-bframes"], NO_SUCH_GPU)
+    assert len(first) == len(second) == 12
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "Decoding on the CPU" in warnings[0] and NO_SUCH_GPU in warnings[0]
+
+
+def test_a_bad_file_is_the_file_s_fault_not_the_device_s(tmp_path: Path) -> None:
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    with pytest.raises(MediaError) as on_cpu:
+        reader.open_video(bad).__enter__()
+    with pytest.raises(MediaError) as on_gpu:
+        reader.open_video(bad, NO_SUCH_GPU).__enter__()
+    assert str(on_gpu.value) == str(on_cpu.value)
+    assert NO_SUCH_GPU not in reader._cuda_unusable  # the next good file tries the device again
