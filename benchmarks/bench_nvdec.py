@@ -5,7 +5,8 @@ saves: every frame of a clip decoded and converted to RGB, on the CPU and throug
 On the H200 the pipeline's CPU work, decoding about 200 frames of 1080p to reach 32 samples and
 MTCNN, bounds throughput (README, "On a GPU"); decoding on the GPU is the lever left. The PyAV
 18.1 wheel carries ``h264_cuvid`` and the ``cuda`` hardware device type; whether the machine's
-driver lets it open is what this measures. Prints JSON: per way, wall and CPU seconds, frames
+driver lets it open is what this measures (``cuda_kept_on_gpu``: the frames left on the GPU, as
+the pipeline leaves those it passes over). Prints JSON: per way, wall and CPU seconds, frames
 per second, and the largest pixel difference from the CPU's frames (the hardware decoder may
 round chroma differently); ``error`` where a way could not run (no GPU here: FFmpeg refuses the
 device). ``sampled`` does the same for what the product decodes: the 32 samples of the default
@@ -39,15 +40,19 @@ from hostinfo import machine_summary  # noqa: E402
 DEFAULT_CLIP = "10s-1080p-g60"
 
 
-def decode_all(path: Path, frames: int, hwaccel: HWAccel | None) -> tuple[dict[str, Any], list]:
-    """Decode up to ``frames`` frames to RGB; the timings and the first 8 frames' arrays."""
+def decode_all(
+    path: Path, frames: int, hwaccel: HWAccel | None, convert_all: bool = True
+) -> tuple[dict[str, Any], list]:
+    """Decode up to ``frames`` frames, each converted to RGB (``convert_all``) or only the first
+    8; the timings and the first 8 frames' arrays."""
     t, cpu = time.perf_counter(), time.process_time()
     kept, count = [], 0
     with av.open(str(path), hwaccel=hwaccel) as container:
         stream = container.streams.video[0]
         codec = stream.codec_context.name
         for frame in container.decode(stream):
-            image = frame.to_ndarray(format="rgb24")
+            if convert_all or count < 8:
+                image = frame.to_ndarray(format="rgb24")
             if count < 8:
                 kept.append(image)
             count += 1
@@ -112,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         report["cuda_over_cpu_frames_per_s"] = round(
             report["cuda"]["frames_per_s"] / cpu["frames_per_s"], 2
         )
+        # What the pipeline does: frames stay on the GPU (hw-owned, the primary CUDA context)
+        # and only those converted cross to system memory; here the first 8.
+        on_gpu = HWAccel("cuda", allow_software_fallback=False, is_hw_owned=True)
+        report["cuda_kept_on_gpu"], _ = decode_all(clip, args.frames, on_gpu, convert_all=False)
     except (av.FFmpegError, OSError, RuntimeError, ValueError) as exc:
         report["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
     decode_sampled(clip, "cpu")  # warm: the keyframe index, the first open

@@ -39,7 +39,7 @@ DETECT_DEVICE=${DETECT_DEVICE:-cuda}  # MTCNN's in the first throughput run
 STEPS=${STEPS:-nvdec,throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
 PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
 DECODE_DEVICES=${DECODE_DEVICES:-cpu,cuda}  # DFD_DECODE_DEVICE in each throughput-processes run
-HALVES=one_at_a_time,processes
+HALVES=${HALVES:-one_at_a_time,processes}  # the first processes run's; later ones: processes
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 if compgen -G ".whl/*.whl" >/dev/null; then

@@ -115,7 +115,10 @@ def _hwaccel(device: str) -> HWAccel | None:
         return None
     _, _, index = device.partition(":")
     # Codecs NVDEC cannot decode (ProRes, some profiles) go to FFmpeg's software decoder.
-    return HWAccel("cuda", device=index or None, allow_software_fallback=True)
+    # Frames stay on the GPU until one is converted to RGB (to_upright_rgb): most decoded frames
+    # only lead up to a sample and never cross to system memory. hw-owned also shares the
+    # device's primary CUDA context (PyTorch's too) instead of creating a context per file.
+    return HWAccel("cuda", device=index or None, allow_software_fallback=True, is_hw_owned=True)
 
 
 def _open(path: Path, hwaccel: HWAccel | None) -> InputContainer:
