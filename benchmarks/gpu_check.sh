@@ -2,9 +2,10 @@
 # The GPU checks, as one command on a machine with an NVIDIA GPU: the tests whose CUDA rows run
 # only where a GPU is (training in bf16/fp16 with resume, batched scoring, MTCNN's networks on
 # the GPU), MTCNN on the GPU against cv2.dnn, and videos per second through the batched worker
-# path with MTCNN on the GPU and on the CPU cores, and whether FFmpeg's NVDEC decoding works
-# (benchmarks/bench_nvdec.py; not yet run on a GPU). Each step has its own time limit and goes on
-# when one fails; logs and JSON go to $OUT (default benchmarks/results/gpu).
+# path with MTCNN on the GPU and on the CPU cores, and FFmpeg's NVDEC decoding
+# (benchmarks/bench_nvdec.py, and DFD_DECODE_DEVICE in the processes layout). Each step has its
+# own time limit and goes on when one fails; logs and JSON go to $OUT (default
+# benchmarks/results/gpu).
 #
 # Packages the machine lacks travel as wheels in .whl/ (git-ignored); with no .whl/ the current
 # Python environment must hold them. For a machine with Python 3.12 and no registry (the device
@@ -79,10 +80,12 @@ if want throughput-gpu-detect; then
         --job-threads "$JOB_THREADS" --out "$OUT/throughput-gpu-detect.json"
 fi
 if want tests; then
+    # NVDEC's tests in a process of their own, before PyTorch holds the GPU's CUDA context:
+    # after it, FFmpeg cannot share the context and they would decode on the CPU.
+    step tests-nvdec 60 "$PY" -m pytest -q -p no:cacheprovider tests/media/test_decode_device.py
     step tests 120 "$PY" -m pytest -q -p no:cacheprovider \
         tests/training/test_trainer.py::test_a_mixed_precision_run_resumes_and_its_model_serves \
         tests/models/test_batching.py tests/faces/test_onnx_torch.py \
-        tests/media/test_decode_device.py \
         tests/analysis/test_extraction.py::test_the_decode_device_setting_reaches_the_decoder
 fi
 if want throughput-cpu-detect; then

@@ -49,7 +49,8 @@ class AnalysisSettings:
     """Where videos are decoded: ``cpu``, or ``cuda`` / ``cuda:N`` for FFmpeg's NVDEC decoding on
     an NVIDIA GPU (frames come back to system memory; codecs the GPU cannot decode fall back to
     the CPU inside FFmpeg). Where no CUDA device opens, decoding stays on the CPU and the worker
-    logs it once. Frees the CPU cores that decoding 1080p takes on a GPU worker (README, "On a
+    logs it once: so far that includes any process whose model PyTorch runs on the GPU, since
+    FFmpeg cannot share its CUDA context. Measured not to pay yet on an H200 (README, "On a
     GPU")."""
     full_detect_every: int = 4
     """In a video, search the whole frame for faces in every this many samples (the first one
