@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE))
 import clipgen  # noqa: E402  (lives beside this file)
 from bench_pipeline import emit  # noqa: E402
 from deepfake_detector.media import reader  # noqa: E402
+from deepfake_detector.media.reader import to_upright_rgb  # noqa: E402
 from hostinfo import machine_summary  # noqa: E402
 
 DEFAULT_CLIP = "10s-1080p-g60"
@@ -52,7 +53,7 @@ def decode_all(
         codec = stream.codec_context.name
         for frame in container.decode(stream):
             if convert_all or count < 8:
-                image = frame.to_ndarray(format="rgb24")
+                image = to_upright_rgb(frame, 0)  # the pipeline's conversion (NV12 split first)
             if count < 8:
                 kept.append(image)
             count += 1
