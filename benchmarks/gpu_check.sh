@@ -27,7 +27,7 @@
 # tests 53-61 s, throughput-cpu-detect over its 180 s, processes 105 + 29 s at THROUGHPUT=48,
 # detectors 7 s), more than one 10-minute device call: split them with STEPS, e.g.
 # STEPS=nvdec,tests,throughput-processes THROUGHPUT=48 (about 4 minutes). throughput-processes runs
-# once per DECODE_DEVICES entry (default cpu,cuda: DFD_DECODE_DEVICE, NVDEC for cuda).
+# once per PROCESSES entry and PROCESS_DEVICES pair (below).
 #     DEVICE=cpu DETECT_DEVICE=cpu THROUGHPUT=2 JOB_THREADS=2 PYTHON=.venv/bin/python \
 #         bash benchmarks/gpu_check.sh  # the dry run on a CPU
 set -u
@@ -39,7 +39,10 @@ DEVICE=${DEVICE:-cuda}            # the classifier's; cpu for a dry run on a mac
 DETECT_DEVICE=${DETECT_DEVICE:-cuda}  # MTCNN's in the first throughput run
 STEPS=${STEPS:-nvdec,throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
 PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
-DECODE_DEVICES=${DECODE_DEVICES:-cpu,cuda}  # DFD_DECODE_DEVICE in each throughput-processes run
+# Each throughput-processes run takes one of these pairs, MTCNN's device/the decoder's:
+# cpu/cpu is the worker's default; cuda/cpu moves MTCNN's networks off the CPU cores, which bound
+# this layout (not yet measured); cpu/cuda is NVDEC (measured slower, README "On a GPU").
+PROCESS_DEVICES=${PROCESS_DEVICES:-cpu/cpu,cuda/cpu}
 HALVES=${HALVES:-one_at_a_time,processes}  # the first processes run's; later ones: processes
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -93,13 +96,14 @@ if want throughput-cpu-detect; then
         --device "$DEVICE" --throughput "$THROUGHPUT" --job-threads "$JOB_THREADS" \
         --out "$OUT/throughput-cpu-detect.json"
 fi
-if want throughput-processes; then  # `worker --concurrency`: one model per process, MTCNN on CPU
-    for decode in ${DECODE_DEVICES//,/ }; do  # decoding on the CPU cores, or NVDEC
+if want throughput-processes; then  # `worker --concurrency`: one model per process
+    for devices in ${PROCESS_DEVICES//,/ }; do
+        detect=${devices%/*} decode=${devices#*/}
         for n in ${PROCESSES//,/ }; do
-            step "throughput-processes-$n-decode-$decode" 150 env DFD_DETECT_DEVICE=cpu \
-                DFD_DECODE_DEVICE="$decode" "$PY" benchmarks/bench_pipeline.py --device "$DEVICE" \
-                --throughput "$THROUGHPUT" --processes "$n" --halves "$HALVES" \
-                --out "$OUT/throughput-processes-$n-decode-$decode.json"
+            name="throughput-processes-$n-detect-$detect-decode-$decode"
+            step "$name" 150 env DFD_DETECT_DEVICE="$detect" DFD_DECODE_DEVICE="$decode" \
+                "$PY" benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
+                --processes "$n" --halves "$HALVES" --out "$OUT/$name.json"
             HALVES=processes  # the one-at-a-time baseline once, in the first run
         done
     done

@@ -47,11 +47,11 @@ class AnalysisSettings:
     results (``faces/onnx_torch.py``). The other detectors run on the CPU only."""
     decode_device: str = "cpu"
     """Where videos are decoded: ``cpu``, or ``cuda`` / ``cuda:N`` for FFmpeg's NVDEC decoding on
-    an NVIDIA GPU (frames come back to system memory; codecs the GPU cannot decode fall back to
-    the CPU inside FFmpeg). Where no CUDA device opens, decoding stays on the CPU and the worker
-    logs it once: so far that includes any process whose model PyTorch runs on the GPU, since
-    FFmpeg cannot share its CUDA context. Measured not to pay yet on an H200 (README, "On a
-    GPU")."""
+    an NVIDIA GPU (the samples come back with the CPU's pixels; codecs the GPU cannot decode
+    fall back to the CPU inside FFmpeg). Where no CUDA device opens, decoding stays on the CPU
+    and the worker logs it once: so far that includes any process whose model PyTorch runs on
+    the GPU, since FFmpeg cannot share its CUDA context. Measured not to pay yet on an H200
+    (README, "On a GPU")."""
     full_detect_every: int = 4
     """In a video, search the whole frame for faces in every this many samples (the first one
     included) and, in the samples between, only near the faces seen in the last this many

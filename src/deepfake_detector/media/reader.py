@@ -80,10 +80,10 @@ def open_video(
 ) -> Iterator[tuple[InputContainer, VideoStream]]:
     """Open ``path`` and yield the container and its first real video stream; always closes.
 
-    ``device``: ``cpu``, or ``cuda`` / ``cuda:N`` to decode with NVDEC (frames are handed back
-    in system memory, so callers see no difference). Where the CUDA device cannot be opened the
-    file is opened for the CPU instead, and the device is not tried again in this process (one
-    warning in the log).
+    ``device``: ``cpu``, or ``cuda`` / ``cuda:N`` to decode with NVDEC (frames stay on the GPU
+    until :func:`to_upright_rgb` copies one, with the CPU's pixels). Where the CUDA device cannot
+    be opened the file is opened for the CPU instead, and the device is not tried again in this
+    process (one warning in the log).
     """
     p = check_file(path)
     hwaccel = _hwaccel(device)
@@ -116,8 +116,10 @@ def _hwaccel(device: str) -> HWAccel | None:
     _, _, index = device.partition(":")
     # Codecs NVDEC cannot decode (ProRes, some profiles) go to FFmpeg's software decoder.
     # Frames stay on the GPU until one is converted to RGB (to_upright_rgb): most decoded frames
-    # only lead up to a sample and never cross to system memory. hw-owned also shares the
-    # device's primary CUDA context (PyTorch's too) instead of creating a context per file.
+    # only lead up to a sample and never cross to system memory. hw-owned also makes FFmpeg use
+    # the device's primary CUDA context rather than a new one per file; where PyTorch already
+    # holds that context with other flags, FFmpeg refuses it (EOPNOTSUPP, measured on an H200)
+    # and open_video falls back to the CPU.
     return HWAccel("cuda", device=index or None, allow_software_fallback=True, is_hw_owned=True)
 
 
