@@ -1,18 +1,19 @@
 """Whether FFmpeg's CUDA decoding (NVDEC) works with the PyAV wheel on this machine, and what it
-saves: every frame of a clip decoded and converted to RGB, on the CPU and through
-``HWAccel("cuda")`` (frames downloaded to system memory), one after the other in one run.
+saves, one way after the other in one run:
+
+- ``cpu`` / ``cuda``: every frame of a clip decoded and converted to RGB, on the CPU and through
+  ``HWAccel("cuda")`` (each frame copied to system memory);
+- ``cuda_kept_on_gpu``: the frames left on the GPU (8 converted), as the pipeline leaves those
+  it passes over;
+- ``sampled``: what the product decodes, the default settings' 32 samples through
+  ``iter_sampled_frames`` with ``device="cpu"`` and ``"cuda"`` (``DFD_DECODE_DEVICE``); the CUDA
+  way falls back to the CPU, with a warning, where the device does not open (``decoded_on``).
 
 On the H200 the pipeline's CPU work, decoding about 200 frames of 1080p to reach 32 samples and
-MTCNN, bounds throughput (README, "On a GPU"); decoding on the GPU is the lever left. The PyAV
-18.1 wheel carries ``h264_cuvid`` and the ``cuda`` hardware device type; whether the machine's
-driver lets it open is what this measures (``cuda_kept_on_gpu``: the frames left on the GPU, as
-the pipeline leaves those it passes over). Prints JSON: per way, wall and CPU seconds, frames
-per second, and the largest pixel difference from the CPU's frames (the hardware decoder may
-round chroma differently); ``error`` where a way could not run (no GPU here: FFmpeg refuses the
-device). ``sampled`` does the same for what the product decodes: the 32 samples of the default
-settings through ``iter_sampled_frames`` with ``device="cpu"`` and ``"cuda"``
-(``DFD_DECODE_DEVICE``), where the CUDA way falls back to the CPU, with a warning, on a machine
-without a GPU.
+MTCNN, bounds throughput (README, "On a GPU"). Prints JSON: per way, wall and CPU seconds, frames
+per second, and the largest pixel difference from the CPU's frames, each converted to RGB as the
+pipeline does (``reader.to_upright_rgb``); ``error`` where a way could not run (no GPU here:
+FFmpeg refuses the device).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_nvdec.py [CLIP] [--frames N]
 """
@@ -34,8 +35,7 @@ sys.path.insert(0, str(HERE))
 
 import clipgen  # noqa: E402  (lives beside this file)
 from bench_pipeline import emit  # noqa: E402
-from deepfake_detector.media import reader  # noqa: E402
-from deepfake_detector.media.reader import to_upright_rgb  # noqa: E402
+from deepfake_detector.media.reader import decoding_on, to_upright_rgb  # noqa: E402
 from hostinfo import machine_summary  # noqa: E402
 
 DEFAULT_CLIP = "10s-1080p-g60"
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         report["cuda_over_cpu_frames_per_s"] = round(
             report["cuda"]["frames_per_s"] / cpu["frames_per_s"], 2
         )
-        # What the pipeline does: frames stay on the GPU (hw-owned, the primary CUDA context)
-        # and only those converted cross to system memory; here the first 8.
+        # As the pipeline decodes: frames stay on the GPU (hw-owned, on the device's primary
+        # CUDA context) and only those converted cross to system memory; here the first 8.
         on_gpu = HWAccel("cuda", allow_software_fallback=False, is_hw_owned=True)
         report["cuda_kept_on_gpu"], _ = decode_all(clip, args.frames, on_gpu, convert_all=False)
     except (av.FFmpegError, OSError, RuntimeError, ValueError) as exc:
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     sampled_cpu, reference = decode_sampled(clip, "cpu")
     sampled_cuda, frames = decode_sampled(clip, "cuda")
     sampled_cuda["max_pixel_difference"] = _largest_difference(frames, reference)
-    sampled_cuda["decoded_on"] = "cpu" if "cuda" in reader._cuda_unusable else "cuda"
+    sampled_cuda["decoded_on"] = decoding_on("cuda")
     report["sampled"] = {"cpu": sampled_cpu, "cuda": sampled_cuda}
     emit(report, args.out)
     return 0

@@ -748,13 +748,12 @@ def _analysis_settings(request: JsonDict) -> Any:
 def _stage_devices(settings: Any) -> JsonDict:
     """Where detection and decoding ran: ``decoded_on`` is ``cpu`` where the decode device
     asked for did not open (the decoder fell back, see ``media/reader.py``)."""
-    from deepfake_detector.media import reader
+    from deepfake_detector.media.reader import decoding_on
 
-    decode = settings.decode_device
     return {
         "detect_device": settings.detect_device,
-        "decode_device": decode,
-        "decoded_on": "cpu" if decode in reader._cuda_unusable else decode,
+        "decode_device": settings.decode_device,
+        "decoded_on": decoding_on(settings.decode_device),
     }
 
 

@@ -32,5 +32,5 @@ def test_both_ways_are_reported(tmp_path: Path) -> None:
         assert sampled["cuda"]["decoded_on"] == "cpu"
         assert sampled["cuda"]["max_pixel_difference"] == 0
     else:
-        assert sampled["cuda"]["decoded_on"] == "cuda"
-        assert sampled["cuda"]["max_pixel_difference"] <= 4
+        assert sampled["cuda"]["decoded_on"] == "cuda"  # H.264 decodes bit-exact on NVDEC
+        assert sampled["cuda"]["max_pixel_difference"] == 0

@@ -63,6 +63,7 @@ def test_a_device_that_does_not_open_is_reported_once_and_decoding_goes_on(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings
     assert "Decoding on the CPU" in warnings[0] and NO_SUCH_GPU in warnings[0]
+    assert reader.decoding_on(NO_SUCH_GPU) == "cpu"
 
 
 def test_a_bad_file_is_the_file_s_fault_not_the_device_s(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_a_bad_file_is_the_file_s_fault_not_the_device_s(tmp_path: Path) -> None
     with pytest.raises(MediaError) as on_gpu:
         reader.open_video(bad, NO_SUCH_GPU).__enter__()
     assert str(on_gpu.value) == str(on_cpu.value)
-    assert NO_SUCH_GPU not in reader._cuda_unusable  # the next good file tries the device again
+    assert reader.decoding_on(NO_SUCH_GPU) == NO_SUCH_GPU  # the next file tries the device again
 
 
 @pytest.mark.parametrize(("semi_planar", "bits"), [("nv12", 8), ("p010le", 10)])

@@ -109,6 +109,12 @@ _cuda_unusable: set[str] = set()
 """CUDA devices that could not be opened for decoding in this process: not tried again."""
 
 
+def decoding_on(device: str) -> str:
+    """Where this process decodes when ``device`` is asked for: ``device`` itself, or ``cpu``
+    once that CUDA device has failed to open here."""
+    return "cpu" if device in _cuda_unusable else device
+
+
 def _hwaccel(device: str) -> HWAccel | None:
     """FFmpeg's CUDA decoding on ``device`` (``cuda`` or ``cuda:N``); None for the CPU."""
     if device == "cpu" or device in _cuda_unusable:
