@@ -80,19 +80,18 @@ def test_the_decode_device_setting_reaches_the_decoder(
 
     monkeypatch.setattr(reader, "_cuda_unusable", set())
     real_open = reader._open
-    opened: dict[str, list[bool]] = {"cpu": [], "cuda": []}
+    asked_gpu: list[bool] = []  # per file opened: whether FFmpeg was asked for the GPU
+    monkeypatch.setattr(
+        reader, "_open", lambda p, hw: asked_gpu.append(hw is not None) or real_open(p, hw)
+    )
     spec = CropSpec(size=112)
-    found = {}
+    found, opened = {}, {}
     for device in ("cpu", "cuda"):
         extractor = FaceExtractor(AnalysisSettings(frames=4, decode_device=device), spec)
         source = extractor.open(two_faces_video)
-        monkeypatch.setattr(
-            reader,
-            "_open",
-            lambda p, hw, d=device: opened[d].append(hw is not None) or real_open(p, hw),
-        )
+        asked_gpu.clear()
         found[device] = extractor.extract(source)
-        monkeypatch.setattr(reader, "_open", real_open)
+        opened[device] = list(asked_gpu)
     assert opened["cpu"] and not any(opened["cpu"])
     assert opened["cuda"][0]  # asked FFmpeg for the GPU first
     cpu, cuda = found["cpu"].people, found["cuda"].people

@@ -167,20 +167,16 @@ _CV2_ROTATE = {
 }
 
 
-# NVDEC hands 8-bit frames back as NV12, whose conversion to RGB by swscale handles chroma
-# differently from YUV420P's (many levels apart at colour edges); splitting NV12's planes
-# first is exact, so a frame decoded on the GPU gives the RGB the CPU's decode gives. (P010,
-# for 10-bit video, converts like its planar form already.)
-_PLANAR = {"nv12": "yuv420p"}
-
-
 def to_upright_rgb(frame: VideoFrame, rotation: int) -> np.ndarray:
     """RGB ``uint8`` ``(H, W, 3)`` array of ``frame``, turned ``rotation`` degrees clockwise.
     A frame still on the GPU (NVDEC, ``DFD_DECODE_DEVICE``) is copied to system memory here."""
     stored = frame.sw_format or frame.format  # sw_format: the pixels of a frame on the GPU
-    planar = _PLANAR.get(stored.name)
-    if planar is not None:
-        frame = frame.reformat(format=planar)
+    if stored.name == "nv12":
+        # What NVDEC hands back for 8-bit video. swscale converts NV12 to RGB with other chroma
+        # handling than YUV420P (many levels apart at colour edges); splitting the planes first
+        # is exact, so a frame decoded on the GPU gives the CPU's RGB. (P010, for 10-bit
+        # video, already converts as its planar form.)
+        frame = frame.reformat(format="yuv420p")
     image = frame.to_ndarray(format="rgb24")
     if rotation in _CV2_ROTATE:
         image = cv2.rotate(image, _CV2_ROTATE[rotation])
