@@ -26,8 +26,8 @@
 # Every step took about 13 minutes on the H200 in all (2026-12-04: throughput-gpu-detect 231 s,
 # tests 53-61 s, throughput-cpu-detect over its 180 s, processes 105 + 29 s at THROUGHPUT=48,
 # detectors 7 s), more than one 10-minute device call: split them with STEPS, e.g.
-# STEPS=nvdec,tests,throughput-processes THROUGHPUT=48 (about 4 minutes). throughput-processes runs
-# once per PROCESSES entry and PROCESS_DEVICES pair (below).
+# STEPS=nvdec,tests-nvdec,tests,throughput-processes THROUGHPUT=48 (about 4 minutes).
+# throughput-processes runs once per PROCESSES entry and PROCESS_DEVICES pair (below).
 #     DEVICE=cpu DETECT_DEVICE=cpu THROUGHPUT=2 JOB_THREADS=2 PYTHON=.venv/bin/python \
 #         bash benchmarks/gpu_check.sh  # the dry run on a CPU
 set -u
@@ -37,12 +37,12 @@ JOB_THREADS=${JOB_THREADS:-12}
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}            # the classifier's; cpu for a dry run on a machine without a GPU
 DETECT_DEVICE=${DETECT_DEVICE:-cuda}  # MTCNN's in the first throughput run
-STEPS=${STEPS:-nvdec,throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
+STEPS=${STEPS:-nvdec,tests-nvdec,throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
 PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
 # Each throughput-processes run takes one of these pairs, MTCNN's device/the decoder's:
 # cpu/cpu is the worker's default; cuda/cpu moves MTCNN's networks off the CPU cores, which bound
-# this layout (not yet measured); cpu/cuda is NVDEC (measured slower, README "On a GPU").
-PROCESS_DEVICES=${PROCESS_DEVICES:-cpu/cpu,cuda/cpu}
+# this layout; cpu/cuda decodes with NVDEC (README "On a GPU"); cuda/cuda does both.
+PROCESS_DEVICES=${PROCESS_DEVICES:-cpu/cpu,cuda/cpu,cpu/cuda,cuda/cuda}
 HALVES=${HALVES:-one_at_a_time,processes}  # the first processes run's; later ones: processes
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -82,10 +82,12 @@ if want throughput-gpu-detect; then
         benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
         --job-threads "$JOB_THREADS" --out "$OUT/throughput-gpu-detect.json"
 fi
-if want tests; then
-    # NVDEC's tests in a process of their own, before PyTorch holds the GPU's CUDA context:
-    # after it, FFmpeg cannot share the context and they would decode on the CPU.
+if want tests-nvdec; then
+    # NVDEC's tests in a process of their own: the first rows find the GPU untouched, the last
+    # after PyTorch holds its primary context (media/cuda_context.py).
     step tests-nvdec 60 "$PY" -m pytest -q -p no:cacheprovider tests/media/test_decode_device.py
+fi
+if want tests; then
     step tests 120 "$PY" -m pytest -q -p no:cacheprovider \
         tests/training/test_trainer.py::test_a_mixed_precision_run_resumes_and_its_model_serves \
         tests/models/test_batching.py tests/faces/test_onnx_torch.py \

@@ -11,17 +11,20 @@ everywhere.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from deepfake_detector.errors import MediaError
-from deepfake_detector.media import iter_sampled_frames, probe, reader, sample_times
+from deepfake_detector.media import cuda_context, iter_sampled_frames, probe, reader, sample_times
 
 import video_factory
 
 NO_SUCH_GPU = "cuda:63"
+HAS_GPU = torch.cuda.is_available()
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +46,11 @@ def test_a_gpu_decodes_the_frames_the_cpu_decodes(
 ) -> None:
     cpu = _decode(indexed_clips[clip], "cpu")
     gpu = _decode(indexed_clips[clip], device)
+    assert reader.decoding_on(device) == ("cuda" if device == "cuda" and HAS_GPU else "cpu")
+    _assert_same_frames(gpu, cpu, clip)
+
+
+def _assert_same_frames(gpu: list, cpu: list, clip: str) -> None:
     assert [(s.sample_index, s.time_s) for s in gpu] == [(s.sample_index, s.time_s) for s in cpu]
     for a, b in zip(gpu, cpu, strict=True):
         assert a.image.shape == b.image.shape and a.image.dtype == np.uint8
@@ -95,3 +103,25 @@ def test_a_frame_handed_back_semi_planar_gives_the_planar_frame_s_rgb(
     if semi_planar == "nv12":  # the difference the conversion is there for
         assert np.abs(direct - want).max() > 8
     assert np.array_equal(reader.to_upright_rgb(handed_back, 0), want)
+
+
+@pytest.mark.parametrize("clip", ["mp4-bframes"] if HAS_GPU else [])
+def test_nvdec_shares_the_gpu_with_pytorch_from_any_thread(
+    indexed_clips: dict[str, Path], clip: str
+) -> None:
+    """A worker that scores on the GPU holds its primary context with PyTorch's flags, which
+    FFmpeg's own request for it refuses; decoding still happens on the GPU, in a job thread
+    that has never touched CUDA too."""
+    torch.ones(1, device="cuda").sum().item()  # PyTorch makes the primary context first
+    cpu = _decode(indexed_clips[clip], "cpu")
+    with ThreadPoolExecutor(1) as fresh_thread:
+        gpu = fresh_thread.submit(_decode, indexed_clips[clip], "cuda").result()
+    assert reader.decoding_on("cuda") == "cuda"
+    _assert_same_frames(gpu, cpu, clip)
+
+
+def test_a_device_the_driver_does_not_have_is_an_os_error() -> None:
+    """Where there is no NVIDIA driver, or no such device, binding its context fails the way
+    open_video falls back on."""
+    with pytest.raises(OSError, match=r"libcuda|CUDA driver call"):
+        cuda_context.make_primary_current(63)

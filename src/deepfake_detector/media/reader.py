@@ -22,6 +22,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from deepfake_detector.errors import MediaError
+from deepfake_detector.media import cuda_context
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def open_video(
     p = check_file(path)
     hwaccel = _hwaccel(device)
     try:
+        if hwaccel is not None:
+            cuda_context.make_primary_current(int(device.partition(":")[2] or 0))
         container = _open(p, hwaccel)
     except (av.FFmpegError, OSError, ValueError, UnicodeError) as exc:
         if hwaccel is None:
@@ -122,11 +125,16 @@ def _hwaccel(device: str) -> HWAccel | None:
     _, _, index = device.partition(":")
     # Codecs NVDEC cannot decode (ProRes, some profiles) go to FFmpeg's software decoder.
     # Frames stay on the GPU until one is converted to RGB (to_upright_rgb): most decoded frames
-    # only lead up to a sample and never cross to system memory. hw-owned also makes FFmpeg use
-    # the device's primary CUDA context rather than a new one per file; where PyTorch already
-    # holds that context with other flags, FFmpeg refuses it (EOPNOTSUPP, measured on an H200)
-    # and open_video falls back to the CPU.
-    return HWAccel("cuda", device=index or None, allow_software_fallback=True, is_hw_owned=True)
+    # only lead up to a sample and never cross to system memory. FFmpeg decodes in the context
+    # current in this thread, the device's primary context (open_video makes it current; why:
+    # media/cuda_context.py).
+    return HWAccel(
+        "cuda",
+        device=index or None,
+        allow_software_fallback=True,
+        is_hw_owned=True,
+        options={"primary_ctx": "0", "current_ctx": "1"},
+    )
 
 
 def _open(path: Path, hwaccel: HWAccel | None) -> InputContainer:
