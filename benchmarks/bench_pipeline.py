@@ -777,15 +777,19 @@ def _job_process(request: JsonDict, cores: int, ready: Any, go: Any, todo: Any, 
     ready.put(True)
     if not go.wait(_PROCESS_WAIT_S):
         return
-    cpu, verdicts, errors = time.process_time(), Counter(), []
+    cpu, main_cpu = time.process_time(), time.thread_time()
+    verdicts, errors, stages = Counter(), [], Counter()
     while (item := todo.get(timeout=_PROCESS_WAIT_S)) is not None:
         result = analyzer.analyze(request["clip"])
         verdicts[str(result.verdict)] += 1
+        stages.update(result.timings)
         if result.error:
             errors.append(f"video {item}: {result.error}")
     done.put(
         {
             "cpu_s": time.process_time() - cpu,
+            "main_thread_cpu_s": time.thread_time() - main_cpu,
+            "stages_s": dict(stages),
             "verdicts": dict(verdicts),
             "errors": errors,
             "device": analyzer.classifier.device,
@@ -858,6 +862,15 @@ def _measure_processes(request: JsonDict) -> JsonDict:
         "wall_s": round(wall, 3),
         "videos_per_s": round(videos / wall, 3),
         "cpu_s_per_video": round(sum(r["cpu_s"] for r in reports) / videos, 3),
+        # The job thread's share (detection, crops, scoring, evidence); the rest is decoding's
+        # thread and the libraries' own threads.
+        "main_thread_cpu_s_per_video": round(
+            sum(r["main_thread_cpu_s"] for r in reports) / videos, 3
+        ),
+        "stages_s_per_video": {
+            stage: round(sum(r["stages_s"].get(stage, 0.0) for r in reports) / videos, 3)
+            for stage in sorted({stage for r in reports for stage in r["stages_s"]})
+        },
         "load_and_warmup_s": round(load_s, 2),
         "verdicts": dict(verdicts),
         "device": reports[0]["device"],
