@@ -49,9 +49,10 @@ class AnalysisSettings:
     """Where videos are decoded: ``cpu``, or ``cuda`` / ``cuda:N`` for FFmpeg's NVDEC decoding on
     an NVIDIA GPU (the samples come back with the CPU's pixels; codecs the GPU cannot decode
     fall back to the CPU inside FFmpeg). Where no CUDA device opens, decoding stays on the CPU
-    and the worker logs it once: so far that includes any process whose model PyTorch runs on
-    the GPU, since FFmpeg cannot share its CUDA context. Measured not to pay yet on an H200
-    (README, "On a GPU")."""
+    and the worker logs it once. NVDEC shares the GPU with a model PyTorch runs there. It halves
+    a video's CPU-seconds, which is what bounds a GPU worker running jobs side by side (5.3
+    against 3.1 videos/s with 16 job processes on an H200); one video alone decodes sooner on
+    the CPU's cores (README, "On a GPU")."""
     full_detect_every: int = 4
     """In a video, search the whole frame for faces in every this many samples (the first one
     included) and, in the samples between, only near the faces seen in the last this many
