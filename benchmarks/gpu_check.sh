@@ -103,6 +103,10 @@ if want throughput-processes; then  # `worker --concurrency`: one model per proc
         detect=${devices%/*} decode=${devices#*/}
         for n in ${PROCESSES//,/ }; do
             name="throughput-processes-$n-detect-$detect-decode-$decode"
+            base=$name repeat=1  # a pair listed again (or run again into $OUT): its own file
+            while [[ -e "$OUT/$name.json" ]]; do
+                repeat=$((repeat + 1)) name="$base-repeat$repeat"
+            done
             step "$name" 150 env DFD_DETECT_DEVICE="$detect" DFD_DECODE_DEVICE="$decode" \
                 "$PY" benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
                 --processes "$n" --halves "$HALVES" --out "$OUT/$name.json"
