@@ -79,21 +79,19 @@ def test_the_decode_device_setting_reaches_the_decoder(
     from deepfake_detector.media import reader
 
     monkeypatch.setattr(reader, "_cuda_unusable", set())
-    real_open = reader._open
-    asked_gpu: list[bool] = []  # per file opened: whether FFmpeg was asked for the GPU
-    monkeypatch.setattr(
-        reader, "_open", lambda p, hw: asked_gpu.append(hw is not None) or real_open(p, hw)
-    )
+    real_hwaccel = reader._hwaccel
+    asked: list[str] = []  # per file opened: the device the decoder was asked for
+    monkeypatch.setattr(reader, "_hwaccel", lambda d: asked.append(d) or real_hwaccel(d))
     spec = CropSpec(size=112)
     found, opened = {}, {}
     for device in ("cpu", "cuda"):
         extractor = FaceExtractor(AnalysisSettings(frames=4, decode_device=device), spec)
         source = extractor.open(two_faces_video)
-        asked_gpu.clear()
+        asked.clear()
         found[device] = extractor.extract(source)
-        opened[device] = list(asked_gpu)
-    assert opened["cpu"] and not any(opened["cpu"])
-    assert opened["cuda"][0]  # asked FFmpeg for the GPU first
+        opened[device] = list(asked)
+    assert opened["cpu"] and set(opened["cpu"]) == {"cpu"}
+    assert opened["cuda"] and set(opened["cuda"]) == {"cuda"}
     cpu, cuda = found["cpu"].people, found["cuda"].people
     assert len(cpu) == len(cuda) == 2
     for a, b in zip(cpu, cuda, strict=True):
