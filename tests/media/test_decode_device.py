@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from deepfake_detector.errors import MediaError
-from deepfake_detector.media import cuda_context, iter_sampled_frames, probe, reader, sample_times
+from deepfake_detector.media import iter_sampled_frames, probe, reader, sample_times
 
 import video_factory
 
@@ -118,10 +118,3 @@ def test_nvdec_shares_the_gpu_with_pytorch_from_any_thread(
         gpu = fresh_thread.submit(_decode, indexed_clips[clip], "cuda").result()
     assert reader.decoding_on("cuda") == "cuda"
     _assert_same_frames(gpu, cpu, clip)
-
-
-def test_a_device_the_driver_does_not_have_is_an_os_error() -> None:
-    """Where there is no NVIDIA driver, or no such device, binding its context fails the way
-    open_video falls back on."""
-    with pytest.raises(OSError, match=r"libcuda|CUDA driver call"):
-        cuda_context.make_primary_current(63)
