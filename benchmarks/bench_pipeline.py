@@ -426,6 +426,7 @@ def measure_web(clip: Path, warmup: Path, args: argparse.Namespace) -> JsonDict:
     payload = clip.read_bytes()
     verdicts: list[float] = []
     heatmaps: list[float] = []
+    timings: list[JsonDict] = []  # each run's analysis stages, as the web job timed them
     with tempfile.TemporaryDirectory(prefix="dfd-bench-web-") as tmp:
         data = Path(tmp) / "data"
         with load_test.serve("embedded", data, args.frames) as (port, _process, _log):
@@ -445,6 +446,7 @@ def measure_web(clip: Path, warmup: Path, args: argparse.Namespace) -> JsonDict:
                         raise RuntimeError(f"analysis failed: {state.get('error')}")
                     if state.get("status") == "done" and verdict_at is None:
                         verdict_at = now
+                        timings.append((state.get("result") or {}).get("timings") or {})
                     if verdict_at is not None and state.get("heatmaps_state") != "pending":
                         heatmaps_at = now
                         break
@@ -469,7 +471,16 @@ def measure_web(clip: Path, warmup: Path, args: argparse.Namespace) -> JsonDict:
         "upload_to_heatmaps_s": round(statistics.median(heatmaps), 3),
         "runs_upload_to_verdict_s": [round(v, 3) for v in verdicts],
         "upload_mb": round(len(payload) / 1e6, 2),
+        # What of upload-to-verdict was the analysis itself, and of that the evidence JPEGs
+        # (the rest: upload, queue, polling); the warm-up's run is not counted.
+        "analysis_s": _median_stage(timings[1:], "total"),
+        "evidence_s": _median_stage(timings[1:], "evidence"),
     }
+
+
+def _median_stage(timings: list[JsonDict], stage: str) -> float | None:
+    seconds = [float(t[stage]) for t in timings if isinstance(t.get(stage), int | float)]
+    return round(statistics.median(seconds), 3) if seconds else None
 
 
 def _brief(result: JsonDict | None) -> str:

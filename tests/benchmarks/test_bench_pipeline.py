@@ -108,6 +108,8 @@ def test_smoke_run_times_the_web_path_too(tmp_path: Path) -> None:
     assert web["upload_to_verdict_s"] >= 0.5 * case["ours"]["total_s"]
     assert web["upload_to_heatmaps_s"] >= web["upload_to_verdict_s"]
     assert web["minus_cli_s"] == round(web["upload_to_verdict_s"] - case["ours"]["total_s"], 3)
+    # The web job's own timing of its analysis is part of upload-to-verdict, evidence of that.
+    assert 0 < web["evidence_s"] < web["analysis_s"] < web["upload_to_verdict_s"]
 
 
 def _throughput(tmp_path: Path, *flags: str) -> dict:
