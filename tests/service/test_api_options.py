@@ -7,6 +7,7 @@ threads sharing a ``BatchingClassifier`` per model)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,6 +219,19 @@ def test_one_job_at_a_time_keeps_the_last_analyzers(
     ten = runner.analyzer(AnalysisSettings(frames=10, backend="torch"))
     assert list(runner._analyzers.values()) == [first, ten]  # 9 was the least recently used
     assert runner.analyzer(AnalysisSettings(frames=9, backend="torch")) is not nine
+
+
+def test_the_worker_logs_where_each_stage_runs(
+    running: RunningApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator reads from the log whether a GPU worker scores, finds faces and decodes
+    where it was told to."""
+    settings = AnalysisSettings(frames=8, backend="torch", decode_device="cuda:63")
+    runner = JobRunner(running.ctx.backends.jobs, running.ctx.backends.blobs, settings, "log")
+    with caplog.at_level(logging.INFO, logger=runner_module.__name__):
+        runner.analyzer()
+    (loaded,) = [r.getMessage() for r in caplog.records if "model loaded" in r.getMessage()]
+    assert "scoring on cpu (torch), faces found on cpu, videos decoded on cuda:63 where" in loaded
 
 
 def test_job_threads_share_one_model_each_and_close_a_dropped_one_once_unused(

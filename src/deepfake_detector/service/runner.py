@@ -23,6 +23,7 @@ from deepfake_detector.errors import DetectorError
 from deepfake_detector.media.preview import PreviewLimits, make_preview, playback_format
 from deepfake_detector.models import load_classifier
 from deepfake_detector.models.batching import BatchingClassifier
+from deepfake_detector.models.classifier import Classifier
 from deepfake_detector.models.runtime import BaseClassifier
 from deepfake_detector.service import heatmaps
 from deepfake_detector.service.blobs import BlobStore
@@ -62,6 +63,16 @@ class BudgetExceeded(BaseException):
 def _model_key(settings: AnalysisSettings) -> tuple[str, str, str]:
     """What a loaded classifier depends on: analyzers differing only in frames share it."""
     return (settings.model, settings.device, settings.backend)
+
+
+def _placement(classifier: Classifier, settings: AnalysisSettings) -> str:
+    """Where each stage runs, for the log: an operator checks a GPU worker uses its GPU."""
+    decode = settings.decode_device
+    return (
+        f"scoring on {classifier.device} ({classifier.backend}), faces found on "
+        f"{settings.detect_device}, videos decoded on {decode}"
+        + ("" if decode == "cpu" else " where it opens (else the CPU, with a warning)")
+    )
 
 
 class LeaseLost(BaseException):
@@ -142,7 +153,10 @@ class JobRunner:
             else:
                 analyzer = Analyzer(settings)
                 log.info(
-                    "model loaded in %.1f s (%s)", time.perf_counter() - started, settings.model
+                    "model loaded in %.1f s (%s); %s",
+                    time.perf_counter() - started,
+                    settings.model,
+                    _placement(analyzer.classifier, settings),
                 )
             self._analyzers[settings] = analyzer
             while len(self._analyzers) > ANALYZERS_KEPT:
@@ -165,10 +179,11 @@ class JobRunner:
                 shared = BatchingClassifier(inner)
                 self._shared_models[model] = shared
                 log.info(
-                    "model loaded in %.1f s (%s), shared by %d job threads",
+                    "model loaded in %.1f s (%s), shared by %d job threads; %s",
                     time.perf_counter() - started,
                     settings.model,
                     self.job_threads,
+                    _placement(inner, settings),
                 )
                 for old in list(self._shared_models)[:-ANALYZERS_KEPT]:
                     self._retire(self._shared_models.pop(old))
