@@ -6,8 +6,9 @@ in a worker that scores on the same GPU. So this module makes the primary contex
 decoding thread through the CUDA driver, and FFmpeg is told to use the current context: one
 context per device and process whichever of PyTorch and FFmpeg comes first, never one per file.
 
-ctypes on ``libcuda`` because no maintained Python package that runs here binds the driver API
-(PyTorch holds the context but does not make it current in a thread on request).
+Four driver calls through ctypes on ``libcuda`` rather than a dependency: NVIDIA's
+``cuda-python`` bindings would be installed on every machine for them, and PyTorch's
+``set_device`` skips making the context current when the thread already names that device.
 """
 
 from __future__ import annotations
