@@ -8,7 +8,7 @@ context per device and process whichever of PyTorch and FFmpeg comes first, neve
 
 Four driver calls through ctypes on ``libcuda`` rather than a dependency: NVIDIA's
 ``cuda-python`` bindings would be installed on every machine for them, and PyTorch's
-``set_device`` skips making the context current when the thread already names that device.
+``set_device`` may skip making the context current in a thread that already names that device.
 """
 
 from __future__ import annotations
