@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +37,32 @@ sys.path.insert(0, str(HERE))
 
 import clipgen  # noqa: E402  (lives beside this file)
 from bench_pipeline import emit  # noqa: E402
-from deepfake_detector.media.reader import decoding_on, to_upright_rgb  # noqa: E402
+from deepfake_detector.media.reader import decoding_on, open_video, to_upright_rgb  # noqa: E402
 from hostinfo import machine_summary  # noqa: E402
 
 DEFAULT_CLIP = "10s-1080p-g60"
 
 
+@contextmanager
+def _opened(path: Path, way: HWAccel | str | None) -> Iterator[tuple[Any, Any]]:
+    """The container and its video stream: ``way`` a device name opens it as the pipeline does
+    (``reader.open_video``), an ``HWAccel`` or None through PyAV directly."""
+    if isinstance(way, str):
+        with open_video(path, way) as opened:
+            yield opened
+    else:
+        with av.open(str(path), hwaccel=way) as container:
+            yield container, container.streams.video[0]
+
+
 def decode_all(
-    path: Path, frames: int, hwaccel: HWAccel | None, convert_all: bool = True
+    path: Path, frames: int, way: HWAccel | str | None, convert_all: bool = True
 ) -> tuple[dict[str, Any], list]:
     """Decode up to ``frames`` frames, each converted to RGB (``convert_all``) or only the first
-    8; the timings and the first 8 frames' arrays."""
+    8; the timings and the first 8 frames' arrays. ``way``: see :func:`_opened`."""
     t, cpu = time.perf_counter(), time.process_time()
     kept, count = [], 0
-    with av.open(str(path), hwaccel=hwaccel) as container:
-        stream = container.streams.video[0]
+    with _opened(path, way) as (container, stream):
         codec = stream.codec_context.name
         for frame in container.decode(stream):
             if convert_all or count < 8:
@@ -118,10 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         report["cuda_over_cpu_frames_per_s"] = round(
             report["cuda"]["frames_per_s"] / cpu["frames_per_s"], 2
         )
-        # As the pipeline decodes: frames stay on the GPU (hw-owned, on the device's primary
-        # CUDA context) and only those converted cross to system memory; here the first 8.
-        on_gpu = HWAccel("cuda", allow_software_fallback=False, is_hw_owned=True)
-        report["cuda_kept_on_gpu"], _ = decode_all(clip, args.frames, on_gpu, convert_all=False)
+        # Opened as the pipeline opens a file for the GPU: frames stay there (in the primary
+        # CUDA context, media/cuda_context.py) and only those converted cross to system memory;
+        # here the first 8.
+        report["cuda_kept_on_gpu"], _ = decode_all(clip, args.frames, "cuda", convert_all=False)
+        report["cuda_kept_on_gpu"]["decoded_on"] = decoding_on("cuda")
     except (av.FFmpegError, OSError, RuntimeError, ValueError) as exc:
         report["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
     decode_sampled(clip, "cpu")  # warm: the keyframe index, the first open

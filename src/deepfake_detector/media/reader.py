@@ -90,7 +90,7 @@ def open_video(
     hwaccel = _hwaccel(device)
     try:
         if hwaccel is not None:
-            cuda_context.make_primary_current(int(device.partition(":")[2] or 0))
+            cuda_context.make_primary_current(_cuda_index(device))
         container = _open(p, hwaccel)
     except (av.FFmpegError, OSError, ValueError, UnicodeError) as exc:
         if hwaccel is None:
@@ -122,7 +122,6 @@ def _hwaccel(device: str) -> HWAccel | None:
     """FFmpeg's CUDA decoding on ``device`` (``cuda`` or ``cuda:N``); None for the CPU."""
     if device == "cpu" or device in _cuda_unusable:
         return None
-    _, _, index = device.partition(":")
     # Codecs NVDEC cannot decode (ProRes, some profiles) go to FFmpeg's software decoder.
     # Frames stay on the GPU until one is converted to RGB (to_upright_rgb): most decoded frames
     # only lead up to a sample and never cross to system memory. FFmpeg decodes in the context
@@ -130,11 +129,16 @@ def _hwaccel(device: str) -> HWAccel | None:
     # media/cuda_context.py).
     return HWAccel(
         "cuda",
-        device=index or None,
+        device=str(_cuda_index(device)),
         allow_software_fallback=True,
         is_hw_owned=True,
         options={"primary_ctx": "0", "current_ctx": "1"},
     )
+
+
+def _cuda_index(device: str) -> int:
+    """The GPU number in ``cuda`` (0) or ``cuda:N`` (validated by ``AnalysisSettings``)."""
+    return int(device.partition(":")[2] or 0)
 
 
 def _open(path: Path, hwaccel: HWAccel | None) -> InputContainer:
