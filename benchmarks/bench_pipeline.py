@@ -758,13 +758,20 @@ def _analysis_settings(request: JsonDict) -> Any:
 
 def _stage_devices(settings: Any) -> JsonDict:
     """Where detection and decoding ran: ``decoded_on`` is ``cpu`` where the decode device
-    asked for did not open (the decoder fell back, see ``media/reader.py``)."""
+    asked for did not open (the decoder fell back, see ``media/reader.py``); ``cuda_wait``, how
+    GPU 0's context waits as its driver reports it (``DFD_CUDA_WAIT``), None without one."""
+    from deepfake_detector.media.cuda_context import wait_mode
     from deepfake_detector.media.reader import decoding_on
 
+    try:
+        waits = wait_mode(0)
+    except OSError:  # no CUDA driver: nothing waits for a GPU
+        waits = None
     return {
         "detect_device": settings.detect_device,
         "decode_device": settings.decode_device,
         "decoded_on": decoding_on(settings.decode_device),
+        "cuda_wait": waits,
     }
 
 
@@ -888,6 +895,7 @@ def _measure_processes(request: JsonDict) -> JsonDict:
         "backend": reports[0]["backend"],
         **{key: reports[0][key] for key in ("detect_device", "decode_device")},
         "decoded_on": sorted({r["decoded_on"] for r in reports}),
+        "cuda_wait": sorted({str(r["cuda_wait"]) for r in reports}),
         "peak_rss_mb_all_processes": round(sum(r["peak_rss_mb"] for r in reports), 1),
     }
     if errors:

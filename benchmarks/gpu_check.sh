@@ -41,7 +41,8 @@ STEPS=${STEPS:-nvdec,tests-nvdec,throughput-gpu-detect,tests,throughput-cpu-dete
 PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
 # Each throughput-processes run takes one of these pairs, MTCNN's device/the decoder's:
 # cpu/cpu is the worker's default; cuda/cpu moves MTCNN's networks off the CPU cores, which bound
-# this layout; cpu/cuda decodes with NVDEC (README "On a GPU"); cuda/cuda does both.
+# this layout; cpu/cuda decodes with NVDEC (README "On a GPU"); cuda/cuda does both. A third
+# part sets DFD_CUDA_WAIT (auto, spin, yield, block; auto when left out): cuda/cuda/block.
 PROCESS_DEVICES=${PROCESS_DEVICES:-cpu/cpu,cuda/cpu,cpu/cuda,cuda/cuda}
 HALVES=${HALVES:-one_at_a_time,processes}  # the first processes run's; later ones: processes
 mkdir -p "$OUT"
@@ -84,7 +85,10 @@ if want throughput-gpu-detect; then
 fi
 if want tests-nvdec; then
     # NVDEC's tests in a process of their own: the first rows find the GPU untouched, the last
-    # after PyTorch holds its primary context (media/cuda_context.py).
+    # after PyTorch holds its primary context (media/cuda_context.py). DFD_CUDA_WAIT's test
+    # first, alone, so that it sets the flags before anything starts the context.
+    step tests-cuda-context 60 "$PY" -m pytest -q -p no:cacheprovider \
+        tests/media/test_cuda_context.py
     step tests-nvdec 60 "$PY" -m pytest -q -p no:cacheprovider tests/media/test_decode_device.py
 fi
 if want tests; then
@@ -100,14 +104,17 @@ if want throughput-cpu-detect; then
 fi
 if want throughput-processes; then  # `worker --concurrency`: one model per process
     for devices in ${PROCESS_DEVICES//,/ }; do
-        detect=${devices%/*} decode=${devices#*/}
+        IFS=/ read -r detect decode wait <<<"$devices"
+        wait=${wait:-auto}
         for n in ${PROCESSES//,/ }; do
             name="throughput-processes-$n-detect-$detect-decode-$decode"
+            [[ $wait == auto ]] || name="$name-wait-$wait"
             base=$name repeat=1  # a pair listed again (or run again into $OUT): its own file
             while [[ -e "$OUT/$name.json" ]]; do
                 repeat=$((repeat + 1)) name="$base-repeat$repeat"
             done
             step "$name" 150 env DFD_DETECT_DEVICE="$detect" DFD_DECODE_DEVICE="$decode" \
+                DFD_CUDA_WAIT="$wait" \
                 "$PY" benchmarks/bench_pipeline.py --device "$DEVICE" --throughput "$THROUGHPUT" \
                 --processes "$n" --halves "$HALVES" --out "$OUT/$name.json"
             HALVES=processes  # the one-at-a-time baseline once, in the first run

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from deepfake_detector.config import AnalysisSettings, SettingsError, settings_from_env
+from deepfake_detector.config import (
+    AnalysisSettings,
+    SettingsError,
+    cuda_wait_from_env,
+    settings_from_env,
+)
 
 
 def test_frame_exact_turns_off_snapping_and_guided_search_only() -> None:
@@ -26,3 +31,14 @@ def test_decode_device_takes_the_cpu_or_a_cuda_device(device: str) -> None:
 def test_decode_device_refuses_anything_else(device: str) -> None:
     with pytest.raises(SettingsError, match="DFD_DECODE_DEVICE must be cpu, cuda or cuda:N"):
         settings_from_env({"DFD_DECODE_DEVICE": device})
+
+
+@pytest.mark.parametrize(("raw", "wait"), [(None, "auto"), ("", "auto"), (" Block ", "block")])
+def test_cuda_wait_defaults_to_cudas_own_choice(raw: str | None, wait: str) -> None:
+    environ = {} if raw is None else {"DFD_CUDA_WAIT": raw}
+    assert cuda_wait_from_env(environ) == wait
+
+
+def test_cuda_wait_refuses_a_mode_cuda_does_not_have() -> None:
+    with pytest.raises(SettingsError, match="CUDA_WAIT must be one of auto, spin, yield, block"):
+        cuda_wait_from_env({"DFD_CUDA_WAIT": "sleep"})

@@ -154,6 +154,26 @@ def _from_env(cls: type[_S], environ: Mapping[str, str] | None) -> _S:
         raise SettingsError(str(exc)) from None
 
 
+CUDA_WAITS = ("auto", "spin", "yield", "block")
+"""How a thread waits for its GPU work, CUDA's scheduling flags (``media/cuda_context.py``)."""
+
+
+def cuda_wait_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``DFD_CUDA_WAIT``: how a thread that waits for the GPU spends that time, for every GPU this
+    process uses. ``auto`` is CUDA's own choice: spinning on a CPU core while there are fewer
+    contexts in the process than cores, which is what a worker running one job process per core
+    next to others gets; ``yield`` spins but gives the core up to other threads; ``block``
+    sleeps until the GPU is done. Not an analysis setting: the flags belong to the process's
+    CUDA context, which every analyzer in it shares, and they change no result."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_PREFIX + "CUDA_WAIT", "auto").strip().lower() or "auto"
+    if value not in CUDA_WAITS:
+        raise SettingsError(
+            f"{ENV_PREFIX}CUDA_WAIT must be one of {', '.join(CUDA_WAITS)}, not {value!r}"
+        )
+    return value
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> AnalysisSettings:
     """Build analysis settings from ``DFD_<FIELD>`` variables, e.g. ``DFD_FRAMES=48``."""
     return _from_env(AnalysisSettings, environ)

@@ -232,6 +232,7 @@ def test_the_worker_logs_where_each_stage_runs(
         runner.analyzer()
     (loaded,) = [r.getMessage() for r in caplog.records if "model loaded" in r.getMessage()]
     assert "scoring on cpu (torch), faces found on cpu, videos decoded on cuda:63 where" in loaded
+    assert loaded.endswith("threads wait for the GPU as DFD_CUDA_WAIT=auto")
 
 
 def test_job_threads_share_one_model_each_and_close_a_dropped_one_once_unused(

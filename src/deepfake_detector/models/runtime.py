@@ -19,6 +19,7 @@ import torch
 
 from deepfake_detector.errors import ModelError
 from deepfake_detector.hostinfo import usable_cores
+from deepfake_detector.media import cuda_context
 from deepfake_detector.models.backend_choice import choose_backend
 from deepfake_detector.models.checkpoints import ModelConfig
 from deepfake_detector.models.classifier import ClipScores, ModelInfo
@@ -55,7 +56,10 @@ def resolve_device(device: str) -> torch.device:
     that a machine without a usable GPU gets a clear message, not a stack trace."""
     text = (device or "auto").strip().lower()
     if text == "auto":
-        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        cuda_context.prepare(0)
+        return torch.device("cuda", 0)
     if text == "cpu":
         return torch.device("cpu")
     if text == "cuda" or text.startswith("cuda:"):
@@ -74,6 +78,7 @@ def resolve_device(device: str) -> torch.device:
             raise ModelError(
                 f"device {device!r} requested, but only {torch.cuda.device_count()} GPU(s) exist"
             )
+        cuda_context.prepare(index)  # DFD_CUDA_WAIT, before PyTorch starts the context
         return torch.device("cuda", index)
     raise ModelError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
 

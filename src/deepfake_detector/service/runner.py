@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfake_detector.analysis.pipeline import Analyzer
-from deepfake_detector.config import AnalysisSettings
+from deepfake_detector.config import AnalysisSettings, cuda_wait_from_env
 from deepfake_detector.errors import DetectorError
 from deepfake_detector.media.preview import PreviewLimits, make_preview, playback_format
 from deepfake_detector.models import load_classifier
@@ -68,11 +68,14 @@ def _model_key(settings: AnalysisSettings) -> tuple[str, str, str]:
 def _placement(classifier: Classifier, settings: AnalysisSettings) -> str:
     """Where each stage runs, for the log: an operator checks a GPU worker uses its GPU."""
     decode = settings.decode_device
-    return (
+    text = (
         f"scoring on {classifier.device} ({classifier.backend}), faces found on "
         f"{settings.detect_device}, videos decoded on {decode}"
         + ("" if decode == "cpu" else " where it opens (else the CPU, with a warning)")
     )
+    if all(device == "cpu" for device in (classifier.device, settings.detect_device, decode)):
+        return text
+    return text + f"; threads wait for the GPU as DFD_CUDA_WAIT={cuda_wait_from_env()}"
 
 
 class LeaseLost(BaseException):
