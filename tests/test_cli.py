@@ -233,6 +233,8 @@ def test_models_lists_each_name_with_what_it_is(capsys: pytest.CaptureFixture[st
         (["scan", "x.mp4"], "DFD_SAMPLE_SNAP", "0.9", "DFD_SAMPLE_SNAP must be between 0 and 0.5"),
         (["scan", "x.mp4"], "DFD_FULL_DETECT_EVERY", "0", "DFD_FULL_DETECT_EVERY must be a whole"),
         (["worker"], "DFD_DECODE_DEVICE", "gpu", "DFD_DECODE_DEVICE must be cpu, cuda or cuda:N"),
+        (["scan", "x.mp4"], "DFD_CUDA_WAIT", "sleep", "DFD_CUDA_WAIT must be one of auto, spin"),
+        (["worker"], "DFD_CUDA_WAIT", "nap", "DFD_CUDA_WAIT must be one of auto, spin"),
         (["serve"], "DFD_MAX_CONNECTIONS", "many", "DFD_MAX_CONNECTIONS='many' is not a whole"),
         (["worker"], "DFD_DETECT_MIN_SCORE", "high", "DFD_DETECT_MIN_SCORE='high' is not a number"),
     ],

@@ -42,3 +42,8 @@ def test_cuda_wait_defaults_to_cudas_own_choice(raw: str | None, wait: str) -> N
 def test_cuda_wait_refuses_a_mode_cuda_does_not_have() -> None:
     with pytest.raises(SettingsError, match="CUDA_WAIT must be one of auto, spin, yield, block"):
         cuda_wait_from_env({"DFD_CUDA_WAIT": "sleep"})
+
+
+def test_analysis_settings_refuse_a_bad_cuda_wait_on_any_machine() -> None:
+    with pytest.raises(SettingsError, match="CUDA_WAIT"):
+        settings_from_env({"DFD_CUDA_WAIT": "sleep"})

@@ -175,7 +175,10 @@ def cuda_wait_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> AnalysisSettings:
-    """Build analysis settings from ``DFD_<FIELD>`` variables, e.g. ``DFD_FRAMES=48``."""
+    """Build analysis settings from ``DFD_<FIELD>`` variables, e.g. ``DFD_FRAMES=48``. Also checks
+    ``DFD_CUDA_WAIT``, read where a GPU starts, so that a bad value is refused up front on any
+    machine rather than on a GPU's first job."""
+    cuda_wait_from_env(environ)
     return _from_env(AnalysisSettings, environ)
 
 
