@@ -303,6 +303,10 @@ def test_config_errors(tmp_path: Path) -> None:
         parser.parse_args(["train", str(path), "--seed", "-1"])
 
 
+def _autoencoder_args(path: Path) -> list[str]:
+    return ["train-autoencoder", str(path), "--steps", "3", "--patch", "32"]
+
+
 def test_validation_on_families_not_trained_on(cache_dir: Path, tmp_path: Path) -> None:
     """val_fakes measures generalisation to held-out families; the autoencoder family needs a
     trace autoencoder, which train-autoencoder fits on the training crops only."""
@@ -325,10 +329,13 @@ def test_validation_on_families_not_trained_on(cache_dir: Path, tmp_path: Path) 
     path.write_text(json.dumps(config.to_dict()))  # JSON is YAML
     parser = argparse.ArgumentParser()
     add_autoencoder_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["train-autoencoder", str(path), "--steps", "3", "--patch", "32"])
+    args = parser.parse_args(_autoencoder_args(path))
     assert args.handler(args) == 0 and weights.is_file()
     assert args.handler(args) == 2  # exists: refuses without --force
     assert not list(weights.parent.glob(".autoencoder-*"))  # no temporary file left behind
+    # --holdout reaches the split as in `train`: a family the cache has no fakes of is refused.
+    held = parser.parse_args([*_autoencoder_args(path), "--force", "--holdout", "no-such-one"])
+    assert held.handler(held) == 2
 
     train_set, val_set, _ = make_datasets(config, model_config_for(config))
     assert train_set.family_names == ["selfblend"]

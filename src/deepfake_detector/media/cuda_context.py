@@ -61,7 +61,8 @@ def prepare(index: int) -> None:
 
 def wait_mode(index: int) -> str:
     """How device ``index``'s primary context waits for the GPU (a key of the wait flags), as
-    the driver reports it: what the worker logs and benchmarks record. OSError as above."""
+    the driver reports it, for benchmarks to record. Raises OSError where there is no CUDA
+    driver or no such device."""
     with _lock:
         driver = _load_driver()
         device = _device(driver, index)

@@ -50,6 +50,13 @@ def add_autoencoder_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=16, help="patches per step (16)")
     p.add_argument("--max-crops", type=_positive_int, default=2000, help="crops sampled (2000)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.add_argument(
+        "--holdout",
+        action="append",
+        metavar="FAMILY",
+        help="as `train --holdout`: the identities that a run holding this family out validates "
+        "on stay unseen here too (repeatable)",
+    )
     p.set_defaults(handler=run_train_autoencoder)
     return p
 
@@ -86,7 +93,7 @@ def run_train_autoencoder(args: argparse.Namespace) -> int:
     from deepfake_detector.training.generator_traces import save_autoencoder, train_autoencoder
 
     try:
-        config = load_train_config(args.config)
+        config = load_train_config(args.config, holdout_families=args.holdout)
         if not config.autoencoder:
             raise ConfigError(f"{args.config}: set `autoencoder: PATH` (where to write it)")
         if args.patch % 8:
