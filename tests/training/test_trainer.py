@@ -376,6 +376,13 @@ def test_shipped_configs_parse() -> None:
     assert replace(
         seams, name=default.name, out=default.out, real_fakes=0.65, steps_per_epoch=75
     ) == replace(default, data_note=seams.data_note)
+    # The generator-trace recipe changes the synthesised families and names its autoencoder.
+    traces = load_train_config(root / "realworld-traces.yaml")
+    traced = {"selfblend": 0.45, "upsampling": 0.15, "autoencoder": 0.25, "flicker": 0.15}
+    assert traces.fakes == traced
+    assert replace(
+        traces, name=default.name, out=default.out, fakes=default.fakes, autoencoder=""
+    ) == replace(default, data_note=traces.data_note)
     lite2 = load_train_config(root / "realworld-efficientnet-lite2-224.yaml")
     assert (lite2.backbone, lite2.input_size) == ("efficientnet_lite2", 224)
     assert replace(

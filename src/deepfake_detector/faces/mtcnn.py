@@ -47,11 +47,11 @@ class _FloatMTCNN(MTCNN):
 
     - ``detect_faces`` truncates boxes and landmarks to integers at the detection resolution,
       a 3 px error on a 1080p frame detected at 640; ``detect_arrays`` keeps them float.
-    - The second and third stages cut each candidate box (about 200 a frame in real footage)
-      in float32, straight from the frame where the box lies inside it, instead of through a
-      zeroed float64 copy of each, and feed the networks float32. The crops differ from the
-      library's by float32 rounding. With MTCNN's networks on a GPU, this work outside them
-      is what the job thread's CPU goes to (README, "On a GPU").
+    - The second and third stages cut each candidate box in float32, straight from the frame
+      where the box lies inside it, instead of through a zeroed float64 copy of each, and
+      feed the networks float32. The crops differ from the library's by float32 rounding.
+      With MTCNN's networks on a GPU, this work outside them is what the job thread's CPU
+      goes to (README, "On a GPU").
     - Non-maximum suppression compares all boxes at once and loops over the kept ones only;
       it picks exactly the library's boxes, in the same order.
 

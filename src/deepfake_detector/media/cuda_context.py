@@ -21,6 +21,8 @@ import ctypes
 import logging
 import threading
 
+from deepfake_detector.config import cuda_wait_from_env
+
 log = logging.getLogger(__name__)
 _CUDA_SUCCESS = 0
 _lock = threading.Lock()
@@ -39,13 +41,11 @@ def prepare(index: int) -> None:
     once per process, before anything starts that context. ``auto`` (the default) calls
     nothing. Where the driver refuses, or there is none, CUDA's own choice stays and a warning
     says so: how a thread waits never decides whether work runs."""
-    from deepfake_detector.config import cuda_wait_from_env
-
-    wait = cuda_wait_from_env()
     with _lock:
         if index in _prepared:
             return
         _prepared.add(index)
+        wait = cuda_wait_from_env()
         if wait == "auto":
             return
         try:
