@@ -3,6 +3,7 @@
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_decode.py [--repeats 3] [--samples 32]
+        [--clip NAME] [--config NAME] [--path VIDEO]
 
 Generates (once, cached under ``benchmarks/.cache/``) 60 s 1080p 30 fps H.264 clips: x264
 ultrafast with a keyframe every 2 s (``g=60``) and with x264's default keyframe interval (250), an
@@ -60,6 +61,8 @@ class Config:
     skip_nonref: bool = False
     tolerance: float = 0.0
     """Fraction of the spacing between samples a sample may move (0: exact frames)."""
+    drain: bool = False
+    """End a run followed by a seek by draining the decoder (``decode_samples(drain=...)``)."""
 
     @property
     def name(self) -> str:
@@ -67,6 +70,7 @@ class Config:
         parts += ["frame_threads"] if self.frame_threads else []
         parts += ["skip_nonref"] if self.skip_nonref else []
         parts += [f"near{self.tolerance}"] if self.tolerance else []
+        parts += ["drain"] if self.drain else []
         return "+".join(parts)
 
 
@@ -77,9 +81,13 @@ CONFIGS = [
     Config("seek", frame_threads=True),
     Config("auto"),
     Config("auto", frame_threads=True),
-    Config("auto", skip_nonref=True),  # the product's default
+    Config("auto", skip_nonref=True),
+    Config("auto", skip_nonref=True, drain=True),  # the product's frame-exact sampling
     Config("straight", skip_nonref=True),
+    Config("auto", skip_nonref=True, tolerance=0.25),
+    Config("auto", skip_nonref=True, tolerance=0.25, drain=True),  # the product's default
     Config("auto", skip_nonref=True, tolerance=0.45),
+    Config("auto", skip_nonref=True, tolerance=0.45, drain=True),
 ]
 
 
@@ -175,6 +183,7 @@ def run_one(path: Path, config: Config, samples: int, repeats: int) -> dict[str,
             frame_threads=config.frame_threads,
             skip_nonref=config.skip_nonref,
             tolerance_s=tolerance_s,
+            drain=config.drain,
             stats=stats,
         )
         got = sum(1 for _ in frames)
@@ -189,6 +198,7 @@ def run_one(path: Path, config: Config, samples: int, repeats: int) -> dict[str,
         "frames_decoded": stats.decoded_frames,
         "packets_skipped": stats.skipped_packets,
         "seeks": stats.seeks,
+        "drained_runs": stats.drained_runs,
         "timeline": stats.timeline,
         "peak_rss_mb": round(_peak_rss_kb() / 1024, 1),
     }
@@ -235,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--clip", action="append", help="only these clip names")
+    parser.add_argument(
+        "--path",
+        action="append",
+        type=Path,
+        default=[],
+        help="also this video (e.g. a clip bench_pipeline.py rendered into benchmarks/.cache)",
+    )
     parser.add_argument("--config", action="append", help="only these configuration names")
     parser.add_argument("--one", nargs=2, metavar=("PATH", "CONFIG"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -246,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     clips = ensure_clips(args.cache)
+    clips.update({path.name: path for path in args.path})
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     clips_report: dict[str, object] = {}
@@ -261,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         "frame_threads": seek_cost(clips["h264_g60.mp4"], frame_threads=True),
     }
     for name, path in clips.items():
-        if args.clip and name not in args.clip:
+        if args.clip and name not in args.clip and path not in args.path:
             continue
         results: dict[str, object] = {"size_mb": round(path.stat().st_size / 2**20, 1)}
         for config in CONFIGS:

@@ -398,6 +398,83 @@ def test_snapped_samples_are_keyframes_within_reach_and_cheaper(
     assert counts[reach] <= counts[0.0] / 2, counts
 
 
+# Target sets for draining: exact frame times in one GOP whose later frame is decoded before
+# the earlier one (B-frame pyramid: frame 4 before frames 1-3), times between frames, keyframes,
+# targets sharing a frame, the last frame and past the end.
+DRAIN_TIMES = [
+    [0.04, 0.16],
+    [0.04, 0.08, 0.12, 0.16],
+    [0.5, 1.0, 1.5, 2.0, 2.5],
+    [0.47, 0.49, 1.93, 1.95, 4.31],
+    [0.48, 0.96, 1.44, 2.88, 5.76],
+    [0.96, 0.96, 3.84, 3.85],
+    [5.96, 100.0],
+    [1.0, 5.99],
+]
+
+
+@pytest.mark.parametrize("frame_threads", [False, True], ids=["slice-threads", "frame-threads"])
+@pytest.mark.parametrize(
+    "clip", ["mp4-bframes", "mp4", "mkv-bframes", "ts-bframes", "webm-vp9", "avi-mjpeg"]
+)
+def test_draining_at_the_end_of_a_run_changes_no_sample(
+    indexed_clips: dict[str, Path], clip: str, frame_threads: bool
+) -> None:
+    """A run that ends by draining the decoder gives the very frames that decoding on does."""
+    path = str(indexed_clips[clip])
+    info = probe(path)
+    drained = 0
+    for times in DRAIN_TIMES:
+        for strategy in ("auto", "seek"):
+            got = {}
+            for drain in (False, True):
+                stats = DecodeStats()
+                samples = list(
+                    decode_samples(
+                        path,
+                        info,
+                        times,
+                        strategy=strategy,
+                        frame_threads=frame_threads,
+                        drain=drain,
+                        stats=stats,
+                    )
+                )
+                _check_samples(samples, times, [i / FPS for i in range(INDEXED_FRAMES)])
+                got[drain] = stats
+            assert got[True].dropped_samples == 0
+            assert got[True].decoded_frames <= got[False].decoded_frames
+            assert got[False].drained_runs == 0
+            drained += got[True].drained_runs
+    if clip != "ts-bframes":  # its seeks read packets until a keyframe: the decoder goes on
+        assert drained > 0
+
+
+def test_a_sample_snapped_to_a_keyframe_decodes_that_frame_only(
+    indexed_clips: dict[str, Path],
+) -> None:
+    """The decoder holds frames back to reorder them: without draining, a keyframe comes out
+    only after the frames decoded after it (here at least its P-frame)."""
+    path = str(indexed_clips["mp4-bframes"])  # a keyframe about every 12 frames
+    info = probe(path)
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        keyframes = sorted(
+            round(p.pts * stream.time_base * FPS) for p in container.demux(stream) if p.is_keyframe
+        )
+    times = [k / FPS for k in keyframes[1::2]]  # every other keyframe: one seek each
+    assert len(times) >= 5
+    counts = {}
+    for drain in (False, True):
+        stats = DecodeStats()
+        samples = list(decode_samples(path, info, times, drain=drain, stats=stats))
+        _check_samples(samples, times, [i / FPS for i in range(INDEXED_FRAMES)])
+        counts[drain] = stats.decoded_frames
+        assert stats.drained_runs == (len(times) if drain else 0)
+    assert counts[True] == len(times)
+    assert counts[False] >= 2 * len(times)
+
+
 def test_snap_is_a_setting_checked_for_its_range(indexed_clips: dict[str, Path]) -> None:
     from deepfake_detector.config import AnalysisSettings, SettingsError, settings_from_env
 

@@ -66,6 +66,9 @@ class DecodeStats:
     nonref_skippable: int = 0
     """Packets sent with ``skip_frame = NONREF``: dropped if no frame refers to theirs."""
     skipped_packets: int = 0
+    drained_runs: int = 0
+    """Runs ended by draining the decoder once every frame they need was fed (see
+    ``_Runner._decode``), rather than by decoding on until a later frame came out."""
     bad_packets: int = 0
     dropped_samples: int = 0
 
@@ -80,14 +83,15 @@ def decode_samples(
     seek_cost: float | None = None,
     tolerance_s: float = 0.0,
     skip_nonref: bool = True,
+    drain: bool = True,
     stats: DecodeStats | None = None,
     max_decode_pixels: float = 0.0,
     device: str = "cpu",
 ) -> Iterator[SampledFrame]:
     """Yield the frame shown at each of ``times`` (seconds from the stream start), in time order.
 
-    ``strategy``, ``frame_threads``, ``seek_cost`` and ``skip_nonref`` exist for measurements; the
-    defaults are what the product uses.
+    ``strategy``, ``frame_threads``, ``seek_cost``, ``skip_nonref`` and ``drain`` exist for
+    measurements; the defaults are what the product uses.
     With ``tolerance_s`` each sample may be any frame within that many seconds of its time,
     whichever is cheapest to decode (a keyframe when one is in reach; see
     :func:`~deepfake_detector.media.plan.relax_targets`); ``time_s`` still tells which frame it is.
@@ -107,6 +111,7 @@ def decode_samples(
     produced = 0
     with open_video(path, device) as (container, stream):
         setup = _Setup(stream, info, times, frame_threads, tolerance_s, skip_nonref)
+        setup.drain = drain and not setup.synthetic
         setup.max_decode_pixels = max_decode_pixels
         timeline: Timeline
         if setup.synthetic:
@@ -168,6 +173,8 @@ class _Setup:
         self.frame_pixels = max(1, info.width * info.height)
         self.max_decode_pixels = 0.0
         """0: no limit (see ``decode_samples``)."""
+        self.drain = False
+        """Whether a run that a seek follows may end by draining the decoder (``_Runner``)."""
         self.start: int = stream.start_time if stream.start_time is not None else 0
         fps = info.fps if info.fps > 0 else 25.0
         self.ticks_per_frame = max(1.0, float(1 / (fps * tb)))
@@ -224,8 +231,14 @@ def _execute(
         len(setup.targets), len(plan.runs), plan.seeks, plan.frames, timeline.source,
     )  # fmt: skip
     runner = _Runner(container, stream, setup, timeline, stats)
-    for run in plan.runs:
-        yield from runner.run(run)
+    for i, run in enumerate(plan.runs):
+        # Draining leaves the decoder unusable until it is flushed, which a seek does: so only
+        # where the next run seeks (always, where the container seeks exactly) or none follows.
+        last = i + 1 == len(plan.runs)
+        drain = setup.drain and (
+            last or (timeline.seekable and plan.runs[i + 1].seek_pts is not None)
+        )
+        yield from runner.run(run, drain)
 
 
 class _Runner:
@@ -263,9 +276,20 @@ class _Runner:
         self._skip_margin = setup.skip_margin
         self._skip_before_end = setup.last_frame_pts - setup.skip_margin
         self._skipping = False
+        self._drain_at: int | None = None
+        """pts of the run's last target while the run may end by draining (see ``_decode``)."""
+        self._drain_exact = False
+        """Whether every target of the run is at ``_drain_at``."""
+        self._drained = False
+        """Whether the current run ended by draining (every frame shown up to its last target
+        decoded)."""
 
-    def run(self, run: Run) -> Iterator[SampledFrame]:
+    def run(self, run: Run, drain: bool = False) -> Iterator[SampledFrame]:
         targets = run.targets
+        self._drain_at = targets[-1].pts if drain else None
+        self._drain_exact = targets[0].pts == targets[-1].pts
+        self._drained = False
+        bad_before = self._stats.bad_packets
         frames = self._frames_for(run)
         try:
             prev: Decoded | None = None
@@ -282,6 +306,11 @@ class _Runner:
                     # Seen to be past the last target, this frame may be the next run's first.
                     self._carry = prev
                     return
+            if self._drained and prev is not None and self._stats.bad_packets == bad_before:
+                # Every frame shown up to the last target was decoded: ``prev`` is the one.
+                for target in targets[j:]:
+                    yield self._sample(prev, target)
+                return
             # The data ended: what is left lies after the last decodable frame.
             for target in targets[j:]:
                 if prev is None or self._undecodable(prev[1], target.pts):
@@ -290,6 +319,7 @@ class _Runner:
                     yield self._sample(prev, target)
         finally:
             self._want = None
+            self._drain_at = None
             frames.close()
 
     def _frames_for(self, run: Run) -> Frames:
@@ -370,6 +400,7 @@ class _Runner:
         self._carry = None
         self._last_pts = None
         self._fed = None
+        self._drained = False  # seeking flushes the decoder (PyAV's seek does)
         try:
             self._container.seek(pts, stream=self._stream, backward=True)
         except av.FFmpegError as exc:
@@ -378,9 +409,25 @@ class _Runner:
         return True
 
     def _decode(self, packets: Iterator[Packet]) -> Frames:
-        """Decoded frames with their pts; damaged packets are skipped."""
+        """Decoded frames with their pts; damaged packets are skipped.
+
+        Where the run may (``_drain_at``), it stops feeding packets as soon as every frame it
+        needs has been fed, and drains the decoder: a decoder holds frames back to put them in
+        display order, so otherwise a few more frames (after a keyframe, its P-frame) are
+        decoded only to push the wanted one out. Every frame shown up to the last target has
+        been fed when the next packet's dts is past it (dts only grows, and no frame is shown
+        before it is decoded: pts >= dts). Where every target of the run is at one time, the
+        packet with exactly that pts is the only one needed (a keyframe a sample snapped to);
+        with earlier targets it is not enough, as frames shown before it may be decoded after.
+        """
         bad = 0
+        fed = False
         for packet in packets:
+            until = self._drain_at
+            if fed and until is not None and packet.dts is not None and packet.dts > until:
+                yield from self._drained_frames()
+                return
+            fed = True
             ts = _packet_ts(packet)
             if ts is not None:
                 self._fed = ts if self._fed is None else max(self._fed, ts)
@@ -396,6 +443,9 @@ class _Runner:
                 continue
             bad = 0
             yield from self._with_pts(decoded)
+            if until is not None and self._drain_exact and packet.pts == until:
+                yield from self._drained_frames()
+                return
         else:
             if not self._cut_short:
                 return  # the end-of-stream packet has drained the decoder
@@ -416,6 +466,11 @@ class _Runner:
             self._skipping = skip
         if skip:
             self._stats.nonref_skippable += 1
+
+    def _drained_frames(self) -> Frames:
+        self._stats.drained_runs += 1
+        self._drained = True
+        yield from self._with_pts(self._drain())
 
     def _drain(self) -> list[object]:
         try:
