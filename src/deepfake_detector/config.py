@@ -154,6 +154,14 @@ def _from_env(cls: type[_S], environ: Mapping[str, str] | None) -> _S:
         raise SettingsError(str(exc)) from None
 
 
+EXECUTION_SETTINGS = frozenset({"device", "backend", "detect_device", "decode_device"})
+"""``AnalysisSettings`` fields that say where and how an analysis runs, not what it computes: the
+same frames, faces and scores up to float rounding (tests hold NVDEC to the CPU's pixels, MTCNN
+on the GPU to its CPU detections and every backend to PyTorch's scores). The de-duplication key
+(``service/settings_key.py``) leaves them out, so that a video analysed by a GPU worker is not
+analysed again because the web server that took the re-upload is configured for the CPU."""
+
+
 CUDA_WAITS = ("auto", "spin", "yield", "block")
 """How a thread waits for its GPU work, CUDA's scheduling flags (``media/cuda_context.py``)."""
 

@@ -48,3 +48,18 @@ def test_key_follows_the_calibration_too(tmp_path: Path) -> None:
     config.update(temperature=1.7, band=[0.3, 0.7], calibrated=True)
     config_path.write_text(json.dumps(config))
     assert settings_key(settings) != first
+
+
+def test_key_leaves_out_where_the_analysis_runs(tmp_path: Path) -> None:
+    """A GPU worker's analysis answers a re-upload taken by a web server set up for the CPU: the
+    devices and the backend change no result (beyond float rounding)."""
+    settings = AnalysisSettings(model=str(_model(tmp_path / "m", seed=1)))
+    elsewhere = replace(
+        settings, device="cuda", backend="onnxruntime", detect_device="cuda", decode_device="cuda"
+    )
+    assert settings_key(elsewhere) == settings_key(settings)
+    for field in ("detector", "sample_snap", "full_detect_every", "detect_max_side"):
+        other = {"detector": "retinaface", "sample_snap": 0.0}.get(field)
+        if other is None:
+            other = getattr(settings, field) * 2
+        assert settings_key(replace(settings, **{field: other})) != settings_key(settings), field

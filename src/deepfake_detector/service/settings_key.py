@@ -7,11 +7,12 @@ import functools
 import hashlib
 import json
 
-from deepfake_detector.config import AnalysisSettings
+from deepfake_detector.config import EXECUTION_SETTINGS, AnalysisSettings
 
 
 def settings_key(settings: AnalysisSettings) -> str:
-    """Fingerprint of everything that changes a result: the settings, the sha256 of the weights
+    """Fingerprint of everything that changes a result: the settings (not where they run:
+    ``config.EXECUTION_SETTINGS``), the sha256 of the weights
     that ``settings.model`` resolves to and of its landmark member, and its configuration
     (temperature, threshold, band: a recalibrated model scores differently with the same
     weights), so that re-uploading a video after the default model (or the file behind a model
@@ -31,8 +32,9 @@ def settings_key(settings: AnalysisSettings) -> str:
             weights += ":" + file_sha256(member)
     except (ModelError, OSError, ValueError):
         weights = f"unresolved:{settings.model}"
+    fields = {k: v for k, v in dataclasses.asdict(settings).items() if k not in EXECUTION_SETTINGS}
     text = json.dumps(
-        {"settings": dataclasses.asdict(settings), "weights_sha256": weights},
+        {"settings": fields, "weights_sha256": weights},
         sort_keys=True,
         default=str,
     )
