@@ -398,10 +398,16 @@ def test_snapped_samples_are_keyframes_within_reach_and_cheaper(
     assert counts[reach] <= counts[0.0] / 2, counts
 
 
-# Target sets for draining: exact frame times in one GOP whose later frame is decoded before
-# the earlier one (B-frame pyramid: frame 4 before frames 1-3), times between frames, keyframes,
-# targets sharing a frame, the last frame and past the end.
+# Target sets for draining: B-frames alone, which need a later frame decoded before them
+# (B-frame pyramid: frame 4 before frames 1-3), exact frame times in one GOP whose later frame
+# is decoded first, times between frames, keyframes, targets sharing a frame, the last frame and
+# past the end.
 DRAIN_TIMES = [
+    [0.04],
+    [0.08],
+    [0.12],
+    [1.04, 2.52],
+    [2.6, 3.4],
     [0.04, 0.16],
     [0.04, 0.08, 0.12, 0.16],
     [0.5, 1.0, 1.5, 2.0, 2.5],
@@ -423,7 +429,7 @@ def test_draining_at_the_end_of_a_run_changes_no_sample(
     """A run that ends by draining the decoder gives the very frames that decoding on does."""
     path = str(indexed_clips[clip])
     info = probe(path)
-    drained = 0
+    drained = saved = 0
     for times in DRAIN_TIMES:
         for strategy in ("auto", "seek"):
             got = {}
@@ -444,10 +450,12 @@ def test_draining_at_the_end_of_a_run_changes_no_sample(
                 got[drain] = stats
             assert got[True].dropped_samples == 0
             assert got[True].decoded_frames <= got[False].decoded_frames
+            assert got[True].sent_packets <= got[False].sent_packets
             assert got[False].drained_runs == 0
             drained += got[True].drained_runs
+            saved += got[False].sent_packets - got[True].sent_packets
     if clip != "ts-bframes":  # its seeks read packets until a keyframe: the decoder goes on
-        assert drained > 0
+        assert drained > 0 and saved > 0
 
 
 def test_a_sample_snapped_to_a_keyframe_decodes_that_frame_only(

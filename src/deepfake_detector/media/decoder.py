@@ -7,6 +7,7 @@ RGB, so memory does not grow with the length of the video.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import math
@@ -63,6 +64,8 @@ class DecodeStats:
     seeks: int = 0
     seek_retries: int = 0
     decoded_frames: int = 0
+    sent_packets: int = 0
+    """Packets given to the decoder (each is decoded, unless ``skip_frame`` drops it)."""
     nonref_skippable: int = 0
     """Packets sent with ``skip_frame = NONREF``: dropped if no frame refers to theirs."""
     skipped_packets: int = 0
@@ -414,17 +417,17 @@ class _Runner:
         Where the run may (``_drain_at``), it stops feeding packets as soon as every frame it
         needs has been fed, and drains the decoder: a decoder holds frames back to put them in
         display order, so otherwise a few more frames (after a keyframe, its P-frame) are
-        decoded only to push the wanted one out. Every frame shown up to the last target has
-        been fed when the next packet's dts is past it (dts only grows, and no frame is shown
-        before it is decoded: pts >= dts). Where every target of the run is at one time, the
-        packet with exactly that pts is the only one needed (a keyframe a sample snapped to);
-        with earlier targets it is not enough, as frames shown before it may be decoded after.
+        decoded only to push the wanted one out. See ``_needed`` for when that is. Where every
+        target of the run is at one time, the packet with exactly that pts is the last one
+        needed (a keyframe a sample snapped to); with earlier targets it is not enough, as
+        frames shown before it may be decoded after it.
         """
         bad = 0
         fed = False
+        packets = _Lookahead(packets)
         for packet in packets:
             until = self._drain_at
-            if fed and until is not None and packet.dts is not None and packet.dts > until:
+            if fed and until is not None and not _needed(packet, packets, until):
                 yield from self._drained_frames()
                 return
             fed = True
@@ -433,6 +436,7 @@ class _Runner:
                 self._fed = ts if self._fed is None else max(self._fed, ts)
             if self._skip_nonref:
                 self._set_skipping(packet)
+            self._stats.sent_packets += 1
             try:
                 decoded = packet.decode()
             except av.FFmpegError:
@@ -515,6 +519,48 @@ class _Runner:
             time_s=float((pts - self._start) * self._tb),
             image=to_upright_rgb(frame, self._rotation),
         )
+
+
+class _Lookahead:
+    """Packets in decode order, with a look at those still to come (read, not decoded)."""
+
+    def __init__(self, packets: Iterator[Packet]):
+        self._packets = packets
+        self._read: collections.deque[Packet] = collections.deque()
+
+    def __iter__(self) -> _Lookahead:
+        return self
+
+    def __next__(self) -> Packet:
+        return self._read.popleft() if self._read else next(self._packets)
+
+    def ahead(self) -> Iterator[Packet]:
+        """The packets after the current one, read as far as the caller goes."""
+        i = 0
+        while True:
+            if i == len(self._read):
+                packet = next(self._packets, None)
+                if packet is None:
+                    return
+                self._read.append(packet)
+            yield self._read[i]
+            i += 1
+
+
+def _needed(packet: Packet, packets: _Lookahead, until: int) -> bool:
+    """Whether ``packet`` must be decoded for the frames shown up to ``until``: it holds one of
+    them, or a packet decoded after it does (and may refer to it). Decode timestamps only grow
+    and no frame is shown before it is decoded (pts >= dts), so from the first packet whose dts
+    is past ``until`` on, none holds such a frame: only the packets up to there are read.
+    Without timestamps, every packet is needed."""
+    for p in itertools.chain([packet], packets.ahead()):
+        if p.dts is None or p.pts is None:
+            return True
+        if p.dts > until:
+            return False
+        if p.pts <= until:
+            return True
+    return True  # the data ends first: decode on to its end, as without draining
 
 
 def _ticks(t: float, tb: Fraction) -> int:
