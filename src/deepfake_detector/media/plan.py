@@ -3,7 +3,9 @@
 Cost model, in frames decoded: a frame can only be decoded after every frame since the keyframe
 before it, so reaching a target costs the frames from wherever the decoder stands (or from the
 target's keyframe, after a seek) up to the target, plus one more frame (the only way to know a
-frame is the last one shown at or before the target is to see the next one). A seek costs
+frame is the last one shown at or before the target is to see the next one; at the end of a run
+that a seek follows the decoder reads ahead and is drained instead, see
+``decoder._Runner._decode``, so there the estimate is an upper bound). A seek costs
 ``seek_cost`` frames on top: flushing the decoder, refilling frame threads, and an intra frame
 that is slower to decode than the others (measured by ``benchmarks/bench_decode.py``).
 
