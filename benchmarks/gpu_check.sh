@@ -37,7 +37,7 @@ JOB_THREADS=${JOB_THREADS:-12}
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}            # the classifier's; cpu for a dry run on a machine without a GPU
 DETECT_DEVICE=${DETECT_DEVICE:-cuda}  # MTCNN's in the first throughput run
-STEPS=${STEPS:-nvdec,tests-nvdec,throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,detectors}
+STEPS=${STEPS:-nvdec,tests-nvdec,throughput-gpu-detect,tests,throughput-cpu-detect,throughput-processes,check-drain,detectors}
 PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
 # Each throughput-processes run takes one of these pairs, MTCNN's device/the decoder's:
 # cpu/cpu is the worker's default; cuda/cpu moves MTCNN's networks off the CPU cores, which bound
@@ -120,6 +120,11 @@ if want throughput-processes; then  # `worker --concurrency`: one model per proc
             HALVES=processes  # the one-at-a-time baseline once, in the first run
         done
     done
+fi
+if want check-drain; then  # the benchmark clips rendered so far, sampled with and without
+    # draining the decoder at the end of a run (media/decoder.py), on NVDEC: the same samples
+    step check-drain 120 "$PY" scripts/check_drain.py benchmarks/.cache --device "$DEVICE" \
+        --out "$OUT/check-drain.json"
 fi
 if want detectors; then
     step detectors 90 "$PY" benchmarks/bench_detectors.py --detectors "mtcnn,mtcnn#$DETECT_DEVICE" \
