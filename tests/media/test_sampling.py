@@ -454,8 +454,9 @@ def test_draining_at_the_end_of_a_run_changes_no_sample(
             assert got[False].drained_runs == 0
             drained += got[True].drained_runs
             saved += got[False].sent_packets - got[True].sent_packets
-    if clip != "ts-bframes":  # its seeks read packets until a keyframe: the decoder goes on
-        assert drained > 0 and saved > 0
+    # MPEG-TS cannot seek exactly: only its last run may drain, as the others are followed by
+    # reading on, not by a seek.
+    assert drained > 0 and saved > 0
 
 
 def test_a_sample_snapped_to_a_keyframe_decodes_that_frame_only(
