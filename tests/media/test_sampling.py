@@ -179,6 +179,32 @@ def test_skipping_unreferenced_frames_changes_no_sample(indexed_clips: dict[str,
     assert runs[True].decoded_frames < runs[False].decoded_frames
 
 
+@pytest.mark.parametrize("frame_threads", [False, True], ids=["slice-threads", "frame-threads"])
+@pytest.mark.parametrize("clip", ["mp4-bframes", "mkv-bframes", "ts-bframes"])
+@pytest.mark.parametrize("step", [0.13, 0.21, 0.25, 0.29])
+def test_skipping_frames_just_before_a_target_changes_no_sample(
+    indexed_clips: dict[str, Path], clip: str, step: float, frame_threads: bool
+) -> None:
+    """Near a target, an unreferenced frame is dropped only where a frame shown after it (and
+    not after the target) was just decoded or comes next: targets 3 to 7 frames apart, on and
+    between frames, every phase of the B-frame groups."""
+    path = str(indexed_clips[clip])
+    info = probe(path)
+    times = [0.02 + i * step for i in range(int(5.9 / step))]
+    runs = {}
+    for skip in (False, True):
+        stats = DecodeStats()
+        frames = decode_samples(
+            path, info, times, strategy="straight", skip_nonref=skip,
+            frame_threads=frame_threads, stats=stats,
+        )  # fmt: skip
+        _check_samples(list(frames), times, [i / FPS for i in range(INDEXED_FRAMES)])
+        runs[skip] = stats
+    assert runs[True].decoded_frames <= runs[False].decoded_frames
+    if not frame_threads:  # frame threads hold frames longer: the next target is known later
+        assert runs[True].decoded_frames < runs[False].decoded_frames
+
+
 def test_dense_targets_decode_straight_through(indexed_clips: dict[str, Path]) -> None:
     path = str(indexed_clips["mp4-bframes"])
     info = probe(path)

@@ -48,6 +48,10 @@ _MAX_BAD_PACKETS = 100
 # Frames closer than this to the next target are always decoded (see _Setup.skip_nonref); covers
 # a dropped frame or two in a constant-rate stream.
 _SKIP_MARGIN_FRAMES = 3
+# Packets decoded lately whose pts are remembered (``_Runner._set_skipping``): a frame decoded
+# before another that is shown earlier is at most this many packets ahead of it (H.264's and
+# HEVC's limit on reordering).
+_REORDER_DEPTH = 16
 # Seeks that land after their target are retried from an earlier keyframe this many times, then
 # from the start of the stream.
 _MAX_SEEK_RETRIES = 3
@@ -279,6 +283,8 @@ class _Runner:
         self._skip_margin = setup.skip_margin
         self._skip_before_end = setup.last_frame_pts - setup.skip_margin
         self._skipping = False
+        self._decoded_pts: collections.deque[int] = collections.deque(maxlen=_REORDER_DEPTH)
+        """pts of the last packets decoded since the decoder was last flushed."""
         self._drain_at: int | None = None
         """pts of the run's last target while the run may end by draining (see ``_decode``)."""
         self._drain_exact = False
@@ -332,9 +338,11 @@ class _Runner:
             return self._seek_for(run)
         return self._skip_to(run)
 
-    def _current_packets(self) -> Iterator[Packet]:
+    def _current_packets(self) -> _Lookahead:
         if self._packets is None:
-            self._packets = self._demux()
+            # One per position in the file, so that packets read ahead (not decoded) by a run
+            # that stopped are still there for a run that decodes on.
+            self._packets = _Lookahead(self._demux())
         return self._packets
 
     def _demux(self) -> Iterator[Packet]:
@@ -369,8 +377,10 @@ class _Runner:
             ts = _packet_ts(packet)
             if packet.is_keyframe and ts is not None and ts >= key:
                 self._stream.codec_context.flush_buffers()
+                self._decoded_pts.clear()
                 self._last_pts = None
-                return self._decode(itertools.chain([packet], packets))
+                packets.push_front(packet)
+                return self._decode(packets)
             self._stats.skipped_packets += 1
         return _nothing()
 
@@ -403,6 +413,7 @@ class _Runner:
         self._carry = None
         self._last_pts = None
         self._fed = None
+        self._decoded_pts.clear()
         self._drained = False  # seeking flushes the decoder (PyAV's seek does)
         try:
             self._container.seek(pts, stream=self._stream, backward=True)
@@ -411,7 +422,7 @@ class _Runner:
             return False
         return True
 
-    def _decode(self, packets: Iterator[Packet]) -> Frames:
+    def _decode(self, packets: _Lookahead) -> Frames:
         """Decoded frames with their pts; damaged packets are skipped.
 
         Where the run may (``_drain_at``), it stops feeding packets as soon as every frame it
@@ -424,7 +435,6 @@ class _Runner:
         """
         bad = 0
         fed = False
-        packets = _Lookahead(packets)
         for packet in packets:
             until = self._drain_at
             if fed and until is not None and not _needed(packet, packets, until):
@@ -435,7 +445,7 @@ class _Runner:
             if ts is not None:
                 self._fed = ts if self._fed is None else max(self._fed, ts)
             if self._skip_nonref:
-                self._set_skipping(packet)
+                self._set_skipping(packet, packets)
             self._stats.sent_packets += 1
             try:
                 decoded = packet.decode()
@@ -446,6 +456,8 @@ class _Runner:
                     break
                 continue
             bad = 0
+            if packet.pts is not None:
+                self._decoded_pts.append(packet.pts)
             yield from self._with_pts(decoded)
             if until is not None and self._drain_exact and packet.pts == until:
                 yield from self._drained_frames()
@@ -455,15 +467,22 @@ class _Runner:
                 return  # the end-of-stream packet has drained the decoder
         yield from self._with_pts(self._drain())
 
-    def _set_skipping(self, packet: Packet) -> None:
-        """Let the decoder drop ``packet``'s frame if nothing refers to it and it is well before
-        the next target. Applies per packet, also with frame threading."""
+    def _set_skipping(self, packet: Packet, packets: _Lookahead) -> None:
+        """Let the decoder drop ``packet``'s frame if nothing refers to it and it is not the
+        frame shown at the next target: well before it, or seen not to be, as a frame shown
+        later (up to the target) was just decoded or is in the next packets. Applies per packet,
+        also with frame threading."""
         want = self._want
         skip = (
             packet.pts is not None
             and want is not None
-            and packet.pts < want - self._skip_margin
+            and packet.pts < want
             and packet.pts < self._skip_before_end
+            and (
+                packet.pts < want - self._skip_margin
+                or any(packet.pts < pts <= want for pts in self._decoded_pts)
+                or _shown_later(packet, packets, want)
+            )
         )
         if skip != self._skipping:
             self._stream.codec_context.skip_frame = "NONREF" if skip else "DEFAULT"
@@ -534,6 +553,10 @@ class _Lookahead:
     def __next__(self) -> Packet:
         return self._read.popleft() if self._read else next(self._packets)
 
+    def push_front(self, packet: Packet) -> None:
+        """Make ``packet`` the next one again (read, then found to be the one to start at)."""
+        self._read.appendleft(packet)
+
     def ahead(self) -> Iterator[Packet]:
         """The packets after the current one, read as far as the caller goes."""
         i = 0
@@ -561,6 +584,18 @@ def _needed(packet: Packet, packets: _Lookahead, until: int) -> bool:
         if p.pts <= until:
             return True
     return True  # the data ends first: decode on to its end, as without draining
+
+
+def _shown_later(packet: Packet, packets: _Lookahead, want: int) -> bool:
+    """Whether a packet after ``packet`` holds a frame shown after ``packet``'s and no later
+    than ``want``: then ``packet``'s frame is not the one shown at ``want``. Reads on only to
+    the first packet whose dts is past ``want`` (see :func:`_needed`)."""
+    for p in packets.ahead():
+        if p.dts is None or p.pts is None or p.dts > want:
+            return False
+        if packet.pts < p.pts <= want:
+            return True
+    return False
 
 
 def _ticks(t: float, tb: Fraction) -> int:
