@@ -45,12 +45,13 @@ Frames = Generator[Decoded, None, None]
 
 # Consecutive packets that fail to decode before the rest of the stream is given up as damaged.
 _MAX_BAD_PACKETS = 100
-# Frames closer than this to the next target are always decoded (see _Setup.skip_nonref); covers
-# a dropped frame or two in a constant-rate stream.
+# Frames closer than this to the next target are decoded unless a frame shown after them (and
+# not after the target) is seen (see _Runner._set_skipping); covers a dropped frame or two in a
+# constant-rate stream.
 _SKIP_MARGIN_FRAMES = 3
-# Packets decoded lately whose pts are remembered (``_Runner._set_skipping``): a frame decoded
-# before another that is shown earlier is at most this many packets ahead of it (H.264's and
-# HEVC's limit on reordering).
+# How many of the packets decoded last have their pts remembered (``_Runner._set_skipping``):
+# H.264's and HEVC's limit on reordering. Forgetting older ones only makes fewer frames
+# droppable, never a wrong frame shown.
 _REORDER_DEPTH = 16
 # Seeks that land after their target are retried from an earlier keyframe this many times, then
 # from the start of the stream.
