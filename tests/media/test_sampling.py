@@ -556,3 +556,19 @@ def test_the_cli_reports_a_video_too_costly_to_sample(
     result = json.loads(capsys.readouterr().out)
     assert code == 2 and result["verdict"] == "ERROR"
     assert "Re-encode it smaller or with a keyframe every few seconds" in result["error"]
+
+
+def test_reading_ahead_is_bounded_and_then_decodes() -> None:
+    """Timestamps far apart from decode to display (here dts = pts - 1000 frames) would mean
+    reading far ahead to decide: the read-ahead stops at its bound and the packet is decoded,
+    as without reading ahead."""
+    from types import SimpleNamespace
+
+    from deepfake_detector.media import decoder
+
+    stream = (SimpleNamespace(pts=i + 1000, dts=i) for i in range(5000))
+    packets = decoder._Lookahead(stream)  # type: ignore[arg-type]
+    first = next(packets)
+    assert decoder._needed(first, packets, until=500)  # undecided within the bound
+    assert len(packets._read) == decoder._MAX_LOOKAHEAD
+    assert next(packets).pts == 1001  # nothing read ahead is lost

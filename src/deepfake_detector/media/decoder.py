@@ -53,6 +53,10 @@ _SKIP_MARGIN_FRAMES = 3
 # H.264's and HEVC's limit on reordering. Forgetting older ones only makes fewer frames
 # droppable, never a wrong frame shown.
 _REORDER_DEPTH = 16
+# Packets read ahead (not decoded) at most to decide whether a packet is needed or its frame
+# shown; where that does not decide it (timestamps far apart from decode to display), the
+# packet is decoded, as without reading ahead. Bounds the memory the read-ahead holds.
+_MAX_LOOKAHEAD = 64
 # Seeks that land after their target are retried from an earlier keyframe this many times, then
 # from the start of the stream.
 _MAX_SEEK_RETRIES = 3
@@ -577,21 +581,21 @@ def _needed(packet: Packet, packets: _Lookahead, until: int) -> bool:
     and no frame is shown before it is decoded (pts >= dts), so from the first packet whose dts
     is past ``until`` on, none holds such a frame: only the packets up to there are read.
     Without timestamps, every packet is needed."""
-    for p in itertools.chain([packet], packets.ahead()):
+    for p in itertools.chain([packet], itertools.islice(packets.ahead(), _MAX_LOOKAHEAD)):
         if p.dts is None or p.pts is None:
             return True
         if p.dts > until:
             return False
         if p.pts <= until:
             return True
-    return True  # the data ends first: decode on to its end, as without draining
+    return True  # the data (or the read-ahead) ends first: decode on, as without draining
 
 
 def _shown_later(packet: Packet, packets: _Lookahead, want: int) -> bool:
     """Whether a packet after ``packet`` holds a frame shown after ``packet``'s and no later
     than ``want``: then ``packet``'s frame is not the one shown at ``want``. Reads on only to
     the first packet whose dts is past ``want`` (see :func:`_needed`)."""
-    for p in packets.ahead():
+    for p in itertools.islice(packets.ahead(), _MAX_LOOKAHEAD):
         if p.dts is None or p.pts is None or p.dts > want:
             return False
         if packet.pts < p.pts <= want:
