@@ -121,10 +121,14 @@ if want throughput-processes; then  # `worker --concurrency`: one model per proc
         done
     done
 fi
-if want check-drain; then  # the benchmark clips rendered so far, sampled with and without
-    # draining the decoder at the end of a run (media/decoder.py), on NVDEC: the same samples
-    step check-drain 120 "$PY" scripts/check_drain.py benchmarks/.cache --device "$DEVICE" \
-        --out "$OUT/check-drain.json"
+if want check-drain; then  # the benchmark clips rendered so far, sampled on NVDEC with and
+    # without draining the decoder at the end of a run (media/decoder.py): the same samples
+    for drain in on off; do
+        step "digests-drain-$drain" 120 "$PY" scripts/sample_digests.py benchmarks/.cache \
+            --device "$DEVICE" --drain "$drain" --out "$OUT/digests-drain-$drain.json"
+    done
+    step check-drain 10 "$PY" scripts/sample_digests.py --compare "$OUT/digests-drain-off.json" \
+        "$OUT/digests-drain-on.json"
 fi
 if want detectors; then
     step detectors 90 "$PY" benchmarks/bench_detectors.py --detectors "mtcnn,mtcnn#$DETECT_DEVICE" \

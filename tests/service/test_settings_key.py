@@ -53,6 +53,11 @@ def test_key_follows_the_calibration_too(tmp_path: Path) -> None:
 def test_key_leaves_out_where_the_analysis_runs(tmp_path: Path) -> None:
     """A GPU worker's analysis answers a re-upload taken by a web server set up for the CPU: the
     devices and the backend change no result (beyond float rounding)."""
+    from dataclasses import fields
+
+    from deepfake_detector.config import EXECUTION_SETTINGS
+
+    assert EXECUTION_SETTINGS.issubset(f.name for f in fields(AnalysisSettings))  # none renamed
     settings = AnalysisSettings(model=str(_model(tmp_path / "m", seed=1)))
     elsewhere = replace(
         settings, device="cuda", backend="onnxruntime", detect_device="cuda", decode_device="cuda"

@@ -273,7 +273,7 @@ class _Runner:
         self._timeline = timeline
         self._stats = stats
         self._last_pts: int | None = None
-        self._packets: Iterator[Packet] | None = None
+        self._packets: _Lookahead | None = None
         self._cut_short = False
         self._fed: int | None = None
         """Latest timestamp of a packet given to the decoder."""
