@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from deepfake_detector.models.landmark_dynamics import motion_statistics, usable_sequence
+
 CUES = ("mesh", "identity")
 FOLDS = (
     ("deepfacelive",),
@@ -55,9 +57,6 @@ FOLDS = (
     ("linly", "musev", "synctalk"),
 )
 """The folds of ``scripts/logo.sh``."""
-MIN_FRAMES = 6
-MAX_INTERVAL_S = 1.0
-"""As the five-point scorer: too few frames, or frames too far apart, and a track abstains."""
 
 # --------------------------------------------------------------------------------- features
 
@@ -93,20 +92,6 @@ def mesh_signals(mesh: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _usable(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Rows without NaN in time order, with their time steps; ``None`` where a track abstains."""
-    keep = np.all(np.isfinite(values.reshape(len(values), -1)), axis=1)
-    values, times = values[keep], times[keep]
-    if len(values) < MIN_FRAMES:
-        return None
-    order = np.argsort(times, kind="stable")
-    values, times = values[order], times[order]
-    dt = np.diff(times)
-    if not np.any(dt > 0) or float(np.median(dt[dt > 0])) > MAX_INTERVAL_S:
-        return None
-    return values, np.where(dt > 0, dt, float(np.median(dt[dt > 0])))
-
-
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
     if np.std(a) < 1e-9 or np.std(b) < 1e-9:
         return 0.0
@@ -115,20 +100,14 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def mesh_features(mesh: np.ndarray, times: np.ndarray) -> np.ndarray | None:
     """Motion and shape statistics of one track's FaceMesh points, or ``None`` (abstains)."""
-    usable = _usable(np.asarray(mesh, np.float64), np.asarray(times, np.float64))
+    usable = usable_sequence(mesh, times)
     if usable is None:
         return None
     mesh, dt = usable
     s = mesh_signals(mesh)
     out: list[float] = []
     for signal in s.values():
-        rate = np.diff(signal) / dt
-        out += [
-            float(np.std(signal)),
-            float(np.mean(np.abs(rate))),
-            float(np.std(rate)),
-            float(np.percentile(np.abs(rate), 90)),
-        ]
+        out += motion_statistics(signal, dt)
     ear = (s["ear_l"] + s["ear_r"]) / 2
     out += [
         float(np.min(ear) / max(float(np.median(ear)), 1e-6)),  # blink depth
@@ -143,7 +122,7 @@ def mesh_features(mesh: np.ndarray, times: np.ndarray) -> np.ndarray | None:
 def identity_features(descriptors: np.ndarray, times: np.ndarray) -> np.ndarray | None:
     """``[dispersion median, dispersion p90, mean step]`` of one track's face descriptors:
     each frame's distance to the track's mean descriptor, and between consecutive samples."""
-    usable = _usable(np.asarray(descriptors, np.float64), np.asarray(times, np.float64))
+    usable = usable_sequence(descriptors, times)
     if usable is None:
         return None
     e, _ = usable

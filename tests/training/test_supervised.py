@@ -346,6 +346,24 @@ def test_logo_rows_say_how_the_originals_score() -> None:
     )
 
 
+def _video_fold(
+    name: str, texture: np.ndarray, labels: np.ndarray, landmarks: np.ndarray
+) -> FoldScores:
+    """A fold holding out ``name``: one video clip per score, each its own identity."""
+    n = len(labels)
+    return FoldScores(
+        name,
+        [name],
+        texture,
+        labels,
+        ["" if y == 0 else name for y in labels],
+        [f"{name}/{k}.mp4" for k in range(n)],
+        ["video"] * n,
+        groups=[f"{name}-{k}" for k in range(n)],
+        landmark_logits=landmarks,
+    )
+
+
 def test_logo_report_with_a_second_scorer(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     folds = []
@@ -354,19 +372,7 @@ def test_logo_report_with_a_second_scorer(tmp_path: Path) -> None:
         texture = rng.normal(0, 1, 50) + 1.0 * labels
         landmarks = rng.normal(0, 1, 50) + 2.0 * labels
         landmarks[:5] = np.nan  # abstained
-        folds.append(
-            FoldScores(
-                name,
-                [name],
-                texture,
-                labels,
-                ["" if y == 0 else name for y in labels],
-                [f"{name}/{k}.mp4" for k in range(50)],
-                ["video"] * 50,
-                groups=[f"{name}-{k}" for k in range(50)],
-                landmark_logits=landmarks,
-            )
-        )
+        folds.append(_video_fold(name, texture, labels, landmarks))
     report = logo_report(folds)
     assert set(report) >= {"landmarks", "combined", "stacking"}
     assert report["stacking"]["abstained_share"] == pytest.approx(0.1)
@@ -425,19 +431,7 @@ def test_isotonic_check_calibrates_a_step_the_regression_cannot() -> None:
     for name in ("gen_a", "gen_b", "gen_c", "gen_d"):
         texture = rng.uniform(-6, 6, 400)
         labels = (rng.uniform(0, 1, 400) < np.where(texture > 0, 0.9, 0.1)).astype(int)
-        folds.append(
-            FoldScores(
-                name,
-                [name],
-                texture,
-                labels,
-                ["" if y == 0 else name for y in labels],
-                [f"{name}/{k}.mp4" for k in range(400)],
-                ["video"] * 400,
-                groups=[f"{name}-{k}" for k in range(400)],
-                landmark_logits=np.full(400, np.nan),
-            )
-        )
+        folds.append(_video_fold(name, texture, labels, np.full(400, np.nan)))
     iso = isotonic_check(folds, resamples=200)
     assert iso["isotonic"]["ece"] < iso["regression"]["ece"] - 0.05
     assert iso["isotonic"]["log_loss"] < iso["regression"]["log_loss"]

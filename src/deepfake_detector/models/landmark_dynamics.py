@@ -46,31 +46,46 @@ def _signals(points: np.ndarray) -> list[np.ndarray]:
     ]
 
 
+def usable_sequence(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A track's rows without NaN, in time order, and the time steps between them; ``None``
+    where a scorer abstains: fewer than ``MIN_FRAMES`` rows, or a median step over
+    ``MAX_INTERVAL_S``. ``values``: ``(T, ...)``; ``times``: ``(T,)`` seconds."""
+    values = np.asarray(values, np.float64)
+    times = np.asarray(times, np.float64)
+    keep = np.all(np.isfinite(values.reshape(len(values), -1)), axis=1)
+    values, times = values[keep], times[keep]
+    if len(values) < MIN_FRAMES:
+        return None
+    order = np.argsort(times, kind="stable")
+    values, times = values[order], times[order]
+    dt = np.diff(times)
+    if not np.any(dt > 0) or float(np.median(dt[dt > 0])) > MAX_INTERVAL_S:
+        return None
+    return values, np.where(dt > 0, dt, float(np.median(dt[dt > 0])))
+
+
+def motion_statistics(signal: np.ndarray, dt: np.ndarray) -> list[float]:
+    """``STATISTICS`` of one per-frame signal: its spread and how fast it changes."""
+    rate = np.diff(signal) / dt
+    return [
+        float(np.std(signal)),
+        float(np.mean(np.abs(rate))),
+        float(np.std(rate)),
+        float(np.percentile(np.abs(rate), 90)),
+    ]
+
+
 def dynamics_features(points: np.ndarray, times: np.ndarray) -> np.ndarray | None:
     """``len(FEATURE_NAMES)`` motion statistics of one person, or ``None`` (too few frames with
     landmarks, or frames too far apart). ``points``: ``(T, 5, 2)`` with NaN rows where the
     detector gave none; ``times``: ``(T,)`` seconds."""
-    points = np.asarray(points, np.float64)
-    times = np.asarray(times, np.float64)
-    keep = np.all(np.isfinite(points.reshape(len(points), -1)), axis=1)
-    points, times = points[keep], times[keep]
-    if len(points) < MIN_FRAMES:
+    usable = usable_sequence(points, times)
+    if usable is None:
         return None
-    order = np.argsort(times, kind="stable")
-    points, times = points[order], times[order]
-    dt = np.diff(times)
-    if not np.any(dt > 0) or float(np.median(dt[dt > 0])) > MAX_INTERVAL_S:
-        return None
-    dt = np.where(dt > 0, dt, float(np.median(dt[dt > 0])))
+    points, dt = usable
     out = []
     for signal in _signals(points):
-        rate = np.diff(signal) / dt
-        out += [
-            float(np.std(signal)),
-            float(np.mean(np.abs(rate))),
-            float(np.std(rate)),
-            float(np.percentile(np.abs(rate), 90)),
-        ]
+        out += motion_statistics(signal, dt)
     return np.asarray(out, np.float64)
 
 
