@@ -11,6 +11,14 @@ never re-scores faces it learnt from (``dev_eval`` stays for the final check).
     deepfake-detector evaluate --data /tmp/reals.jsonl --split all --model RUNS/base/model \\
         --codec-check 12 --out DIR
     python scripts/fold_reals.py --compare DIR_A/codec_check.json DIR_B/codec_check.json
+
+``--config CONFIG`` instead of a report and ``--fold``: the real videos a training config
+validates on (its own identity-disjoint split), i.e. the held-out reals of the model that config
+trains, such as the shipped one:
+
+    python scripts/fold_reals.py --config configs/realworld-efficientnet-lite0.yaml \
+        --index /tmp/train.jsonl --root ../shared/data --sample 10 --seed 0 --out /tmp/reals.jsonl
+    deepfake-detector evaluate --data /tmp/reals.jsonl --split all --codec-check 10 --out DIR
 """
 
 from __future__ import annotations
@@ -32,6 +40,18 @@ def held_out_reals(report: dict[str, Any], fold: str) -> list[str]:
             return sorted({p for p, y in labelled if int(y) == 0})
     names = ", ".join(c["fold"] for c in report["clips"])
     raise SystemExit(f"no fold {fold!r} in the report (folds: {names})")
+
+
+def config_reals(config_path: Path) -> list[str]:
+    """Sorted distinct paths of the real videos a training config validates on: the split its
+    training run makes (``make_datasets``), so no model trained with it saw their identities."""
+    from deepfake_detector.training.config import load_train_config
+    from deepfake_detector.training.data import make_datasets, model_config_for
+
+    config = load_train_config(config_path)
+    _, val, _ = make_datasets(config, model_config_for(config))
+    entries = [val.entries[t.entry] for t in val.tracks]
+    return sorted({e.path for e in entries if e.item.kind == "video" and e.label == 0})
 
 
 def choose(
@@ -77,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("report", nargs="?", type=Path, help="LOGO report (logo.json)")
     parser.add_argument("--fold", help="the fold (run folder name) whose held-out reals to take")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="instead of REPORT --fold: a training config's own held-out reals",
+    )
     parser.add_argument("--index", type=Path, help="the JSON Lines index the runs were built on")
     parser.add_argument("--root", type=Path, help="folder the index's paths are under")
     parser.add_argument("--match", action="append", default=[], help="keep paths containing it")
@@ -95,11 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         rows = {str(p): summary(json.loads(p.read_text())) for p in args.compare}
         print(json.dumps(rows, indent=1))
         return 0
-    if not (args.report and args.fold and args.index and args.root and args.out):
-        parser.error("give REPORT --fold --index --root --out (or --compare)")
-    report = json.loads(args.report.read_text())
+    if not (((args.report and args.fold) or args.config) and args.index and args.root and args.out):
+        parser.error("give REPORT --fold (or --config) --index --root --out (or --compare)")
+    if args.config:
+        held_out, source = config_reals(args.config), f"config {args.config}"
+    else:
+        held_out = held_out_reals(json.loads(args.report.read_text()), args.fold)
+        source = f"fold {args.fold}"
     paths = choose(
-        held_out_reals(report, args.fold),
+        held_out,
         args.match,
         args.exclude,
         args.first,
@@ -120,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in paths:
             row = dict(items[p], path=str((args.root / p).resolve()))
             out.write(json.dumps(row) + "\n")
-    print(f"{len(paths)} real videos of fold {args.fold} -> {args.out}", file=sys.stderr)
+    print(f"{len(paths)} real videos of {source} -> {args.out}", file=sys.stderr)
     return 0
 
 

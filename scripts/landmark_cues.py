@@ -275,36 +275,50 @@ def _cell(labels: np.ndarray, scores: np.ndarray, own: np.ndarray) -> str:
     return text
 
 
-def logo(cache: Path, config_path: str) -> int:
+def fold_tracks(
+    cache: Path, config_path: str, holdout: tuple[str, ...]
+) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
+    """One fold of the recipe's LOGO split: ``(training video tracks, validation video tracks)``
+    as ``(cache entry, track)``; validation holds the reals and the held-out families' fakes."""
     from deepfake_detector.training.config import load_train_config
-    from deepfake_detector.training.data import family_of, make_datasets, model_config_for
+    from deepfake_detector.training.data import make_datasets, model_config_for
+
+    base = load_train_config(config_path, cache=str(cache))
+    config = replace(base, holdout_families=list(holdout))
+    train, val, _ = make_datasets(config, model_config_for(config, str(cache)))
+    trained = [(train.entries[t.entry], t) for t in train.tracks + train.fake_tracks]
+    validated = []
+    for track_index, family in val.fixed or []:
+        if family >= 0 and val.family_names[family] not in holdout:
+            continue  # a synthesised or a trained-on family
+        track = val.track(track_index)
+        validated.append((val.entries[track.entry], track))
+    videos = [(e, t) for e, t in trained if e.item.kind == "video"]
+    return videos, [(e, t) for e, t in validated if e.item.kind == "video"]
+
+
+def _fit_on(tracks: list[tuple[Any, Any]], features: Features) -> Callable[[np.ndarray], float]:
+    x, y = [], []
+    for entry, track in tracks:
+        if (f := features(entry, track)) is not None:
+            x.append(f)
+            y.append(int(entry.label != 0))
+    return _fit(np.asarray(x), np.asarray(y))
+
+
+def logo(cache: Path, config_path: str) -> int:
+    from deepfake_detector.training.data import family_of
 
     cues = TrackCues(cache)
     scorers = cues.scorers()
-    base = load_train_config(config_path, cache=str(cache))
     header = ["held out", "fakes / reals", *scorers, "identity dispersion (pre-registered)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     talking_heads: dict[str, list[float]] = {name: [] for name in scorers}
     for holdout in FOLDS:
-        config = replace(base, holdout_families=list(holdout))
-        train, val, _ = make_datasets(config, model_config_for(config, str(cache)))
-        fitted = {}
-        for name, features in scorers.items():
-            x, y = [], []
-            for track in train.tracks + train.fake_tracks:
-                entry = train.entries[track.entry]
-                if (f := features(entry, track)) is not None:
-                    x.append(f)
-                    y.append(int(entry.label != 0))
-            fitted[name] = _fit(np.asarray(x), np.asarray(y))
+        trained, validated = fold_tracks(cache, config_path, holdout)
+        fitted = {name: _fit_on(trained, features) for name, features in scorers.items()}
         clips = []  # (label, family, identity group, {scorer: logit}, dispersion)
-        for track_index, family in val.fixed or []:
-            if family >= 0 and val.family_names[family] not in holdout:
-                continue  # a synthesised or a trained-on family
-            track = val.track(track_index)
-            entry = val.entries[track.entry]
-            if entry.item.kind != "video":
-                continue
+        for entry, track in validated:
             logits = {}
             for name, features in scorers.items():
                 f = features(entry, track)
@@ -341,6 +355,98 @@ def logo(cache: Path, config_path: str) -> int:
     return 0
 
 
+FIVE_POINT_SUBSETS = {
+    "all 20 (shipped)": None,
+    "spreads only (5)": [k for k in range(20) if k % 4 == 0],
+    "rates only (15)": [k for k in range(20) if k % 4 != 0],
+}
+"""Subsets of the five-point scorer's features (``landmark_dynamics.FEATURE_NAMES``: per
+signal its spread, then three rates)."""
+
+
+def jitter_shift(
+    scorer: Callable[[np.ndarray], float],
+    features: Callable[[np.ndarray, np.ndarray], np.ndarray | None],
+    points: np.ndarray,
+    times: np.ndarray,
+    sigma: float,
+    rng: np.random.Generator,
+    draws: int = 8,
+) -> float | None:
+    """Largest change of a scorer's probability over ``draws`` copies of a track whose
+    landmarks are moved by Gaussian noise of ``sigma`` crop pixels; ``None`` where it abstains."""
+    clean = features(points, times)
+    if clean is None:
+        return None
+    p0 = 1.0 / (1.0 + np.exp(-scorer(clean)))
+    shifts = [0.0]
+    for _ in range(draws):
+        f = features(points + rng.normal(0.0, sigma, points.shape), times)
+        if f is not None:
+            shifts.append(abs(1.0 / (1.0 + np.exp(-scorer(f))) - p0))
+    return max(shifts)
+
+
+def jitter(cache: Path, config_path: str, sigma: float) -> int:
+    """The five-point scorer's LOGO AUC, and how far its score moves on the held-out real
+    videos when their landmarks jitter by ``sigma`` crop pixels, for feature subsets."""
+    from deepfake_detector.models.landmark_dynamics import dynamics_features
+    from deepfake_detector.training.data import family_of
+
+    def points_of(entry: Any, track: Any) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(cache / entry.file) as z:
+            frames = list(track.frames)
+            return z["landmarks"][frames].astype(np.float64), z["time_s"][frames].astype(float)
+
+    def subset(keep: list[int] | None) -> Callable[[np.ndarray, np.ndarray], np.ndarray | None]:
+        def features(points: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+            f = dynamics_features(points, times)
+            return None if f is None or keep is None else f[keep]
+
+        return features if keep is not None else dynamics_features  # type: ignore[return-value]
+
+    rng = np.random.default_rng(0)
+    aucs: dict[str, dict[str, float]] = {name: {} for name in FIVE_POINT_SUBSETS}
+    shifts: dict[str, list[float]] = {name: [] for name in FIVE_POINT_SUBSETS}
+    for holdout in FOLDS:
+        trained, validated = fold_tracks(cache, config_path, holdout)
+        for name, keep in FIVE_POINT_SUBSETS.items():
+            features = subset(keep)
+            scorer = _fit_on(trained, lambda e, t, f=features: f(*points_of(e, t)))
+            rows = []
+            for entry, track in validated:
+                points, times = points_of(entry, track)
+                f = features(points, times)
+                rows.append((entry, np.nan if f is None else scorer(f)))
+                if entry.label == 0:
+                    shift = jitter_shift(scorer, features, points, times, sigma, rng)
+                    if shift is not None:
+                        shifts[name].append(shift)
+            for held in holdout:
+                kept = [(e, z) for e, z in rows if e.label == 0 or family_of(e) == held]
+                labels = np.asarray([int(e.label != 0) for e, _ in kept])
+                found = auc(labels, np.asarray([z for _, z in kept], np.float64))
+                aucs[name][held] = np.nan if found is None else found
+        print(f"scored {'+'.join(holdout)}", file=sys.stderr, flush=True)
+    families = list(aucs["all 20 (shipped)"])
+    lines = [
+        "| features | " + " | ".join(families) + " | mean over talking heads | "
+        f"score shift at {sigma:g} px jitter: median / p90 / max |",
+        "|" + "---|" * (len(families) + 3),
+    ]
+    for name in FIVE_POINT_SUBSETS:
+        heads = [aucs[name][f] for f in families if f != "deepfacelive"]
+        s = np.asarray(shifts[name])
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_format(aucs[name][f]) for f in families)
+            + f" | {_format(float(np.nanmean(heads)))} | {np.median(s):.3f} /"
+            f" {np.percentile(s, 90):.3f} / {s.max():.3f} ({len(s)} real tracks) |"
+        )
+    print("\n".join(lines))
+    return 0
+
+
 def _format(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -355,9 +461,15 @@ def main(argv: list[str] | None = None) -> int:
     lo = sub.add_parser("logo", help="the LOGO table of the cues")
     lo.add_argument("--cache", default="cache/train-224")
     lo.add_argument("--config", default="configs/realworld-efficientnet-lite0.yaml")
+    ji = sub.add_parser("jitter", help="the five-point scorer under landmark jitter")
+    ji.add_argument("--cache", default="cache/train-224")
+    ji.add_argument("--config", default="configs/realworld-efficientnet-lite0.yaml")
+    ji.add_argument("--sigma", type=float, default=1.0, help="jitter, in crop pixels")
     args = parser.parse_args(argv)
     if args.command == "extract":
         return extract(args.cue, Path(args.cache), Path(args.deps))
+    if args.command == "jitter":
+        return jitter(Path(args.cache), args.config, args.sigma)
     return logo(Path(args.cache), args.config)
 
 

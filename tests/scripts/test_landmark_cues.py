@@ -79,3 +79,24 @@ def test_a_cell_reports_the_fakes_own_originals_where_there_are_any() -> None:
     assert landmark_cues._cell(labels, scores, own) == "0.833 (own originals 0.750)"
     assert landmark_cues._cell(labels, scores, labels == 1) == "0.833"
     assert landmark_cues.auc(labels[:2], scores[:2]) is None
+
+
+def test_jitter_shift_grows_with_the_jitter_and_abstains_with_the_scorer() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(12) * 0.4
+    face = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], np.float64)
+    points = face[None] + rng.normal(0, 0.2, (12, 5, 2))
+
+    def rates(p: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+        if len(p) < 6:
+            return None
+        return np.asarray([np.abs(np.diff(p, axis=0)).mean()])
+
+    def scorer(f: np.ndarray) -> float:
+        return float(4.0 * f[0] - 2.0)
+
+    small = landmark_cues.jitter_shift(scorer, rates, points, t, 0.1, np.random.default_rng(1))
+    large = landmark_cues.jitter_shift(scorer, rates, points, t, 2.0, np.random.default_rng(1))
+    assert small is not None and large is not None
+    assert 0.0 < small < large <= 1.0
+    assert landmark_cues.jitter_shift(scorer, rates, points[:4], t[:4], 1.0, rng) is None

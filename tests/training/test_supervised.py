@@ -196,6 +196,34 @@ def test_sharpness_gap_script(labelled_cache: Path, capsys: pytest.CaptureFixtur
     assert sharpness_gap.main([str(labelled_cache.parent / "missing")]) != 0
 
 
+def test_fold_reals_of_a_training_config(labelled_cache: Path, tmp_path: Path) -> None:
+    """``fold_reals.py --config``: the real videos a config's own split validates on (the
+    held-out identities of the model it trains), never one it trains on."""
+    import yaml
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import fold_reals  # lives in scripts/, put on the path above
+
+    config = _config(labelled_cache, tmp_path / "run", real_fakes=0.5)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config.to_dict()))
+    split = split_cache(CropCache(labelled_cache), config)
+    entries = split.entries
+    validated = {entries[t.entry].path for t in split.val if entries[t.entry].item.kind == "video"}
+    trained = {entries[t.entry].path for t in split.train}
+    found = fold_reals.config_reals(config_path)
+    assert found == sorted(validated) and found and not set(found) & trained
+
+    index = tmp_path / "index.jsonl"
+    index.write_text((labelled_cache / "entries.jsonl").read_text())
+    out = tmp_path / "reals.jsonl"
+    argv = ["--config", str(config_path), "--index", str(index), "--root", str(tmp_path)]
+    assert fold_reals.main([*argv, "--out", str(out)]) == 0
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [Path(r["path"]).name for r in written] == found
+    assert all(r["label"] == 0 and Path(r["path"]).is_absolute() for r in written)
+
+
 def test_logo_fold_runs_and_report(
     labelled_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
