@@ -39,7 +39,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -246,13 +246,13 @@ class TrackCues:
         }
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]:
-    """Standardised features, a balanced logistic regression (C=1, as the shipped scorer)."""
+def _fit(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Callable[[np.ndarray], float]:
+    """Standardised features, a balanced logistic regression (C=1: as the shipped scorer)."""
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
     scale = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
-    model = LogisticRegression(class_weight="balanced", max_iter=5000)
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
     model.fit((x - mean) / scale, y)
     return lambda f: float(((f - mean) / scale) @ model.coef_[0] + model.intercept_[0])
 
@@ -355,13 +355,53 @@ def logo(cache: Path, config_path: str) -> int:
     return 0
 
 
-FIVE_POINT_SUBSETS = {
-    "all 20 (shipped)": None,
-    "spreads only (5)": [k for k in range(20) if k % 4 == 0],
-    "rates only (15)": [k for k in range(20) if k % 4 != 0],
+@dataclass(frozen=True)
+class FivePointVariant:
+    """A variant of the five-point scorer for the jitter table."""
+
+    keep: tuple[int, ...] | None = None
+    """Which of ``landmark_dynamics.FEATURE_NAMES`` to use (per signal: its spread, then three
+    rates); ``None``: all 20."""
+    median_filter: bool = False
+    """Each per-frame signal through a 3-tap running median first (single-frame jitter out)."""
+    jittered_copies: int = 0
+    """Training tracks also enter this many times with their landmarks jittered by ``sigma``."""
+    c: float = 1.0
+    """The logistic regression's inverse regularisation."""
+
+
+FIVE_POINT_VARIANTS = {
+    "all 20 (shipped)": FivePointVariant(),
+    "spreads only (5)": FivePointVariant(keep=tuple(range(0, 20, 4))),
+    "rates only (15)": FivePointVariant(keep=tuple(k for k in range(20) if k % 4)),
+    "fitted on 4 jittered copies too": FivePointVariant(jittered_copies=4),
+    "3-tap median per signal": FivePointVariant(median_filter=True),
+    "C = 0.1": FivePointVariant(c=0.1),
 }
-"""Subsets of the five-point scorer's features (``landmark_dynamics.FEATURE_NAMES``: per
-signal its spread, then three rates)."""
+
+
+def five_point_features(
+    variant: FivePointVariant,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray | None]:
+    """The five-point scorer's features as ``variant`` computes them."""
+    from scipy.ndimage import median_filter
+
+    from deepfake_detector.models.landmark_dynamics import _signals
+
+    def features(points: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+        usable = usable_sequence(points, times)
+        if usable is None:
+            return None
+        points, dt = usable
+        out: list[float] = []
+        for signal in _signals(points):
+            if variant.median_filter:
+                signal = median_filter(signal, size=3, mode="nearest")
+            out += motion_statistics(signal, dt)
+        f = np.asarray(out, np.float64)
+        return f if variant.keep is None else f[list(variant.keep)]
+
+    return features
 
 
 def jitter_shift(
@@ -389,8 +429,7 @@ def jitter_shift(
 
 def jitter(cache: Path, config_path: str, sigma: float) -> int:
     """The five-point scorer's LOGO AUC, and how far its score moves on the held-out real
-    videos when their landmarks jitter by ``sigma`` crop pixels, for feature subsets."""
-    from deepfake_detector.models.landmark_dynamics import dynamics_features
+    videos when their landmarks jitter by ``sigma`` crop pixels, for variants of it."""
     from deepfake_detector.training.data import family_of
 
     def points_of(entry: Any, track: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -398,21 +437,22 @@ def jitter(cache: Path, config_path: str, sigma: float) -> int:
             frames = list(track.frames)
             return z["landmarks"][frames].astype(np.float64), z["time_s"][frames].astype(float)
 
-    def subset(keep: list[int] | None) -> Callable[[np.ndarray, np.ndarray], np.ndarray | None]:
-        def features(points: np.ndarray, times: np.ndarray) -> np.ndarray | None:
-            f = dynamics_features(points, times)
-            return None if f is None or keep is None else f[keep]
-
-        return features if keep is not None else dynamics_features  # type: ignore[return-value]
-
     rng = np.random.default_rng(0)
-    aucs: dict[str, dict[str, float]] = {name: {} for name in FIVE_POINT_SUBSETS}
-    shifts: dict[str, list[float]] = {name: [] for name in FIVE_POINT_SUBSETS}
+    aucs: dict[str, dict[str, float]] = {name: {} for name in FIVE_POINT_VARIANTS}
+    shifts: dict[str, list[float]] = {name: [] for name in FIVE_POINT_VARIANTS}
     for holdout in FOLDS:
         trained, validated = fold_tracks(cache, config_path, holdout)
-        for name, keep in FIVE_POINT_SUBSETS.items():
-            features = subset(keep)
-            scorer = _fit_on(trained, lambda e, t, f=features: f(*points_of(e, t)))
+        for name, variant in FIVE_POINT_VARIANTS.items():
+            features = five_point_features(variant)
+            x, y = [], []
+            for entry, track in trained:
+                points, times = points_of(entry, track)
+                for copy in range(1 + variant.jittered_copies):
+                    moved = points if copy == 0 else points + rng.normal(0, sigma, points.shape)
+                    if (f := features(moved, times)) is not None:
+                        x.append(f)
+                        y.append(int(entry.label != 0))
+            scorer = _fit(np.asarray(x), np.asarray(y), variant.c)
             rows = []
             for entry, track in validated:
                 points, times = points_of(entry, track)
@@ -430,11 +470,11 @@ def jitter(cache: Path, config_path: str, sigma: float) -> int:
         print(f"scored {'+'.join(holdout)}", file=sys.stderr, flush=True)
     families = list(aucs["all 20 (shipped)"])
     lines = [
-        "| features | " + " | ".join(families) + " | mean over talking heads | "
+        "| five-point scorer | " + " | ".join(families) + " | mean over talking heads | "
         f"score shift at {sigma:g} px jitter: median / p90 / max |",
         "|" + "---|" * (len(families) + 3),
     ]
-    for name in FIVE_POINT_SUBSETS:
+    for name in FIVE_POINT_VARIANTS:
         heads = [aucs[name][f] for f in families if f != "deepfacelive"]
         s = np.asarray(shifts[name])
         lines.append(
