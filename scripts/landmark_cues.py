@@ -29,7 +29,15 @@ them beside it:
     PYTHONPATH=src .venv/bin/python scripts/landmark_cues.py logo
 
 ``extract`` writes ``CACHE/cues/<cue>/<key>.npz`` (NaN rows where nothing was found) and skips
-entries done before; ``logo`` prints a Markdown table. Only training data is read.
+entries done before; ``logo`` prints a Markdown table. Two more tables need only the crop cache:
+
+    PYTHONPATH=src .venv/bin/python scripts/landmark_cues.py jitter --sigma 0.5
+    PYTHONPATH=src .venv/bin/python scripts/landmark_cues.py stack
+
+``jitter``: variants of the shipped five-point scorer, their LOGO AUC and how far their score
+moves when the landmarks jitter. ``stack``: the served combination's LOGO figures with that
+scorer refitted at another C, from the shipped model's stored LOGO report. Only training data
+is read.
 """
 
 from __future__ import annotations
