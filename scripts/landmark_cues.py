@@ -53,7 +53,13 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_detector.models.landmark_dynamics import motion_statistics, usable_sequence
+from deepfake_detector.models.landmark_dynamics import (
+    fit_standardised_logistic,
+    motion_statistics,
+    shape_signals,
+    usable_sequence,
+)
+from deepfake_detector.training.landmarks import track_points
 
 CUES = ("mesh", "identity")
 FOLDS = (
@@ -220,8 +226,7 @@ class TrackCues:
         if path not in self._values:
             with np.load(path) as z:
                 self._values[path] = z["values"]
-        with np.load(self.cache / entry.file) as z:
-            times = z["time_s"][list(track.frames)]
+        _, times = track_points(self.cache, entry, track)
         return self._values[path][list(track.frames)], times
 
     def five(self, entry: Any, track: Any) -> np.ndarray | None:
@@ -255,14 +260,9 @@ class TrackCues:
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Callable[[np.ndarray], float]:
-    """Standardised features, a balanced logistic regression (C=1: as the shipped scorer)."""
-    from sklearn.linear_model import LogisticRegression
-
-    mean = x.mean(axis=0)
-    scale = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
-    model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
-    model.fit((x - mean) / scale, y)
-    return lambda f: float(((f - mean) / scale) @ model.coef_[0] + model.intercept_[0])
+    """The shipped scorer's regression (C=1 as it is) on any features: their logit function."""
+    mean, scale, coef, intercept = fit_standardised_logistic(x, y, c)
+    return lambda f: float(((f - mean) / scale) @ coef + intercept)
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -305,13 +305,16 @@ def fold_tracks(
     return videos, [(e, t) for e, t in validated if e.item.kind == "video"]
 
 
-def _fit_on(tracks: list[tuple[Any, Any]], features: Features) -> Callable[[np.ndarray], float]:
+def _fit_on(
+    tracks: list[tuple[Any, Any]], features: Features, c: float = 1.0
+) -> Callable[[np.ndarray], float]:
+    """``_fit`` on the tracks that do not abstain, fakes (any label but real) against reals."""
     x, y = [], []
     for entry, track in tracks:
         if (f := features(entry, track)) is not None:
             x.append(f)
             y.append(int(entry.label != 0))
-    return _fit(np.asarray(x), np.asarray(y))
+    return _fit(np.asarray(x), np.asarray(y), c)
 
 
 def logo(cache: Path, config_path: str) -> int:
@@ -394,15 +397,13 @@ def five_point_features(
     """The five-point scorer's features as ``variant`` computes them."""
     from scipy.ndimage import median_filter
 
-    from deepfake_detector.models.landmark_dynamics import _signals
-
     def features(points: np.ndarray, times: np.ndarray) -> np.ndarray | None:
         usable = usable_sequence(points, times)
         if usable is None:
             return None
         points, dt = usable
         out: list[float] = []
-        for signal in _signals(points):
+        for signal in shape_signals(points):
             if variant.median_filter:
                 signal = median_filter(signal, size=3, mode="nearest")
             out += motion_statistics(signal, dt)
@@ -440,11 +441,6 @@ def jitter(cache: Path, config_path: str, sigma: float) -> int:
     videos when their landmarks jitter by ``sigma`` crop pixels, for variants of it."""
     from deepfake_detector.training.data import family_of
 
-    def points_of(entry: Any, track: Any) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(cache / entry.file) as z:
-            frames = list(track.frames)
-            return z["landmarks"][frames].astype(np.float64), z["time_s"][frames].astype(float)
-
     rng = np.random.default_rng(0)
     aucs: dict[str, dict[str, float]] = {name: {} for name in FIVE_POINT_VARIANTS}
     shifts: dict[str, list[float]] = {name: [] for name in FIVE_POINT_VARIANTS}
@@ -454,7 +450,7 @@ def jitter(cache: Path, config_path: str, sigma: float) -> int:
             features = five_point_features(variant)
             x, y = [], []
             for entry, track in trained:
-                points, times = points_of(entry, track)
+                points, times = track_points(cache, entry, track)
                 for copy in range(1 + variant.jittered_copies):
                     moved = points if copy == 0 else points + rng.normal(0, sigma, points.shape)
                     if (f := features(moved, times)) is not None:
@@ -463,7 +459,7 @@ def jitter(cache: Path, config_path: str, sigma: float) -> int:
             scorer = _fit(np.asarray(x), np.asarray(y), variant.c)
             rows = []
             for entry, track in validated:
-                points, times = points_of(entry, track)
+                points, times = track_points(cache, entry, track)
                 f = features(points, times)
                 rows.append((entry, np.nan if f is None else scorer(f)))
                 if entry.label == 0:
@@ -505,18 +501,13 @@ def stack(
     served probability (the combination fitted on all folds) of each real clip moves when its
     landmarks jitter by ``sigma`` crop pixels (the texture logit stays)."""
     from deepfake_detector.training.crop_cache import CropCache
-    from deepfake_detector.training.data import _tracks_of
+    from deepfake_detector.training.data import tracks_of
     from deepfake_detector.training.logo import folds_from_report, logo_report
 
     folds = folds_from_report(json.loads(report_path.read_text(encoding="utf-8")))
     crop_cache = CropCache(cache)
     by_path = {e.path: (i, e) for i, e in enumerate(crop_cache.entries())}
     holdouts = {"+".join(h): h for h in FOLDS}
-
-    def points_of(entry: Any, track: Any) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(cache / entry.file) as z:
-            frames = list(track.frames)
-            return z["landmarks"][frames].astype(np.float64), z["time_s"][frames].astype(float)
 
     refitted: dict[float, list[Any]] = {c: [] for c in c_values}
     member: dict[float, list[tuple[Any, Any, Any, float]]] = {c: [] for c in c_values}
@@ -526,18 +517,13 @@ def stack(
         for path in fold.paths:  # the k-th clip of a video is its k-th track
             index, entry = by_path[path]
             k = seen[path] = seen.get(path, -1) + 1
-            clips.append((entry, _tracks_of(crop_cache, index, entry)[k]))
+            clips.append((entry, tracks_of(crop_cache, index, entry)[k]))
         for c in c_values:
             features = five_point_features(FivePointVariant(c=c))
-            x, y = [], []
-            for entry, track in trained:
-                if (f := features(*points_of(entry, track))) is not None:
-                    x.append(f)
-                    y.append(int(entry.label != 0))
-            scorer = _fit(np.asarray(x), np.asarray(y), c)
+            scorer = _fit_on(trained, lambda e, t, f=features: f(*track_points(cache, e, t)), c)
             logits = []
             for (entry, track), texture in zip(clips, fold.logits, strict=True):
-                f = features(*points_of(entry, track))
+                f = features(*track_points(cache, entry, track))
                 logits.append(np.nan if f is None else scorer(f))
                 if entry.label == 0 and f is not None:
                     member[c].append((scorer, features, (entry, track), float(texture)))
@@ -562,7 +548,9 @@ def stack(
             def served_logit(f: np.ndarray, s=scorer, t=texture, w=w) -> float:
                 return w["texture_logit"] * t + w["landmark_logit"] * s(f) + w["bias"]
 
-            shift = jitter_shift(served_logit, features, *points_of(entry, track), sigma, rng)
+            shift = jitter_shift(
+                served_logit, features, *track_points(cache, entry, track), sigma, rng
+            )
             if shift is not None:
                 shifts.append(shift)
         moved = np.asarray(shifts)

@@ -12,8 +12,9 @@ file for each, then compare the two files.
         --out /tmp/old.json
     python scripts/sample_digests.py --compare /tmp/old.json /tmp/new.json
 
-Each video is sampled as the product samples it (32 frames, ``DFD_SAMPLE_SNAP`` 0.25 unless
-given, ``decode_samples``' own defaults for everything ``--drain`` does not set); its digest is
+Each video is sampled as the product samples it (``iter_sampled_frames`` with the default
+frames and ``DFD_SAMPLE_SNAP`` unless given, the decoder's own defaults for everything
+``--drain`` does not set); its digest is
 the sha256 of every sample's index, time and pixels. ``--device cuda`` decodes with NVDEC.
 ``--compare`` prints the videos whose digests differ (exit status 1 if any) and a JSON summary.
 """
@@ -27,21 +28,18 @@ import sys
 from pathlib import Path
 
 from deepfake_detector.cli import expand_inputs
+from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.errors import MediaError
 from deepfake_detector.media import probe, sample_times
-from deepfake_detector.media.decoder import decode_samples
 from deepfake_detector.media.formats import VIDEO_SUFFIXES
-from deepfake_detector.media.sampling import sample_spacing
+from deepfake_detector.media.sampling import iter_sampled_frames
 
 
 def digest(path: Path, frames: int, snap: float, device: str, options: dict[str, bool]) -> str:
     """sha256 of the samples of ``path`` (index, time and pixels of each, in order)."""
     info = probe(str(path))
     times = sample_times(info, count=frames)
-    samples = decode_samples(
-        str(path), info, times, tolerance_s=snap * sample_spacing(info, times), device=device,
-        **options,
-    )  # fmt: skip
+    samples = iter_sampled_frames(str(path), info, times, snap=snap, device=device, **options)
     h = hashlib.sha256()
     for sample in samples:
         h.update(f"{sample.sample_index}:{sample.time_s:.6f}:{sample.image.shape}".encode())
@@ -77,8 +75,13 @@ def compare(before: dict[str, str], after: dict[str, str]) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="*", help="folders (or files) of videos")
-    parser.add_argument("--frames", type=int, default=32, help="samples per video (32)")
-    parser.add_argument("--snap", type=float, default=0.25, help="DFD_SAMPLE_SNAP (0.25)")
+    defaults = AnalysisSettings()
+    parser.add_argument(
+        "--frames", type=int, default=defaults.frames, help="samples per video (the default's)"
+    )
+    parser.add_argument(
+        "--snap", type=float, default=defaults.sample_snap, help="DFD_SAMPLE_SNAP (the default's)"
+    )
     parser.add_argument("--device", default="cpu", help="where to decode: cpu, cuda (cpu)")
     parser.add_argument(
         "--drain",

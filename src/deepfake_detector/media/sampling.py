@@ -44,6 +44,7 @@ def iter_sampled_frames(
     snap: float = 0.0,
     max_decode_pixels: float = 0.0,
     device: str = "cpu",
+    **measurement: bool,
 ) -> Iterator[SampledFrame]:
     """Yield the frame shown at each target time, in time order, in bounded memory.
 
@@ -56,7 +57,8 @@ def iter_sampled_frames(
 
     With ``snap`` (0–0.5) each sample may instead be any frame within that fraction of the
     spacing between samples of its time, the cheapest to decode (a keyframe when one is in
-    reach); its ``time_s`` says which frame it is. ``max_decode_pixels`` and ``device``: see
+    reach); its ``time_s`` says which frame it is. ``max_decode_pixels``, ``device`` and
+    ``measurement`` (the decoder's options for measurements, such as ``drain``): see
     :func:`~deepfake_detector.media.decoder.decode_samples`.
     """
     if not 0.0 <= snap <= 0.5:
@@ -68,6 +70,7 @@ def iter_sampled_frames(
         tolerance_s=snap * sample_spacing(info, times),
         max_decode_pixels=max_decode_pixels,
         device=device,
+        **measurement,
     )
 
 

@@ -29,7 +29,7 @@ STATISTICS = ("std", "mean_abs_rate", "std_rate", "p90_abs_rate")
 FEATURE_NAMES = tuple(f"{s}.{k}" for s in SIGNALS for k in STATISTICS)
 
 
-def _signals(points: np.ndarray) -> list[np.ndarray]:
+def shape_signals(points: np.ndarray) -> list[np.ndarray]:
     """Per-frame shape signals from ``(T, 5, 2)`` points (left eye, right eye, nose, left and
     right mouth corner), normalised by the inter-ocular distance."""
     left_eye, right_eye, nose, mouth_l, mouth_r = (points[:, k] for k in range(5))
@@ -84,7 +84,7 @@ def dynamics_features(points: np.ndarray, times: np.ndarray) -> np.ndarray | Non
         return None
     points, dt = usable
     out = []
-    for signal in _signals(points):
+    for signal in shape_signals(points):
         out += motion_statistics(signal, dt)
     return np.asarray(out, np.float64)
 
@@ -139,10 +139,13 @@ class LandmarkScorer:
         )
 
 
-def fit_landmark_scorer(
+def fit_standardised_logistic(
     features: np.ndarray, labels: np.ndarray, regularisation: float = 1.0
-) -> LandmarkScorer:
-    """Fit the scorer on ``(N, F)`` features and 0/1 labels (classes weighted equally)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """``(mean, scale, coef, intercept)`` of a logistic regression on ``(N, F)`` features
+    standardised by their mean and scale, with 0/1 labels (classes weighted equally);
+    ``regularisation`` is its C. The logit of ``f`` is ``((f - mean) / scale) @ coef +
+    intercept``."""
     from sklearn.linear_model import LogisticRegression
 
     x = np.asarray(features, np.float64)
@@ -150,9 +153,17 @@ def fit_landmark_scorer(
     scale = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
     model = LogisticRegression(C=regularisation, class_weight="balanced", max_iter=2000)
     model.fit((x - mean) / scale, np.asarray(labels))
+    return mean, scale, model.coef_[0], float(model.intercept_[0])
+
+
+def fit_landmark_scorer(
+    features: np.ndarray, labels: np.ndarray, regularisation: float = 1.0
+) -> LandmarkScorer:
+    """Fit the scorer on ``(N, F)`` features and 0/1 labels (classes weighted equally)."""
+    mean, scale, coef, intercept = fit_standardised_logistic(features, labels, regularisation)
     return LandmarkScorer(
         mean=tuple(mean.tolist()),
         scale=tuple(scale.tolist()),
-        coef=tuple(model.coef_[0].tolist()),
-        intercept=float(model.intercept_[0]),
+        coef=tuple(coef.tolist()),
+        intercept=intercept,
     )

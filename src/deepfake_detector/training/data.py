@@ -75,7 +75,8 @@ def family_of(entry: CacheEntry) -> str:
     return entry.item.method or entry.item.source or "unknown"
 
 
-def _tracks_of(cache: CropCache, index: int, entry: CacheEntry) -> list[Track]:
+def tracks_of(cache: CropCache, index: int, entry: CacheEntry) -> list[Track]:
+    """The tracks of the cache's ``index``-th entry, by track id, each in time order."""
     with np.load(cache.root / entry.file) as z:
         track, time_s = z["track"], z["time_s"]
     out = []
@@ -139,7 +140,7 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
     val_fake: list[Track] = []
     for i, entry in enumerate(entries):
         fake = entry.label != REAL
-        for t in _tracks_of(cache, i, entry):
+        for t in tracks_of(cache, i, entry):
             if is_val[i]:
                 (val_fake if fake else val).append(t)
             elif in_train[i]:

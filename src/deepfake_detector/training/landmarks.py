@@ -21,14 +21,19 @@ from deepfake_detector.training.crop_cache import CacheEntry
 from deepfake_detector.training.data import Track
 
 
+def track_points(root: Path, entry: CacheEntry, track: Track) -> tuple[np.ndarray, np.ndarray]:
+    """One cached track's five landmarks ``(T, 5, 2)`` in crop pixels (NaN where the detector
+    gave none) and its frames' times ``(T,)``, in time order."""
+    with np.load(root / entry.file) as z:
+        frames = list(track.frames)
+        return z["landmarks"][frames].astype(np.float64), z["time_s"][frames].astype(np.float64)
+
+
 def track_features(root: Path, entry: CacheEntry, track: Track) -> np.ndarray | None:
     """The motion statistics of one cached track (``None`` when the scorer would abstain)."""
     if entry.item.kind != "video":
         return None
-    with np.load(root / entry.file) as z:
-        points = z["landmarks"][list(track.frames)]
-        times = z["time_s"][list(track.frames)]
-    return dynamics_features(points, times)
+    return dynamics_features(*track_points(root, entry, track))
 
 
 def fit_on_tracks(
