@@ -3,6 +3,9 @@
 python scripts/logo_table.py runs/logo            # Markdown on stdout, JSON beside the runs
 python scripts/logo_table.py runs/logo --reuse --calibrate runs/RUN/model   # then calibrate
 (--reuse rewrites the JSON and its reliability diagram from the per-clip scores it keeps)
+python scripts/logo_table.py runs/logo --reuse --refit-landmarks configs/RECIPE.yaml
+    # refit the folds' landmark scorers on the crop cache (no fold models needed) at each C of
+    # training/logo.py's grid and keep the C chosen there (or at the one --landmark-c gives)
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ import sys
 from pathlib import Path
 
 from deepfake_detector.training.logo import (
+    LANDMARK_REGULARISATION,
+    LANDMARK_REGULARISATION_GRID,
     calibrate_model,
+    choose_landmark_regularisation,
     combination_helps,
     fold_dirs,
     folds_from_report,
     logo_report,
     plot_reliability,
+    refit_landmarks,
     report_markdown,
     score_fold,
     write_report,
@@ -49,11 +56,49 @@ def main(argv: list[str] | None = None) -> int:
         help="recompute the report from the per-clip scores kept in the JSON written before and "
         "rewrite it (no fold models or crop cache needed)",
     )
+    parser.add_argument(
+        "--landmark-c",
+        type=float,
+        help="C of the folds' landmark-dynamics scorers (default: "
+        f"{LANDMARK_REGULARISATION:g}, or with --refit-landmarks the one chosen from "
+        f"{', '.join(f'{c:g}' for c in LANDMARK_REGULARISATION_GRID)})",
+    )
+    parser.add_argument(
+        "--refit-landmarks",
+        metavar="CONFIG",
+        help="with --reuse: refit each fold's landmark scorer on the training split this recipe "
+        "draws with the fold held out (needs its crop cache, not the fold models)",
+    )
     args = parser.parse_args(argv)
     json_path = Path(args.json or Path(args.runs) / "logo.json")
+    if args.refit_landmarks and not args.reuse:
+        parser.error("--refit-landmarks needs --reuse")
+    if args.reuse and args.landmark_c is not None and not args.refit_landmarks:
+        parser.error("--landmark-c with --reuse needs --refit-landmarks (the logits are stored)")
+    regularisation = LANDMARK_REGULARISATION if args.landmark_c is None else args.landmark_c
     if args.reuse:
         written = json.loads(json_path.read_text(encoding="utf-8"))
-        report = logo_report(folds_from_report(written))
+        folds = folds_from_report(written)
+        choice = None
+        if args.refit_landmarks:
+            grid = LANDMARK_REGULARISATION_GRID if args.landmark_c is None else [args.landmark_c]
+            try:
+                by_c = {c: refit_landmarks(folds, args.refit_landmarks, c) for c in grid}
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            if len(by_c) > 1:
+                choice = choose_landmark_regularisation(by_c)
+                regularisation = choice["chosen"]
+            else:
+                regularisation = grid[0]
+            folds = by_c[regularisation]
+        else:  # the stored logits keep the C they were fitted with (1 before it was recorded)
+            regularisation = written.get("stacking", {}).get("landmark_regularisation", 1.0)
+            choice = written.get("landmark_regularisation_choice")
+        report = logo_report(folds, regularisation)
+        if choice is not None:
+            report["landmark_regularisation_choice"] = choice
     else:
         folds = fold_dirs(args.runs)
         if not folds:
@@ -62,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         scores = []
         for run in folds:
             print(f"scoring {run.name} ...", file=sys.stderr, flush=True)
-            scores.append(score_fold(run, threads=args.threads))
-        report = logo_report(scores)
+            scores.append(
+                score_fold(run, threads=args.threads, landmark_regularisation=regularisation)
+            )
+        report = logo_report(scores, regularisation)
     write_report(report, json_path)
     plot_reliability(report, json_path.with_name(json_path.stem + "-reliability.png"))
     if args.calibrate:

@@ -37,10 +37,13 @@ def track_features(root: Path, entry: CacheEntry, track: Track) -> np.ndarray | 
 
 
 def fit_on_tracks(
-    root: Path, entries: Sequence[CacheEntry], tracks: Sequence[Track]
+    root: Path,
+    entries: Sequence[CacheEntry],
+    tracks: Sequence[Track],
+    regularisation: float = 1.0,
 ) -> LandmarkScorer | None:
-    """Fit on the video tracks among ``tracks`` (labels from their entries); ``None`` when the
-    tracks do not hold both classes."""
+    """Fit on the video tracks among ``tracks`` (labels from their entries; ``regularisation``
+    is the logistic regression's C); ``None`` when the tracks do not hold both classes."""
     features, labels = [], []
     for track in tracks:
         entry = entries[track.entry]
@@ -50,4 +53,4 @@ def fit_on_tracks(
             labels.append(int(entry.label != 0))
     if len(set(labels)) < 2:
         return None
-    return fit_landmark_scorer(np.asarray(features), np.asarray(labels))
+    return fit_landmark_scorer(np.asarray(features), np.asarray(labels), regularisation)

@@ -46,6 +46,13 @@ BAND_PRECISION = 0.9
 equally)."""
 BAND_LIMITS = (0.2, 0.8)
 """The band never reaches further than this from 0.5, whatever the data."""
+LANDMARK_REGULARISATION = 0.003
+"""C of the landmark-dynamics scorer's logistic regression in each fold when no other is
+given or chosen (``scripts/logo_table.py --landmark-c``): the one chosen for the shipped
+model (README, "The landmark scorer's regularisation"). A report records the C its landmark
+logits were fitted with, and ``calibrate_model`` fits the shipped member with that one."""
+LANDMARK_REGULARISATION_GRID = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+"""The Cs ``choose_landmark_regularisation`` compares."""
 
 
 @dataclass
@@ -100,12 +107,14 @@ def score_fold(
     also: Sequence[torch.nn.Module] = (),
     every_family: bool = False,
     landmarks: bool = True,
+    landmark_regularisation: float = LANDMARK_REGULARISATION,
 ) -> FoldScores:
     """Re-score a fold run's best model (``run_dir/model``) on that run's validation clips: the
     reals and the held-out families' fakes, or every family's with ``every_family``.
 
     ``also``: further networks (taking the same crops) that score the same clips, into
-    ``also_logits``; ``landmarks=False`` skips fitting the landmark-dynamics scorer."""
+    ``also_logits``; ``landmarks=False`` skips fitting the landmark-dynamics scorer (C:
+    ``landmark_regularisation``)."""
     from deepfake_detector.training.data import make_datasets
 
     run = Path(run_dir)
@@ -117,7 +126,10 @@ def score_fold(
     scorer = None
     if landmarks:
         scorer = fit_on_tracks(
-            val.root, train_set.entries, train_set.tracks + train_set.fake_tracks
+            val.root,
+            train_set.entries,
+            train_set.tracks + train_set.fake_tracks,
+            landmark_regularisation,
         )
     networks = [loaded.network.float().eval(), *(net.eval() for net in also)]
     holdout = set(config.holdout_families)
@@ -238,11 +250,84 @@ def _fit_stack(folds: list[FoldScores]) -> tuple[np.ndarray, float]:
     return model.coef_[0], float(model.intercept_[0])
 
 
-def logo_report(folds: list[FoldScores]) -> dict[str, Any]:
+def _cross_fitted_combination(folds: list[FoldScores]) -> list[FoldScores]:
+    """Each fold with the combination's logits, the combination fitted on the other folds."""
+    out = []
+    for k, fold in enumerate(folds):
+        coef, bias = _fit_stack([f for j, f in enumerate(folds) if j != k])
+        out.append(_with_logits(fold, _stack_features(fold) @ coef + bias))
+    return out
+
+
+def _combination_figures(folds: list[FoldScores]) -> dict[str, Any]:
+    """Pooled AUC, ECE and log loss, face-swap AUC and talking-head mean AUC of the
+    cross-fitted combination over ``folds`` (video clips only)."""
+    report = _scorer_report(
+        _cross_fitted_combination([f.restricted_to_videos() for f in folds]),
+        temperature_scaled=False,
+    )
+    return _headline(report)
+
+
+def _headline(report: dict[str, Any]) -> dict[str, Any]:
+    p = report["pooled"]
+    swaps = [r["auc"] for r in report["families"] if r["family"] == "deepfacelive"]
+    return {
+        "auc": p["auc"],
+        "ece": p["ece_cross_fitted"],
+        "log_loss": p["log_loss_cross_fitted"],
+        "face_swaps_auc": swaps[0] if swaps else None,
+        "talking_heads_mean_auc": report["talking_heads_mean_auc"],
+    }
+
+
+def choose_landmark_regularisation(
+    folds_by_c: dict[float, list[FoldScores]],
+) -> dict[str, Any]:
+    """Choose the landmark scorer's C: the one whose served combination has the lowest pooled
+    cross-fitted log loss over the folds (``folds_by_c``: the same folds with landmark logits
+    refitted at each C). Choosing on the folds makes their figures at the chosen C a little
+    optimistic, so the choice is also nested: for each fold, C is chosen on the other folds
+    alone and that fold is scored with it; ``nested`` pools those scores (the figures of the
+    procedure, not of one C; ``None`` with fewer than three folds, where the other folds are
+    too few to cross-fit a combination on)."""
+    grid = sorted(folds_by_c, reverse=True)
+    rows = [{"c": c, **_combination_figures(folds_by_c[c])} for c in grid]
+    chosen = min(rows, key=lambda r: r["log_loss"])["c"]
+    videos = {c: [f.restricted_to_videos() for f in folds_by_c[c]] for c in grid}
+    choice: dict[str, Any] = {
+        "criterion": "lowest pooled cross-fitted log loss of the combination",
+        "grid": rows,
+        "chosen": chosen,
+        "nested": None,
+    }
+    if len(videos[grid[0]]) < 3:
+        return choice
+    nested, picks = [], {}
+    for k in range(len(videos[grid[0]])):
+
+        def inner_loss(c: float, k: int = k) -> float:
+            others = [f for j, f in enumerate(videos[c]) if j != k]
+            return _combination_figures(others)["log_loss"]
+
+        c_k = min(grid, key=inner_loss)
+        folds = videos[c_k]
+        coef, bias = _fit_stack([f for j, f in enumerate(folds) if j != k])
+        nested.append(_with_logits(folds[k], _stack_features(folds[k]) @ coef + bias))
+        picks[folds[k].name] = c_k
+    choice["nested"] = {"choices": picks, **_headline(_scorer_report(nested, False))}
+    return choice
+
+
+def logo_report(
+    folds: list[FoldScores], landmark_regularisation: float = LANDMARK_REGULARISATION
+) -> dict[str, Any]:
     """Per-family table, cross-fitted calibration and the borderline band (see module doc) of
     the texture model; when every fold has landmark scores, the same for the landmark-dynamics
     scorer alone and for both combined (a logistic regression on the two logits, fitted on the
-    other folds for each fold, and on all folds for ``stacking``)."""
+    other folds for each fold, and on all folds for ``stacking``). ``landmark_regularisation``
+    is the C the folds' landmark scorers were fitted with; it is recorded in ``stacking``, and
+    ``calibrate_model`` fits the shipped member with it."""
     if not folds:
         raise ValueError("no folds to report")
     folds = [f.restricted_to_videos() for f in folds]
@@ -253,10 +338,7 @@ def logo_report(folds: list[FoldScores]) -> dict[str, Any]:
             _with_logits(f, np.nan_to_num(f.landmark_logits, nan=0.0))  # type: ignore[arg-type]
             for f in folds
         ]
-        combined = []
-        for k, fold in enumerate(folds):
-            coef, bias = _fit_stack([f for j, f in enumerate(folds) if j != k])
-            combined.append(_with_logits(fold, _stack_features(fold) @ coef + bias))
+        combined = _cross_fitted_combination(folds)
         coef, bias = _fit_stack(folds)
         report["isotonic_check"] = isotonic_check(folds)
         report["landmarks"] = _scorer_report(lm_folds)
@@ -266,6 +348,7 @@ def logo_report(folds: list[FoldScores]) -> dict[str, Any]:
             "landmark_logit": float(coef[1]),
             "landmark_abstained": float(coef[2]),
             "bias": bias,
+            "landmark_regularisation": landmark_regularisation,
             "abstained_share": float(
                 np.mean(np.concatenate([np.isnan(f.landmark_logits) for f in folds]))  # type: ignore[arg-type]
             ),
@@ -473,12 +556,42 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             f"Texture + landmarks, as served (the combining regression is its calibration, "
-            f"fitted on the other folds for each fold): AUC {_f(c['auc'])}, "
+            f"fitted on the other folds for each fold; the landmark scorer's C "
+            f"{report['stacking'].get('landmark_regularisation', 1.0):g}): AUC {_f(c['auc'])}, "
             f"ECE {_f(c['ece_cross_fitted'])}, log loss {_f(c['log_loss_cross_fitted'])}, "
             f"balanced accuracy {_f(c['balanced_accuracy_cross_fitted'])}; borderline band "
             f"{cb['low']:.2f}–{cb['high']:.2f} ({100 * cb['share_in_band']:.0f} % of the clips; "
             f"outside it, balanced accuracy {_f(cb['balanced_accuracy_outside'])}).",
         ]
+    if "landmark_regularisation_choice" in report:
+        choice = report["landmark_regularisation_choice"]
+        lines += [
+            "",
+            f"The landmark scorer's C, chosen on these folds ({choice['criterion']}); the "
+            "combination as served at each:",
+            "",
+            "| C | pooled AUC | ECE | log loss | face swaps | mean over talking heads |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['c']:g}{' (chosen)' if r['c'] == choice['chosen'] else ''} | {_f(r['auc'])} |"
+            f" {_f(r['ece'])} | {_f(r['log_loss'])} | {_f(r['face_swaps_auc'])} |"
+            f" {_f(r['talking_heads_mean_auc'])} |"
+            for r in choice["grid"]
+        ]
+        n = choice["nested"]
+        picks = "" if n is None else ", ".join(f"{k} {v:g}" for k, v in n["choices"].items())
+        lines += (
+            []
+            if n is None
+            else [
+                "",
+                f"Nested (each fold scored at the C chosen on the other folds: {picks}): AUC "
+                f"{_f(n['auc'])}, ECE {_f(n['ece'])}, log loss {_f(n['log_loss'])}, face swaps "
+                f"{_f(n['face_swaps_auc'])}, mean over talking heads "
+                f"{_f(n['talking_heads_mean_auc'])}.",
+            ]
+        )
     if "isotonic_check" in report:
         iso = report["isotonic_check"]
         r, i, g = iso["regression"], iso["isotonic"], iso["ece_gain_percentiles"]
@@ -521,6 +634,56 @@ def folds_from_report(report: dict[str, Any]) -> list[FoldScores]:
 def fold_dirs(root: str | Path) -> list[Path]:
     """Finished fold runs under ``root`` (folders with ``model/config.json``), sorted."""
     return sorted(p.parent.parent for p in Path(root).glob("*/model/config.json"))
+
+
+def refit_landmarks(
+    folds: list[FoldScores],
+    config_path: str | Path,
+    regularisation: float = LANDMARK_REGULARISATION,
+    cache: str | Path | None = None,
+) -> list[FoldScores]:
+    """The folds with their landmark-dynamics logits refitted: for each fold, the scorer is
+    fitted at C ``regularisation`` on the training tracks that the recipe at ``config_path``
+    draws with the fold's families held out (``make_datasets``, crop cache ``cache`` or the
+    recipe's), and scores the fold's own clips (a clip's k-th occurrence is its video's k-th
+    track). The texture logits stay: no fold model is needed, only the crop cache.
+
+    Raises ``ValueError`` when a clip is not in the cache, or when a training track shares an
+    identity group with a scored clip (the recipe's split would then not be the folds')."""
+    from deepfake_detector.training.config import load_train_config
+    from deepfake_detector.training.crop_cache import CropCache
+    from deepfake_detector.training.data import make_datasets, model_config_for, tracks_of
+
+    base = load_train_config(config_path, cache=None if cache is None else str(cache))
+    crop_cache = CropCache(base.cache)
+    by_path = {e.path: (i, e) for i, e in enumerate(crop_cache.entries())}
+    out = []
+    for fold in folds:
+        config = replace(base, holdout_families=list(fold.holdout))
+        train_set, _, _ = make_datasets(config, model_config_for(config, base.cache))
+        training = train_set.tracks + train_set.fake_tracks
+        trained_groups = {
+            train_set.entries[t.entry].group or train_set.entries[t.entry].path for t in training
+        }
+        if shared := trained_groups & set(fold.groups):
+            raise ValueError(
+                f"fold {fold.name}: {len(shared)} identity group(s) of its clips are in the "
+                f"training split of {config_path} (e.g. {sorted(shared)[0]}): not this fold's split"
+            )
+        scorer = fit_on_tracks(crop_cache.root, train_set.entries, training, regularisation)
+        if scorer is None:
+            raise ValueError(f"fold {fold.name}: no video tracks of both classes to fit on")
+        logits, seen = [], {}
+        for path in fold.paths:
+            if path not in by_path:
+                raise ValueError(f"fold {fold.name}: {path} is not in the crop cache")
+            index, entry = by_path[path]
+            k = seen[path] = seen.get(path, -1) + 1
+            track = tracks_of(crop_cache, index, entry)[k]
+            features = track_features(crop_cache.root, entry, track)
+            logits.append(np.nan if features is None else scorer.logit(features))
+        out.append(replace(fold, landmark_logits=np.asarray(logits, np.float64)))
+    return out
 
 
 def combination_helps(report: dict[str, Any], max_swap_drop: float = 0.02) -> bool:
@@ -579,12 +742,15 @@ def _write_member(report: dict[str, Any], model_dir: Path) -> None:
     loaded = load_checkpoint(model_dir)
     config = TrainConfig.from_dict(loaded.config.training["config"], source=str(model_dir))
     train_set, _, _ = make_datasets(config, loaded.config)
+    s = report["stacking"]
     scorer = fit_on_tracks(
-        train_set.root, train_set.entries, train_set.tracks + train_set.fake_tracks
+        train_set.root,
+        train_set.entries,
+        train_set.tracks + train_set.fake_tracks,
+        s.get("landmark_regularisation", 1.0),  # reports written before it was recorded: C = 1
     )
     if scorer is None:
         raise ValueError("the model's training split has no video tracks of both classes")
-    s = report["stacking"]
     combination = Combination(
         s["texture_logit"], s["landmark_logit"], s["landmark_abstained"], s["bias"]
     )
