@@ -156,13 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     member = args.model / MEMBERS_NAME
     if member.is_file():
         c = LandmarkMember.load(member).combination
+        stacking = logo.get("stacking", {}) if args.logo else {}
+        regularisation = (
+            f" (C = {stacking['landmark_regularisation']:g}, the report's)"
+            if "landmark_regularisation" in stacking
+            else ""
+        )
         sections += (
             "\n## Second scorer: landmark dynamics\n"
             f"`{MEMBERS_NAME}` beside the weights: 20 motion statistics of the face detector's "
             "five landmarks (mouth width and height, yaw, roll, scale; their spread and rate of "
             "change) over a person's frames, scored by a logistic regression fitted on this "
-            "model's training split. It abstains on stills and when frames are more than 1 s "
-            "apart. Combined score: `sigmoid("
+            f"model's training split{regularisation}. It abstains on stills and when frames are "
+            "more than 1 s apart. Combined score: `sigmoid("
             f"{c.texture_logit:.3f} × texture logit + {c.landmark_logit:.3f} × landmark logit "
             f"{c.landmark_abstained:+.3f} × abstained {c.bias:+.3f})`, fitted on the "
             "leave-one-generator-out scores above. The band and ECE in `config.json` are the "

@@ -115,6 +115,33 @@ def test_refuses_full_precision_weights(evaluated, tmp_path: Path, capsys) -> No
     assert not weights_dir.exists()
 
 
+def _logo_report(folder: Path) -> Path:
+    """A leave-one-generator-out report of three synthetic folds, landmark scorer at C 0.003."""
+    import numpy as np
+
+    from deepfake_detector.training.logo import FoldScores, logo_report, write_report
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(20, int), np.ones(10, int)]
+    folds = [
+        FoldScores(
+            name,
+            [name],
+            rng.normal(0, 1, 30) + labels,
+            labels,
+            ["" if y == 0 else name for y in labels],
+            [f"{name}/{k}.mp4" for k in range(30)],
+            ["video"] * 30,
+            [f"{name}-{k}" for k in range(30)],
+            rng.normal(0, 1, 30) + 2 * labels,
+        )
+        for name in ("gen_a", "gen_b", "gen_c")
+    ]
+    path = folder / "logo.json"
+    write_report(logo_report(folds, landmark_regularisation=0.003), path)
+    return path
+
+
 def test_ships_the_landmark_member_summary_and_extra_sections(evaluated, tmp_path: Path) -> None:
     from deepfake_detector.models.ensemble import MEMBERS_NAME, Combination, LandmarkMember
     from deepfake_detector.models.landmark_dynamics import FEATURE_NAMES, LandmarkScorer
@@ -130,6 +157,7 @@ def test_ships_the_landmark_member_summary_and_extra_sections(evaluated, tmp_pat
     weights_dir = tmp_path / "weights"
     args = [str(model), "--report", str(report), *_inputs(tmp_path)]
     extra = ["--section", str(section), "--summary", "AUC 0.9 on held-out generators."]
+    extra += ["--logo", str(_logo_report(tmp_path))]
     try:
         assert ship_model.main([*args, *extra, "--weights-dir", str(weights_dir)]) == 0
     finally:
@@ -142,6 +170,8 @@ def test_ships_the_landmark_member_summary_and_extra_sections(evaluated, tmp_pat
     assert card.index("## Second scorer: landmark dynamics") < card.index("## Shortcut probe")
     assert card.index("## Shortcut probe") < card.index("## Evaluation on")
     assert "0.900 × landmark logit" in card
+    assert "training split (C = 0.003, the report's)" in card  # the C the LOGO report chose
+    assert "## Leave-one-generator-out validation" in card
     # Shipped again without a member: a stale landmarks.json must not stay behind.
     assert ship_model.main([*args, "--weights-dir", str(weights_dir)]) == 0
     assert not (shipped / MEMBERS_NAME).exists()
