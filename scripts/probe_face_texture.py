@@ -4,11 +4,15 @@ Learned models rank DeepFaceLive swaps *below* their own originals, so this meas
 statistics of the inner face directly on the crop cache, before any training. Per crop, inside
 the face ellipse (from the crop's landmarks): fine noise (grey minus its 3x3 median), band
 energies (differences of Gaussians), Laplacian variance, HSV means, Lab channel spreads, and
-the fine noise inside over that in the ring around the face. Per clip: the median over its
-crops. Reported for each statistic: in how many matched pairs the swap is lower than its own
-original (the pairs differ only in the manipulation), the AUC of the statistic's sign that
-ranks swaps above their originals, and that same direction's AUC for swaps and for each
-talking-head generator against all real videos (where the footage also differs).
+the fine noise inside over that in the ring around the face. Two more compare skin inside a
+swap's usual region with skin it may leave alone, placed from the five landmarks: the fine
+detail of the cheeks over the forehead's (log ratio) and how far their mean colours lie apart
+in Lab a/b (hypothesis, 2026-12-05: a pasted, smoother face lowers the first and raises the
+second against its own original). Per clip: the median over its crops. Reported for each
+statistic: in how many matched pairs the swap is lower than its own original (the pairs differ
+only in the manipulation), the AUC of the statistic's sign that ranks swaps above their
+originals, and that same direction's AUC for swaps and for each talking-head generator against
+all real videos (where the footage also differs).
 
     python scripts/probe_face_texture.py cache/train-224
 """
@@ -39,6 +43,34 @@ _FIXED_MASK = SelfBlendConfig(
 SWAP_FAMILY = "deepfacelive"
 
 
+def _patch(image: np.ndarray, centre: np.ndarray, width: float, height: float) -> np.ndarray:
+    """The part of ``image`` in a width x height box around ``centre``, cut to the image."""
+    size = image.shape[0]
+    x0, x1 = (int(np.clip(round(centre[0] + d), 0, size - 1)) for d in (-width / 2, width / 2))
+    y0, y1 = (int(np.clip(round(centre[1] + d), 0, size - 1)) for d in (-height / 2, height / 2))
+    return image[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)]
+
+
+def skin_patches(
+    fine: np.ndarray, lab: np.ndarray, landmarks: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"forehead" | "cheek_left" | "cheek_right": (fine detail, Lab)}`` patches placed from
+    the five landmarks (eyes, nose, mouth corners): the forehead 0.75 eye distances above the
+    eyes' midpoint, each cheek between an eye and the mouth corner below it, pushed outwards."""
+    left_eye, right_eye, _, mouth_left, mouth_right = np.asarray(landmarks, np.float64)
+    eyes = (left_eye + right_eye) / 2
+    d = max(float(np.linalg.norm(right_eye - left_eye)), 1.0)
+    up = eyes - (mouth_left + mouth_right) / 2
+    up /= max(float(np.linalg.norm(up)), 1e-6)
+    side = (right_eye - left_eye) / d
+    boxes = {
+        "forehead": (eyes + 0.75 * d * up, 0.6 * d, 0.3 * d),
+        "cheek_left": ((left_eye + mouth_left) / 2 - 0.2 * d * side, 0.3 * d, 0.3 * d),
+        "cheek_right": ((right_eye + mouth_right) / 2 + 0.2 * d * side, 0.3 * d, 0.3 * d),
+    }
+    return {k: (_patch(fine, c, w, h), _patch(lab, c, w, h)) for k, (c, w, h) in boxes.items()}
+
+
 def face_statistics(crop: np.ndarray, landmarks: np.ndarray | None) -> dict[str, float]:
     """Statistics of the inner face of one RGB uint8 crop."""
     size = crop.shape[0]
@@ -65,6 +97,13 @@ def face_statistics(crop: np.ndarray, landmarks: np.ndarray | None) -> dict[str,
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
     for k, name in enumerate("Lab"):
         out[f"{name}_spread"] = float(lab[..., k][inner].std())
+    patches = skin_patches(grey - cv2.GaussianBlur(grey, (0, 0), 1.0), lab, landmarks)
+    energy = {k: float(np.sqrt((f**2).mean())) + 1e-3 for k, (f, _) in patches.items()}
+    colour = {k: c[..., 1:].reshape(-1, 2).mean(axis=0) for k, (_, c) in patches.items()}
+    cheeks = (energy["cheek_left"] + energy["cheek_right"]) / 2
+    out["fine_cheeks_over_forehead"] = float(np.log(cheeks / energy["forehead"]))
+    cheek_colour = (colour["cheek_left"] + colour["cheek_right"]) / 2
+    out["ab_gap_cheeks_forehead"] = float(np.linalg.norm(cheek_colour - colour["forehead"]))
     return out
 
 

@@ -68,3 +68,24 @@ def test_smoothed_swaps_are_found_lower_in_every_pair(
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in out.splitlines()[3:]}
     for statistic in ("a_spread", "b_spread", "noise", "laplacian_var"):
         assert rows[statistic][1:4] == ["4 of 4", "lower", "1.000"]
+    for statistic in ("fine_cheeks_over_forehead", "ab_gap_cheeks_forehead"):
+        assert rows[statistic][1].endswith("of 4")
+
+
+def test_skin_patches_sit_on_the_forehead_and_the_cheeks() -> None:
+    """The patches are placed from the five landmarks: a patch's mean of a coordinate ramp
+    tells where it lies."""
+    size = 96
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    lab = np.dstack([np.zeros_like(xs), xs, ys])  # a: x, b: y
+    points = np.array([[34, 40], [62, 40], [48, 54], [38, 66], [58, 66]], np.float32)
+    patches = probe_face_texture.skin_patches(np.zeros_like(xs), lab, points)
+    where = {k: c[..., 1:].reshape(-1, 2).mean(axis=0) for k, (_, c) in patches.items()}
+    assert where["forehead"][1] < 40 - 10 and abs(where["forehead"][0] - 48) < 1
+    assert 40 < where["cheek_left"][1] < 66 and where["cheek_left"][0] < 48
+    assert 40 < where["cheek_right"][1] < 66 and where["cheek_right"][0] > 48
+    # A face turned upside down (mouth above the eyes) puts the forehead below the eyes.
+    flipped = points.copy()
+    flipped[:, 1] = size - flipped[:, 1]
+    upside_down = probe_face_texture.skin_patches(np.zeros_like(xs), lab, flipped)
+    assert upside_down["forehead"][1][..., 2].mean() > size - 40 + 10
