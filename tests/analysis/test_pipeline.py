@@ -84,7 +84,10 @@ def test_retinaface_gives_the_same_people_and_scores_close_to_mtcnn(two_faces_vi
     """The faster detector through the whole pipeline: the same two people, aligned crops
     (five landmarks), the landmark member fed, and scores close to MTCNN's on the same frames
     (frame-exact: on this 4 s clip the two detectors' scores differ by 0.09 at the exact samples
-    and by 0.20 at the snapped ones, so the frames matter as much as the detector)."""
+    and by 0.20 at the snapped ones, so the frames matter as much as the detector). Since the
+    landmark member was refitted at C = 0.003 (2026-12-05) the combination weighs its logit
+    more, and the exact samples differ by 0.125 (members: texture 0.42 / 0.44, landmarks
+    0.57 / 0.61)."""
     with_mtcnn = Analyzer(AnalysisSettings(frames=8, sample_snap=0.0)).analyze(two_faces_video)
     retina = Analyzer(AnalysisSettings(frames=8, sample_snap=0.0, detector="retinaface"))
     result = retina.analyze(two_faces_video)
@@ -93,7 +96,7 @@ def test_retinaface_gives_the_same_people_and_scores_close_to_mtcnn(two_faces_vi
     for got, want in zip(result.faces, with_mtcnn.faces, strict=True):
         assert len(got.frames) == len(want.frames) == 8
         assert set(got.members) == set(want.members)
-        assert abs(got.fake_probability - want.fake_probability) < 0.1
+        assert abs(got.fake_probability - want.fake_probability) < 0.15
         for a, b in zip(got.frames, want.frames, strict=True):
             width = b.box[2] - b.box[0]
             assert max(abs(u - v) for u, v in zip(a.box, b.box, strict=True)) < 0.2 * width

@@ -250,7 +250,7 @@ def _fit_stack(folds: list[FoldScores]) -> tuple[np.ndarray, float]:
     return model.coef_[0], float(model.intercept_[0])
 
 
-def _cross_fitted_combination(folds: list[FoldScores]) -> list[FoldScores]:
+def cross_fitted_combination(folds: list[FoldScores]) -> list[FoldScores]:
     """Each fold with the combination's logits, the combination fitted on the other folds."""
     out = []
     for k, fold in enumerate(folds):
@@ -263,7 +263,7 @@ def _combination_figures(folds: list[FoldScores]) -> dict[str, Any]:
     """Pooled AUC, ECE and log loss, face-swap AUC and talking-head mean AUC of the
     cross-fitted combination over ``folds`` (video clips only)."""
     report = _scorer_report(
-        _cross_fitted_combination([f.restricted_to_videos() for f in folds]),
+        cross_fitted_combination([f.restricted_to_videos() for f in folds]),
         temperature_scaled=False,
     )
     return _headline(report)
@@ -338,7 +338,7 @@ def logo_report(
             _with_logits(f, np.nan_to_num(f.landmark_logits, nan=0.0))  # type: ignore[arg-type]
             for f in folds
         ]
-        combined = _cross_fitted_combination(folds)
+        combined = cross_fitted_combination(folds)
         coef, bias = _fit_stack(folds)
         report["isotonic_check"] = isotonic_check(folds)
         report["landmarks"] = _scorer_report(lm_folds)

@@ -1,0 +1,186 @@
+"""How much of the leave-one-generator-out (LOGO) figures is the sampling interval?
+
+The crop cache samples 24 frames from every clip, whatever its length, so a clip's sampling
+interval is its duration / 24. The generated talking heads are 10 s cuts and most real clips
+are shorter, so the interval alone separates them. The landmark-dynamics member divides each
+signal's change by the interval between frames; the landmark jitter of the detector then
+weighs more the shorter the interval. Two checks, neither of which trains anything:
+
+- ``logo REPORT``: for each fold of a LOGO report (the per-clip logits it keeps), the AUC of the
+  sampling interval alone; each scorer's AUC against all held-out reals and against only the
+  reals sampled like the fold's fakes (median interval within ``--tolerance`` of theirs);
+  and, for face swaps, against their own originals (cut from the same demo, same duration).
+- ``serve --index FILE``: the shipped member's logit on the clips of FILE (a JSON Lines index
+  with ``path``, e.g. ``scripts/fold_reals.py``'s) from the cache's tracks and from the
+  analysis the service runs (its default frames, and 24 frames): how far serving moves it.
+
+    PYTHONPATH=src .venv/bin/python scripts/sampling_confound.py logo \\
+        docs/models/logo-realworld-efficientnet-lite0.json
+    PYTHONPATH=src .venv/bin/python scripts/sampling_confound.py serve --index /tmp/reals.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from deepfake_detector.training.crop_cache import CacheEntry, CropCache
+from deepfake_detector.training.data import tracks_of
+from deepfake_detector.training.landmarks import track_features
+from deepfake_detector.training.logo import cross_fitted_combination, folds_from_report
+from deepfake_detector.training.metrics import binary_metrics
+
+SWAP_FAMILY = "deepfacelive"
+
+
+def sampling_interval(times: np.ndarray) -> float:
+    """Median step between a track's distinct sample times (0 when it has none)."""
+    steps = np.diff(np.sort(np.asarray(times, np.float64)))
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else 0.0
+
+
+class _Tracks:
+    """A crop cache's tracks by (path, k): the k-th track of the item at ``path``."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = CropCache(cache)
+        self.by_path = {e.path: (i, e) for i, e in enumerate(self.cache.entries())}
+
+    def track(self, path: str, k: int) -> tuple[CacheEntry, object]:
+        index, entry = self.by_path[path]
+        return entry, tracks_of(self.cache, index, entry)[k]
+
+    def interval(self, path: str, k: int) -> float:
+        entry, track = self.track(path, k)
+        with np.load(self.cache.root / entry.file) as z:
+            return sampling_interval(z["time_s"][list(track.frames)])  # type: ignore[attr-defined]
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    if len(set(labels.tolist())) < 2:
+        return None
+    return binary_metrics(labels.tolist(), scores.tolist())["auc"]
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def logo_rows(report: dict, tracks: _Tracks, tolerance: float) -> list[str]:
+    """The Markdown rows of ``logo`` (see the module doc)."""
+    folds = [f.restricted_to_videos() for f in folds_from_report(report)]
+    if not folds or any(f.landmark_logits is None for f in folds):
+        raise ValueError("the report has no landmark scores")
+    combined = cross_fitted_combination(folds)
+    rows = [
+        "| fold | reals (sampled like the fakes) | interval alone | landmarks | texture |"
+        " combined | swaps vs own originals: landmarks / texture / combined |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for fold, comb in zip(folds, combined, strict=True):
+        seen: dict[str, int] = {}
+        intervals = []
+        for path in fold.paths:
+            k = seen[path] = seen.get(path, -1) + 1
+            intervals.append(tracks.interval(path, k))
+        step = np.asarray(intervals)
+        y = fold.labels
+        fake_step = float(np.median(step[y == 1]))
+        alike = (y == 1) | (np.abs(step - fake_step) <= tolerance * fake_step)
+        scores = {
+            "landmarks": np.nan_to_num(fold.landmark_logits, nan=0.0),  # type: ignore[arg-type]
+            "texture": fold.logits,
+            "combined": comb.logits,
+        }
+        cells = [f"{_f(_auc(y, s))} → {_f(_auc(y[alike], s[alike]))}" for s in scores.values()]
+        groups = np.asarray(fold.groups)
+        own = (y == 1) | np.isin(groups, groups[y == 1])
+        pairs = ""
+        if SWAP_FAMILY in fold.holdout and np.any(own & (y == 0)):
+            pairs = " / ".join(_f(_auc(y[own], s[own])) for s in scores.values())
+        rows.append(
+            f"| {fold.name} | {int((y == 0).sum())} ({int((alike & (y == 0)).sum())}) |"
+            f" {_f(_auc(y, step))} | {' | '.join(cells)} | {pairs} |"
+        )
+    return rows
+
+
+def serve_rows(index: Path, tracks: _Tracks, root: Path | None, model: str) -> list[str]:
+    """The Markdown rows of ``serve`` (see the module doc) for ``model``'s member."""
+    from deepfake_detector.analysis.pipeline import Analyzer
+    from deepfake_detector.config import AnalysisSettings
+    from deepfake_detector.models.ensemble import load_member
+
+    settings = AnalysisSettings(model=model)
+    member = load_member(settings.model)
+    if member is None:
+        raise ValueError(f"model {settings.model} has no landmark member")
+    analyzers = {
+        f"served ({settings.frames} frames)": Analyzer(settings),
+        "24 frames": Analyzer(AnalysisSettings(model=model, frames=24)),
+    }
+    rows = [
+        "| clip | cache (24 frames) | " + " | ".join(analyzers) + " |",
+        "|---|---|" + "---|" * len(analyzers),
+    ]
+    shifts: dict[str, list[float]] = {name: [] for name in analyzers}
+    for line in index.read_text(encoding="utf-8").splitlines():
+        path = json.loads(line)["path"]
+        key = str(Path(path).relative_to(root)) if root else path
+        index_, entry = tracks.by_path[key]
+        logits = [
+            member.scorer.logit(f)
+            for t in tracks_of(tracks.cache, index_, entry)
+            if (f := track_features(tracks.cache.root, entry, t)) is not None
+        ]
+        cells = [max(logits) if logits else None]
+        for name, analyzer in analyzers.items():
+            result = analyzer.analyze(path)
+            probs = [p for face in result.faces if (p := face.members.get("landmarks")) is not None]
+            z = max(float(np.log(p / (1 - p))) for p in probs) if probs else None
+            cells.append(z)
+            if z is not None and cells[0] is not None:
+                shifts[name].append(z - cells[0])
+        rows.append(f"| {Path(path).name} | " + " | ".join(_f(c) for c in cells) + " |")
+    summary = "; ".join(
+        f"{name}: median {np.median(v):+.3f}, mean {np.mean(v):+.3f} over {len(v)} clips"
+        for name, v in shifts.items()
+        if v
+    )
+    return [*rows, "", f"Member logit as served minus from the cache: {summary}."]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    lo = sub.add_parser("logo", help="each scorer's AUC with reals sampled like the fakes")
+    lo.add_argument("report", type=Path)
+    lo.add_argument("--tolerance", type=float, default=0.1, help="relative, on the interval")
+    se = sub.add_parser("serve", help="the member's logit from the cache and as served")
+    se.add_argument("--index", type=Path, required=True)
+    se.add_argument("--root", type=Path, default=Path("../shared/data"))
+    se.add_argument("--model", default="default", help="a model name or folder")
+    for p in (lo, se):
+        p.add_argument("--cache", type=Path, default=Path("cache/train-224"))
+    args = parser.parse_args(argv)
+    tracks = _Tracks(args.cache)
+    try:
+        if args.command == "logo":
+            report = json.loads(args.report.read_text(encoding="utf-8"))
+            rows = logo_rows(report, tracks, args.tolerance)
+        else:
+            rows = serve_rows(args.index, tracks, args.root.resolve(), args.model)
+    except (ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
