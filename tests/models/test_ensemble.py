@@ -63,3 +63,47 @@ def test_landmark_member_is_combined_and_reported(model_copy: Path, panning_vide
     (model_copy / MEMBERS_NAME).write_text("{not json")
     with pytest.raises(ModelError, match="landmark scorer"):
         Analyzer(settings)
+
+
+def _moving_points(n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    base = np.array([[20, 24], [44, 24], [32, 34], [24, 46], [40, 46]], np.float64)
+    return [base + rng.normal(0, 0.5, base.shape) for _ in range(n)]
+
+
+def test_member_scores_a_denser_sampling_on_its_training_grid(tmp_path: Path) -> None:
+    """A member trained on 24 samples per clip scores a person sampled 32 times on the 24 of
+    those samples that lie on its grid: the same as given only those frames, not all 32."""
+    rng = np.random.default_rng(0)
+    points = _moving_points(32, rng)
+    times = np.arange(32) * 10 / 32
+    member = LandmarkMember(SCORER, Combination(1.0, 1.0, 0.0, 0.0), sample_frames=24)
+    keep = member.on_training_grid(range(32), 32)
+    assert keep.sum() == 24 and keep[0] and keep[-1]
+    on_grid = member.combine(0.3, 1.0, points, times, range(32), 32)
+    subset = [p for p, k in zip(points, keep, strict=True) if k]
+    assert on_grid == member.combine(0.3, 1.0, subset, times[keep])
+    assert on_grid != member.combine(0.3, 1.0, points, times)
+    # Sampled no more densely than it was trained on: every frame is used.
+    assert member.on_training_grid(range(20), 20).all()
+    assert member.on_training_grid([3, 7], 20).all()
+    # Stored with the member; a bad value is refused on load.
+    member.save(tmp_path / MEMBERS_NAME)
+    assert LandmarkMember.load(tmp_path / MEMBERS_NAME) == member
+    bad = (tmp_path / MEMBERS_NAME).read_text().replace('"sample_frames": 24', '"sample_frames": 1')
+    (tmp_path / MEMBERS_NAME).write_text(bad)
+    with pytest.raises(ValueError, match="sample_frames"):
+        LandmarkMember.load(tmp_path / MEMBERS_NAME)
+
+
+def test_pipeline_places_each_frame_on_the_members_grid(
+    model_copy: Path, panning_video: Path
+) -> None:
+    """The analysis tells the member where each of a person's frames lies among the video's
+    samples: on a grid of 2 the member has too few frames and abstains; without a grid it
+    scores the same 16 frames."""
+    settings = AnalysisSettings(model=str(model_copy), frames=16)
+    for sample_frames, abstains in ((None, False), (2, True)):
+        member = LandmarkMember(SCORER, Combination(1.0, 1.0, -1.0, 0.0), sample_frames)
+        member.save(model_copy / MEMBERS_NAME)
+        face = Analyzer(settings).analyze(panning_video).faces[0]
+        assert (face.members["landmarks"] is None) is abstains

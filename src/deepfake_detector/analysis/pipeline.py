@@ -164,7 +164,9 @@ class Analyzer:
         faces: list[FaceResult] = []
         for n, person in enumerate(extracted.people):
             faces.append(
-                self._score_person(person, threshold, clock, evidence, photo=info.kind == "image")
+                self._score_person(
+                    person, threshold, clock, evidence, len(frames), photo=info.kind == "image"
+                )
             )
             span = _PROGRESS_CLASSIFY[1] - _PROGRESS_CLASSIFY[0]
             report("classify", _PROGRESS_CLASSIFY[0] + span * (n + 1) / len(extracted.people))
@@ -181,12 +183,15 @@ class Analyzer:
         threshold: float,
         clock: StageClock,
         evidence: Path | None,
+        samples: int,
         *,
         photo: bool = False,
     ) -> FaceResult:
-        """``photo``: the landmark-dynamics member is not consulted (a photo has no motion;
-        its combination with the texture score, and its bias when it abstains, were fitted on
-        videos), so a photo's score is the texture model's alone."""
+        """``samples``: how many frames were sampled from the video (the landmark member scores
+        the person on the grid it was trained on). ``photo``: the landmark-dynamics member is
+        not consulted (a photo has no motion; its combination with the texture score, and its
+        bias when it abstains, were fitted on videos), so a photo's score is the texture
+        model's alone."""
         t = time.perf_counter()
         scores = self.classifier.score_clip(person.crops)
         clock.add("classify", time.perf_counter() - t)
@@ -221,6 +226,8 @@ class Analyzer:
                 self.classifier.info.temperature,
                 person.crop_landmarks(self.classifier.info.crop),
                 [frame.time_s for frame in person.frames],
+                [frame.sample_index for frame in person.frames],
+                samples,
             )
             clock.add("classify", time.perf_counter() - t)
         return FaceResult(

@@ -50,10 +50,26 @@ def _sigmoid(z: float) -> float:
 
 @dataclass(frozen=True)
 class LandmarkMember:
-    """The landmark scorer of a model folder and how it is combined with the texture model."""
+    """The landmark scorer of a model folder and how it is combined with the texture model.
+
+    ``sample_frames``: how many frames the scorer's training tracks were sampled from across
+    each clip (the crop cache's ``frames``). Its rate features divide by the step between
+    frames, so a person seen on a denser grid is scored on that many of the video's samples,
+    evenly spread, as it was trained (``scripts/sampling_confound.py serve`` measures why)."""
 
     scorer: LandmarkScorer
     combination: Combination
+    sample_frames: int | None = None
+
+    def on_training_grid(self, sample_indices: Sequence[int], samples: int) -> np.ndarray:
+        """Which of a person's frames (their ``sample_indices`` among the video's ``samples``
+        evenly spread samples) lie on a grid of ``sample_frames`` evenly spread samples: all
+        of them when the video was not sampled more densely than that."""
+        indices = np.asarray(sample_indices, np.int64)
+        if not self.sample_frames or samples <= self.sample_frames:
+            return np.ones(len(indices), bool)
+        grid = np.unique(np.round(np.linspace(0, samples - 1, self.sample_frames)).astype(int))
+        return np.isin(indices, grid)
 
     def combine(
         self,
@@ -61,14 +77,22 @@ class LandmarkMember:
         temperature: float,
         points: Sequence[np.ndarray | None],
         times: Sequence[float],
+        sample_indices: Sequence[int] | None = None,
+        samples: int = 0,
     ) -> tuple[float, dict[str, float | None]]:
         """``(combined probability, {member: its own probability or None})`` of one person;
-        ``points`` are the crops' five landmarks (None where the detector gave none)."""
+        ``points`` are the crops' five landmarks (None where the detector gave none), at
+        ``times``; ``sample_indices`` place them among the video's ``samples`` sampled frames
+        (see ``sample_frames``; without them every frame is used)."""
         array = np.full((len(points), 5, 2), np.nan)
         for k, p in enumerate(points):
             if p is not None:
                 array[k] = p
-        features = dynamics_features(array, np.asarray(times, np.float64))
+        at = np.asarray(times, np.float64)
+        if sample_indices is not None:
+            keep = self.on_training_grid(sample_indices, samples)
+            array, at = array[keep], at[keep]
+        features = dynamics_features(array, at)
         z_landmarks = None if features is None else self.scorer.logit(features)
         c = self.combination
         z = c.texture_logit * temperature * _logit(texture_probability) + c.bias
@@ -83,6 +107,8 @@ class LandmarkMember:
         self.scorer.save(path)
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         data["combination"] = self.combination.__dict__
+        if self.sample_frames:
+            data["sample_frames"] = self.sample_frames
         Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
@@ -92,7 +118,10 @@ class LandmarkMember:
             combination = Combination(**data.pop("combination"))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: no valid combination ({exc})") from None
-        return cls(LandmarkScorer.from_dict(data, source=str(path)), combination)
+        sample_frames = data.pop("sample_frames", None)
+        if sample_frames is not None and (not isinstance(sample_frames, int) or sample_frames < 2):
+            raise ValueError(f"{path}: sample_frames must be an integer of at least 2")
+        return cls(LandmarkScorer.from_dict(data, source=str(path)), combination, sample_frames)
 
 
 def member_path(model: str) -> Path | None:

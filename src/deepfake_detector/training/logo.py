@@ -737,6 +737,7 @@ def calibrate_model(report: dict[str, Any], model_dir: str | Path, ensemble: boo
 
 def _write_member(report: dict[str, Any], model_dir: Path) -> None:
     from deepfake_detector.models.ensemble import MEMBERS_NAME, Combination, LandmarkMember
+    from deepfake_detector.training.crop_cache import CropCache
     from deepfake_detector.training.data import make_datasets
 
     loaded = load_checkpoint(model_dir)
@@ -754,7 +755,8 @@ def _write_member(report: dict[str, Any], model_dir: Path) -> None:
     combination = Combination(
         s["texture_logit"], s["landmark_logit"], s["landmark_abstained"], s["bias"]
     )
-    LandmarkMember(scorer, combination).save(model_dir / MEMBERS_NAME)
+    frames = CropCache(config.cache).meta.get("frames")  # the grid its tracks were sampled on
+    LandmarkMember(scorer, combination, frames).save(model_dir / MEMBERS_NAME)
 
 
 def plot_reliability(report: dict[str, Any], path: str | Path) -> Path:
