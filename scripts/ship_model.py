@@ -155,7 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     member = args.model / MEMBERS_NAME
     if member.is_file():
-        c = LandmarkMember.load(member).combination
+        loaded_member = LandmarkMember.load(member)
+        c = loaded_member.combination
+        grid = (
+            f" Its training tracks were sampled {loaded_member.sample_frames} times per clip, so a "
+            "person sampled more densely is scored on that many of the video's samples, evenly "
+            "spread."
+            if loaded_member.sample_frames
+            else ""
+        )
         stacking = logo.get("stacking", {}) if args.logo else {}
         regularisation = (
             f" (C = {stacking['landmark_regularisation']:g}, the report's)"
@@ -168,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "five landmarks (mouth width and height, yaw, roll, scale; their spread and rate of "
             "change) over a person's frames, scored by a logistic regression fitted on this "
             f"model's training split{regularisation}. It abstains on stills and when frames are "
-            "more than 1 s apart. Combined score: `sigmoid("
+            f"more than 1 s apart.{grid} Combined score: `sigmoid("
             f"{c.texture_logit:.3f} × texture logit + {c.landmark_logit:.3f} × landmark logit "
             f"{c.landmark_abstained:+.3f} × abstained {c.bias:+.3f})`, fitted on the "
             "leave-one-generator-out scores above. The band and ECE in `config.json` are the "

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cache_factory import video_entry
 from deepfake_detector.training.logo import FoldScores, logo_report, write_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -27,20 +28,7 @@ def _clip(folder: Path, name: str, label: int, method: str, group: str, step: fl
         track=np.zeros(FRAMES, np.int16),
         time_s=np.arange(FRAMES, dtype=np.float32) * step,
     )
-    return {
-        "path": f"{name}.mp4",
-        "label": label,
-        "kind": "video",
-        "source": "t",
-        "method": method,
-        "group": group,
-        "split": "",
-        "extra": {},
-        "file": file,
-        "crops": FRAMES,
-        "tracks": 1,
-        "error": None,
-    }
+    return video_entry(f"{name}.mp4", label, method, group, file, FRAMES)
 
 
 def test_sampling_interval() -> None:

@@ -149,7 +149,9 @@ def test_ships_the_landmark_member_summary_and_extra_sections(evaluated, tmp_pat
     model, report = evaluated
     n = len(FEATURE_NAMES)
     member = LandmarkMember(
-        LandmarkScorer((0.0,) * n, (1.0,) * n, (0.1,) * n, 0.0), Combination(0.5, 0.9, -1.0, 0.1)
+        LandmarkScorer((0.0,) * n, (1.0,) * n, (0.1,) * n, 0.0),
+        Combination(0.5, 0.9, -1.0, 0.1),
+        sample_frames=24,
     )
     member.save(model / MEMBERS_NAME)
     section = tmp_path / "probe.md"
@@ -171,6 +173,7 @@ def test_ships_the_landmark_member_summary_and_extra_sections(evaluated, tmp_pat
     assert card.index("## Shortcut probe") < card.index("## Evaluation on")
     assert "0.900 × landmark logit" in card
     assert "training split (C = 0.003, the report's)" in card  # the C the LOGO report chose
+    assert "sampled 24 times per clip" in card
     assert "## Leave-one-generator-out validation" in card
     # Shipped again without a member: a stale landmarks.json must not stay behind.
     assert ship_model.main([*args, "--weights-dir", str(weights_dir)]) == 0

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from test_trainer import SIZE, _config, _crop
 
+from cache_factory import video_entry
 from deepfake_detector.models.checkpoints import load_checkpoint
 from deepfake_detector.models.ensemble import MEMBERS_NAME, LandmarkMember
 from deepfake_detector.training.config import TrainConfig, load_train_config
@@ -40,23 +41,6 @@ import logo_table
 FRAMES = 8
 FACE = np.array([[20, 24], [44, 24], [32, 34], [24, 46], [40, 46]], np.float64)
 """Five landmarks (eyes, nose, mouth corners) in a 64 px crop."""
-
-
-def _entry(path: str, label: int, method: str, group: str, file: str) -> dict:
-    return {
-        "path": path,
-        "label": label,
-        "kind": "video",
-        "source": "test",
-        "method": method,
-        "group": group,
-        "split": "",
-        "extra": {},
-        "file": file,
-        "crops": FRAMES,
-        "tracks": 1,
-        "error": None,
-    }
 
 
 def _write_landmark_cache(folder: Path) -> Path:
@@ -88,7 +72,7 @@ def _write_landmark_cache(folder: Path) -> Path:
             track=np.zeros(FRAMES, np.int16),
             time_s=np.arange(FRAMES, dtype=np.float32) * 0.25,
         )
-        lines.append(json.dumps(_entry(path, label, method, group, file)))
+        lines.append(json.dumps(video_entry(path, label, method, group, file, FRAMES)))
     (folder / "entries.jsonl").write_text("\n".join(lines) + "\n")
     return folder
 
