@@ -315,7 +315,10 @@ def choose_landmark_regularisation(
         coef, bias = _fit_stack([f for j, f in enumerate(folds) if j != k])
         nested.append(_with_logits(folds[k], _stack_features(folds[k]) @ coef + bias))
         picks[folds[k].name] = c_k
-    choice["nested"] = {"choices": picks, **_headline(_scorer_report(nested, False))}
+    choice["nested"] = {
+        "choices": picks,
+        **_headline(_scorer_report(nested, temperature_scaled=False)),
+    }
     return choice
 
 
