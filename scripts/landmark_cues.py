@@ -504,7 +504,9 @@ def stack(
     from deepfake_detector.training.data import tracks_of
     from deepfake_detector.training.logo import folds_from_report, logo_report
 
-    folds = folds_from_report(json.loads(report_path.read_text(encoding="utf-8")))
+    written = json.loads(report_path.read_text(encoding="utf-8"))
+    folds = folds_from_report(written)
+    report_c = written.get("stacking", {}).get("landmark_regularisation", 1.0)
     crop_cache = CropCache(cache)
     by_path = {e.path: (i, e) for i, e in enumerate(crop_cache.entries())}
     holdouts = {"+".join(h): h for h in FOLDS}
@@ -528,10 +530,10 @@ def stack(
                 if entry.label == 0 and f is not None:
                     member[c].append((scorer, features, (entry, track), float(texture)))
             logits_array = np.asarray(logits, np.float64)
-            if fold.landmark_logits is not None and c == 1.0:
+            if fold.landmark_logits is not None and c == report_c:
                 same = np.isfinite(logits_array) & np.isfinite(fold.landmark_logits)
                 gap = np.max(np.abs(logits_array[same] - fold.landmark_logits[same]))
-                print(f"{fold.name}: C=1 against the report's logits, largest gap {gap:.2g}")
+                print(f"{fold.name}: C={c:g} against the report's logits, largest gap {gap:.2g}")
             refitted[c].append(replace(fold, landmark_logits=logits_array))
     lines = [
         "| member C | mean over talking heads | face swaps | pooled AUC | ECE | log loss | band |"
