@@ -13,10 +13,18 @@ weighs more the shorter the interval. Two checks, neither of which trains anythi
 - ``serve --index FILE``: the shipped member's logit on the clips of FILE (a JSON Lines index
   with ``path``, e.g. ``scripts/fold_reals.py``'s) from the cache's tracks and from the
   analysis the service runs (its default frames, and 24 frames): how far serving moves it.
+- ``equalised --fps F --window W``: the report's folds with the member refitted on a second
+  crop cache whose videos are sampled at F frames a second (built once, into ``--out``; the
+  stills are the first cache's, so the split is the same) and read over each track's first W
+  seconds: every track then has the same step and span, so neither can tell the classes
+  apart. The C is chosen again on the grid; the texture logits stay the report's.
 
     PYTHONPATH=src .venv/bin/python scripts/sampling_confound.py logo \\
         docs/models/logo-realworld-efficientnet-lite0.json
     PYTHONPATH=src .venv/bin/python scripts/sampling_confound.py serve --index /tmp/reals.jsonl
+    PYTHONPATH=src .venv/bin/python scripts/sampling_confound.py equalised \
+        docs/models/logo-realworld-efficientnet-lite0.json --index train.jsonl --fps 2.5 \
+        --window 4 --out cache/train-2.5fps
 """
 
 from __future__ import annotations
@@ -155,6 +163,66 @@ def serve_rows(index: Path, tracks: _Tracks, root: Path | None, model: str) -> l
     return [*rows, "", f"Member logit as served minus from the cache: {summary}."]
 
 
+def build_fixed_rate_cache(
+    base: Path, index: Path, root: Path, out: Path, fps: float, workers: int
+) -> None:
+    """``out``: ``base``'s videos again, sampled at ``fps`` frames a second (resumable), and
+    ``base``'s stills as they are, so that the training split drawn from it is the same."""
+    import shutil
+
+    from deepfake_detector.config import AnalysisSettings
+    from deepfake_detector.training.crop_cache import extract_to_cache
+    from deepfake_detector.training.index import read_index
+
+    first = CropCache(base)
+    videos = {e.path for e in first.entries() if e.item.kind == "video"}
+    items = [item for item in read_index(index) if item.path in videos]
+    settings = AnalysisSettings(frames_per_second=fps)
+    extract_to_cache(items, root, out, spec=first.spec, settings=settings, workers=workers)
+    done = {e.path for e in CropCache(out).entries()}
+    lines = []
+    for line in (base / "entries.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["path"] in done or record.get("kind") == "video":
+            continue
+        target = out / record["file"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base / record["file"], target)
+        lines.append(line)
+        done.add(record["path"])
+    with (out / "entries.jsonl").open("a", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def equalised_rows(
+    report: dict, config: str, cache: Path, window_s: float, tolerance: float, out: Path | None
+) -> list[str]:
+    """The Markdown of ``equalised`` (see the module doc): the interval check on the new cache,
+    the C grid, and the LOGO table with the refitted member (its report written to ``out``)."""
+    from deepfake_detector.training.logo import (
+        LANDMARK_REGULARISATION_GRID,
+        choose_landmark_regularisation,
+        logo_report,
+        refit_landmarks,
+        report_markdown,
+        write_report,
+    )
+
+    folds = folds_from_report(report)
+    by_c = {
+        c: refit_landmarks(folds, config, c, cache=cache, window_s=window_s)
+        for c in LANDMARK_REGULARISATION_GRID
+    }
+    choice = choose_landmark_regularisation(by_c)
+    refitted = logo_report(by_c[choice["chosen"]], choice["chosen"])
+    refitted["landmark_regularisation_choice"] = choice
+    if out is not None:
+        write_report(refitted, out)
+    text = report_markdown(refitted)
+    rows = logo_rows(refitted, _Tracks(cache), tolerance)
+    return [*rows, "", text[text.index("Texture model, landmark") :]]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,7 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     se.add_argument("--index", type=Path, required=True)
     se.add_argument("--root", type=Path, default=Path("../shared/data"))
     se.add_argument("--model", default="default", help="a model name or folder")
-    for p in (lo, se):
+    eq = sub.add_parser("equalised", help="the member refitted on tracks sampled alike")
+    eq.add_argument("report", type=Path)
+    eq.add_argument("--index", type=Path, required=True, help="the index the cache was made of")
+    eq.add_argument("--root", type=Path, default=Path("../shared/data"))
+    eq.add_argument("--config", default="configs/realworld-efficientnet-lite0.yaml")
+    eq.add_argument("--fps", type=float, default=2.5)
+    eq.add_argument("--window", type=float, default=4.0, help="seconds of each track read")
+    eq.add_argument("--out", type=Path, required=True, help="the fixed-rate cache's folder")
+    eq.add_argument("--workers", type=int, default=2)
+    eq.add_argument("--tolerance", type=float, default=0.1)
+    eq.add_argument("--json", type=Path, help="write the refitted LOGO report here")
+    for p in (lo, se, eq):
         p.add_argument("--cache", type=Path, default=Path("cache/train-224"))
     args = parser.parse_args(argv)
     tracks = _Tracks(args.cache)
@@ -173,6 +252,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "logo":
             report = json.loads(args.report.read_text(encoding="utf-8"))
             rows = logo_rows(report, tracks, args.tolerance)
+        elif args.command == "equalised":
+            build_fixed_rate_cache(
+                args.cache, args.index, args.root, args.out, args.fps, args.workers
+            )
+            report = json.loads(args.report.read_text(encoding="utf-8"))
+            rows = equalised_rows(
+                report, args.config, args.out, args.window, args.tolerance, args.json
+            )
         else:
             rows = serve_rows(args.index, tracks, args.root.resolve(), args.model)
     except (ValueError, KeyError) as exc:

@@ -31,6 +31,7 @@ from deepfake_detector.models.checkpoints import file_sha256, read_config
 from deepfake_detector.models.ensemble import MEMBERS_NAME, LandmarkMember
 from deepfake_detector.models.registry import WEIGHTS_DIR
 from deepfake_detector.training.evaluate import EvaluationReport, report_markdown
+from deepfake_detector.training.logo import combination_helps
 from deepfake_detector.training.logo import report_markdown as logo_markdown
 from deepfake_detector.training.model_card import CARD_NAME, model_card_text
 
@@ -182,6 +183,15 @@ def main(argv: list[str] | None = None) -> int:
             "leave-one-generator-out scores above. The band and ECE in `config.json` are the "
             "combination's; its temperature is the texture model's, fitted on the same scores "
             "(the texture logit above is the raw one: temperature × logit of its probability).\n"
+        )
+    elif args.logo and "combined" in logo:
+        sections += (
+            "\n## Second scorer: not shipped\n"
+            "The report above also measures a landmark-dynamics scorer and its combination with "
+            "this model. By the rule in `training/logo.py::combination_helps` (a higher pooled "
+            "AUC than this model's, face swaps not worse) it "
+            f"{'helps' if combination_helps(logo) else 'does not help'} there; this model "
+            "ships without it, and its band and ECE are its own.\n"
         )
     for path in args.section:
         sections += "\n" + path.read_text(encoding="utf-8").strip() + "\n"

@@ -175,6 +175,10 @@ def test_ships_the_landmark_member_summary_and_extra_sections(evaluated, tmp_pat
     assert "training split (C = 0.003, the report's)" in card  # the C the LOGO report chose
     assert "sampled 24 times per clip" in card
     assert "## Leave-one-generator-out validation" in card
-    # Shipped again without a member: a stale landmarks.json must not stay behind.
-    assert ship_model.main([*args, "--weights-dir", str(weights_dir)]) == 0
+    # Shipped again without a member: a stale landmarks.json must not stay behind, and the
+    # card says the report's landmark scorer is not part of this model.
+    logo = ["--logo", str(_logo_report(tmp_path))]
+    assert ship_model.main([*args, *logo, "--weights-dir", str(weights_dir)]) == 0
     assert not (shipped / MEMBERS_NAME).exists()
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "## Second scorer: not shipped" in card and "it helps there" in card

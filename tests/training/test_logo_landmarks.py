@@ -209,3 +209,20 @@ def test_logo_table_options(
         with pytest.raises(SystemExit) as exc:
             logo_table.main([str(tmp_path), *bad])
         assert exc.value.code == 2
+
+
+def test_refit_landmarks_over_a_window_of_each_track(
+    fold_runs: tuple[Path, Path, list[Path]],
+) -> None:
+    """``window_s`` reads each track's first seconds only: a window longer than the tracks
+    (8 frames, 0.25 s apart) changes nothing; one of 1 s leaves 4 frames, too few to score."""
+    _cache, config_path, runs = fold_runs
+    folds = [score_fold(run, landmark_regularisation=0.1) for run in runs]
+    whole = refit_landmarks(folds, config_path, 0.1, window_s=10.0)
+    for fold, refit in zip(folds, whole, strict=True):
+        np.testing.assert_allclose(refit.landmark_logits, fold.landmark_logits, atol=1e-9)
+    with pytest.raises(ValueError, match="no video tracks of both classes"):
+        refit_landmarks(folds, config_path, 0.1, window_s=1.0)
+    missing = replace(folds[0], paths=[folds[0].paths[0]] * 2 + folds[0].paths[2:])
+    with pytest.raises(ValueError, match="track"):
+        refit_landmarks([missing], config_path, 0.1)

@@ -436,7 +436,7 @@ def test_logo_report_with_a_second_scorer(tmp_path: Path) -> None:
     assert combined["pooled"]["ece_cross_fitted"] == pytest.approx(
         expected_calibration_error(labels.tolist(), np.concatenate(served).tolist())
     )
-    assert "Texture + landmarks, as served" in report_markdown(report)
+    assert "Texture + landmarks combined" in report_markdown(report)
     # The isotonic check's "regression" is the combination as served.
     iso = report["isotonic_check"]
     assert iso["regression"]["ece"] == pytest.approx(combined["pooled"]["ece_cross_fitted"])

@@ -29,11 +29,18 @@ def track_points(root: Path, entry: CacheEntry, track: Track) -> tuple[np.ndarra
         return z["landmarks"][frames].astype(np.float64), z["time_s"][frames].astype(np.float64)
 
 
-def track_features(root: Path, entry: CacheEntry, track: Track) -> np.ndarray | None:
-    """The motion statistics of one cached track (``None`` when the scorer would abstain)."""
+def track_features(
+    root: Path, entry: CacheEntry, track: Track, window_s: float | None = None
+) -> np.ndarray | None:
+    """The motion statistics of one cached track (``None`` when the scorer would abstain);
+    with ``window_s``, of its first ``window_s`` seconds only."""
     if entry.item.kind != "video":
         return None
-    return dynamics_features(*track_points(root, entry, track))
+    points, times = track_points(root, entry, track)
+    if window_s is not None and len(times):
+        keep = times < times.min() + window_s
+        points, times = points[keep], times[keep]
+    return dynamics_features(points, times)
 
 
 def fit_on_tracks(
@@ -41,13 +48,15 @@ def fit_on_tracks(
     entries: Sequence[CacheEntry],
     tracks: Sequence[Track],
     regularisation: float = 1.0,
+    window_s: float | None = None,
 ) -> LandmarkScorer | None:
     """Fit on the video tracks among ``tracks`` (labels from their entries; ``regularisation``
-    is the logistic regression's C); ``None`` when the tracks do not hold both classes."""
+    is the logistic regression's C; ``window_s`` as in ``track_features``); ``None`` when the
+    tracks do not hold both classes."""
     features, labels = [], []
     for track in tracks:
         entry = entries[track.entry]
-        f = track_features(root, entry, track)
+        f = track_features(root, entry, track, window_s)
         if f is not None:
             features.append(f)
             labels.append(int(entry.label != 0))

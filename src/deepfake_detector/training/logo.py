@@ -558,7 +558,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         c, cb = report["combined"]["pooled"], report["combined"]["band"]
         lines += [
             "",
-            f"Texture + landmarks, as served (the combining regression is its calibration, "
+            f"Texture + landmarks combined (the combining regression is its calibration, "
             f"fitted on the other folds for each fold; the landmark scorer's C "
             f"{report['stacking'].get('landmark_regularisation', 1.0):g}): AUC {_f(c['auc'])}, "
             f"ECE {_f(c['ece_cross_fitted'])}, log loss {_f(c['log_loss_cross_fitted'])}, "
@@ -571,7 +571,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             f"The landmark scorer's C, chosen on these folds ({choice['criterion']}); the "
-            "combination as served at each:",
+            "combination at each:",
             "",
             "| C | pooled AUC | ECE | log loss | face swaps | mean over talking heads |",
             "|---|---|---|---|---|---|",
@@ -644,12 +644,14 @@ def refit_landmarks(
     config_path: str | Path,
     regularisation: float = LANDMARK_REGULARISATION,
     cache: str | Path | None = None,
+    window_s: float | None = None,
 ) -> list[FoldScores]:
     """The folds with their landmark-dynamics logits refitted: for each fold, the scorer is
     fitted at C ``regularisation`` on the training tracks that the recipe at ``config_path``
     draws with the fold's families held out (``make_datasets``, crop cache ``cache`` or the
     recipe's), and scores the fold's own clips (a clip's k-th occurrence is its video's k-th
-    track). The texture logits stay: no fold model is needed, only the crop cache.
+    track). The texture logits stay: no fold model is needed, only the crop cache. With
+    ``window_s``, every track is read over its first ``window_s`` seconds only.
 
     Raises ``ValueError`` when a clip is not in the cache, or when a training track shares an
     identity group with a scored clip (the recipe's split would then not be the folds')."""
@@ -673,7 +675,9 @@ def refit_landmarks(
                 f"fold {fold.name}: {len(shared)} identity group(s) of its clips are in the "
                 f"training split of {config_path} (e.g. {sorted(shared)[0]}): not this fold's split"
             )
-        scorer = fit_on_tracks(crop_cache.root, train_set.entries, training, regularisation)
+        scorer = fit_on_tracks(
+            crop_cache.root, train_set.entries, training, regularisation, window_s
+        )
         if scorer is None:
             raise ValueError(f"fold {fold.name}: no video tracks of both classes to fit on")
         logits, seen = [], {}
@@ -682,8 +686,11 @@ def refit_landmarks(
                 raise ValueError(f"fold {fold.name}: {path} is not in the crop cache")
             index, entry = by_path[path]
             k = seen[path] = seen.get(path, -1) + 1
-            track = tracks_of(crop_cache, index, entry)[k]
-            features = track_features(crop_cache.root, entry, track)
+            tracks = tracks_of(crop_cache, index, entry)
+            if k >= len(tracks):
+                raise ValueError(f"fold {fold.name}: {path} has {len(tracks)} track(s) here")
+            track = tracks[k]
+            features = track_features(crop_cache.root, entry, track, window_s)
             logits.append(np.nan if features is None else scorer.logit(features))
         out.append(replace(fold, landmark_logits=np.asarray(logits, np.float64)))
     return out
