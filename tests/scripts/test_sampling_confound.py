@@ -84,3 +84,35 @@ def test_logo_rows_split_the_reals_by_their_sampling_interval(
     write_report(logo_report([replace(f, landmark_logits=None) for f in folds]), texture_only)
     assert sampling_confound.main(["logo", str(texture_only), "--cache", str(cache)]) == 2
     assert "no landmark scores" in capsys.readouterr().err
+
+
+def test_fixed_rate_cache_resamples_the_videos_and_keeps_the_stills(
+    panning_video: Path, tmp_path: Path
+) -> None:
+    """The second cache holds the first one's videos sampled at the given rate and its stills
+    as they were (same records, same crops), so a split drawn from either is the same."""
+    from deepfake_detector.config import AnalysisSettings
+    from deepfake_detector.faces import CropSpec
+    from deepfake_detector.training.crop_cache import CropCache, extract_to_cache
+    from deepfake_detector.training.index import IndexItem, write_index
+    from photo_factory import write_photo
+
+    photo = write_photo(tmp_path / "still.jpg")
+    items = [IndexItem(str(panning_video), 0, group="a"), IndexItem(str(photo), 0, group="b")]
+    index = tmp_path / "index.jsonl"
+    write_index(items, index)
+    base, out = tmp_path / "base", tmp_path / "fixed"
+    spec = CropSpec(size=64, margin=0.25, align=True)
+    settings = AnalysisSettings(frames=4)
+    extract_to_cache(items, tmp_path, base, spec=spec, settings=settings, progress=False)
+    for _ in range(2):  # resumable: a second run adds nothing
+        sampling_confound.build_fixed_rate_cache(base, index, tmp_path, out, 2.0, 1)
+    before = {e.path: e for e in CropCache(base).entries()}
+    after = {e.path: e for e in CropCache(out).entries()}
+    assert set(after) == set(before) and len((out / "entries.jsonl").read_text().splitlines()) == 2
+    video, still = after[str(panning_video)], after[str(photo)]
+    with np.load(out / video.file) as z:
+        assert sampling_confound.sampling_interval(z["time_s"]) == pytest.approx(0.5, abs=0.02)
+        assert len(z["time_s"]) > before[str(panning_video)].crops  # 4 s at 2 a second, not 4
+    assert still == before[str(photo)]
+    assert (out / still.file).read_bytes() == (base / still.file).read_bytes()
