@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 import photo_factory
 from deepfake_detector import cli
-from deepfake_detector.models.registry import WEIGHTS_DIR, default_model_name
+from model_factory import default_model_copy
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -81,13 +80,7 @@ def test_photos_and_videos_in_one_folder(
     # measured, so a table with a photo in it titles the column otherwise.
     _, default_only, _ = run_cli(capsys, "scan", str(tmp_path / "clip.mp4"), "--frames", "4")
     assert "FAKE SCORE" in default_only.splitlines()[0]
-    source = WEIGHTS_DIR / default_model_name()
-    model = tmp_path / "model"
-    model.mkdir()
-    shutil.copyfile(source / "model.safetensors", model / "model.safetensors")
-    config = json.loads((source / "config.json").read_text())
-    (model / "config.json").write_text(json.dumps(config | {"ece": 0.05}))
-    good = ["--model", str(model)]
+    good = ["--model", str(default_model_copy(tmp_path / "model", ece=0.05))]
     _, video_only, _ = run_cli(capsys, "scan", str(tmp_path / "clip.mp4"), "--frames", "4", *good)
     _, with_photo, _ = run_cli(
         capsys, "scan", str(tmp_path / "sub"), str(tmp_path / "clip.mp4"), *good

@@ -4,7 +4,6 @@ result schema with ``media.kind = "image"``."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import jsonschema
@@ -15,7 +14,7 @@ import photo_factory
 from deepfake_detector.analysis import Analyzer, Verdict
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.faces.tracking import box_iou
-from deepfake_detector.models.registry import WEIGHTS_DIR, default_model_name
+from model_factory import default_model_copy
 
 import video_factory
 
@@ -65,12 +64,7 @@ def test_a_photo_scores_like_the_same_picture_as_a_one_frame_video(
     # (0.139) does not; a copy of it with a good measured ECE does.
     assert from_video.model["score_is_probability"] is analyzer.classifier.info.score_is_probability
     assert from_photo.model["score_is_probability"] is False
-    source = WEIGHTS_DIR / default_model_name()
-    well_calibrated = tmp_path / "model"
-    well_calibrated.mkdir()
-    shutil.copyfile(source / "model.safetensors", well_calibrated / "model.safetensors")
-    config = json.loads((source / "config.json").read_text())
-    (well_calibrated / "config.json").write_text(json.dumps(config | {"ece": 0.05}))
+    well_calibrated = default_model_copy(tmp_path / "model", ece=0.05)
     other = Analyzer(AnalysisSettings(model=str(well_calibrated)))
     assert other.analyze(still).model["score_is_probability"] is True
     assert other.analyze(photo).model["score_is_probability"] is False
