@@ -10,9 +10,11 @@ weighs more the shorter the interval. Two checks, neither of which trains anythi
   sampling interval alone; each scorer's AUC against all held-out reals and against only the
   reals sampled like the fold's fakes (median interval within ``--tolerance`` of theirs);
   and, for face swaps, against their own originals (cut from the same demo, same duration).
-- ``serve --index FILE``: the shipped member's logit on the clips of FILE (a JSON Lines index
-  with ``path``, e.g. ``scripts/fold_reals.py``'s) from the cache's tracks and from the
-  analysis the service runs (its default frames, and 24 frames): how far serving moves it.
+- ``serve --index FILE``: on the clips of FILE (a JSON Lines index with ``path``, e.g.
+  ``scripts/fold_reals.py``'s), a model's landmark member's logit (where it has one) from the
+  cache's tracks and from the analysis the service runs (its default frames, and 24 frames),
+  and its texture logit at the service's frames against 24 (the cache's, which validation
+  read): how far serving moves each.
 - ``equalised --fps F --window W``: the report's folds with the member refitted on a second
   crop cache whose videos are sampled at F frames a second (built once, into ``--out``; the
   stills are the first cache's, so the split is the same) and read over each track's first W
@@ -118,49 +120,75 @@ def logo_rows(report: dict, tracks: _Tracks, tolerance: float) -> list[str]:
     return rows
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
 def serve_rows(index: Path, tracks: _Tracks, root: Path | None, model: str) -> list[str]:
-    """The Markdown rows of ``serve`` (see the module doc) for ``model``'s member."""
+    """The Markdown rows of ``serve`` (see the module doc) for ``model``: its landmark member's
+    logit from the cache and as analysed, where it has a member, and its texture logit as
+    analysed at the service's frames against 24 frames (the cache's, which validation read)."""
     from deepfake_detector.analysis.pipeline import Analyzer
     from deepfake_detector.config import AnalysisSettings
     from deepfake_detector.models.ensemble import load_member
 
     settings = AnalysisSettings(model=model)
     member = load_member(settings.model)
-    if member is None:
-        raise ValueError(f"model {settings.model} has no landmark member")
+    served = f"served ({settings.frames} frames)"
     analyzers = {
-        f"served ({settings.frames} frames)": Analyzer(settings),
+        served: Analyzer(settings),
         "24 frames": Analyzer(AnalysisSettings(model=model, frames=24)),
     }
-    rows = [
-        "| clip | cache (24 frames) | " + " | ".join(analyzers) + " |",
-        "|---|---|" + "---|" * len(analyzers),
-    ]
+    head = ["clip"]
+    if member is not None:
+        head += ["member: cache (24 frames)", *(f"member: {name}" for name in analyzers)]
+    head += [f"texture: {name}" for name in analyzers]
+    rows = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     shifts: dict[str, list[float]] = {name: [] for name in analyzers}
+    texture_shift: list[float] = []
     for line in index.read_text(encoding="utf-8").splitlines():
         path = json.loads(line)["path"]
-        key = str(Path(path).relative_to(root)) if root else path
-        index_, entry = tracks.by_path[key]
-        logits = [
-            member.scorer.logit(f)
-            for t in tracks_of(tracks.cache, index_, entry)
-            if (f := track_features(tracks.cache.root, entry, t)) is not None
-        ]
-        cells = [max(logits) if logits else None]
-        for name, analyzer in analyzers.items():
-            result = analyzer.analyze(path)
-            probs = [p for face in result.faces if (p := face.members.get("landmarks")) is not None]
-            z = max(float(np.log(p / (1 - p))) for p in probs) if probs else None
-            cells.append(z)
-            if z is not None and cells[0] is not None:
-                shifts[name].append(z - cells[0])
+        results = {name: analyzer.analyze(path) for name, analyzer in analyzers.items()}
+        cells: list[float | None] = []
+        if member is not None:
+            key = str(Path(path).relative_to(root)) if root else path
+            index_, entry = tracks.by_path[key]
+            logits = [
+                member.scorer.logit(f)
+                for t in tracks_of(tracks.cache, index_, entry)
+                if (f := track_features(tracks.cache.root, entry, t)) is not None
+            ]
+            cells.append(max(logits) if logits else None)
+            for name, result in results.items():
+                probs = [p for f in result.faces if (p := f.members.get("landmarks")) is not None]
+                z = max(_logit(p) for p in probs) if probs else None
+                cells.append(z)
+                if z is not None and cells[0] is not None:
+                    shifts[name].append(z - cells[0])
+        texture = {}
+        for name, result in results.items():
+            probs = [f.members["texture"] for f in result.faces]
+            texture[name] = max(_logit(p) for p in probs) if probs else None
+            cells.append(texture[name])
+        if texture[served] is not None and texture["24 frames"] is not None:
+            texture_shift.append(texture[served] - texture["24 frames"])
         rows.append(f"| {Path(path).name} | " + " | ".join(_f(c) for c in cells) + " |")
-    summary = "; ".join(
-        f"{name}: median {np.median(v):+.3f}, mean {np.mean(v):+.3f} over {len(v)} clips"
-        for name, v in shifts.items()
-        if v
-    )
-    return [*rows, "", f"Member logit as served minus from the cache: {summary}."]
+    lines = [*rows, ""]
+    if member is not None:
+        summary = "; ".join(
+            f"{name}: median {np.median(v):+.3f}, mean {np.mean(v):+.3f} over {len(v)} clips"
+            for name, v in shifts.items()
+            if v
+        )
+        lines.append(f"Member logit as analysed minus from the cache: {summary}.")
+    if texture_shift:
+        v = np.asarray(texture_shift)
+        lines.append(
+            f"Texture logit at {settings.frames} frames minus at 24: median {np.median(v):+.3f}, "
+            f"mean {np.mean(v):+.3f}, largest {v[np.argmax(np.abs(v))]:+.3f} over {len(v)} clips."
+        )
+    return lines
 
 
 def build_fixed_rate_cache(

@@ -116,3 +116,15 @@ def test_fixed_rate_cache_resamples_the_videos_and_keeps_the_stills(
         assert len(z["time_s"]) > before[str(panning_video)].crops  # 4 s at 2 a second, not 4
     assert still == before[str(photo)]
     assert (out / still.file).read_bytes() == (base / still.file).read_bytes()
+
+
+def test_serve_rows_for_a_model_without_a_member(panning_video: Path, tmp_path: Path) -> None:
+    """The default model has no landmark member: ``serve`` reports its texture logit at the
+    service's frames against 24, with no member columns."""
+    index = tmp_path / "index.jsonl"
+    index.write_text(json.dumps({"path": str(panning_video)}) + "\n")
+    lines = sampling_confound.serve_rows(index, None, None, "default")  # type: ignore[arg-type]
+    assert lines[0] == "| clip | texture: served (32 frames) | texture: 24 frames |"
+    assert lines[2].startswith(f"| {panning_video.name} | ")
+    assert lines[-1].startswith("Texture logit at 32 frames minus at 24: median ")
+    assert not any(line.startswith("Member logit") for line in lines)
