@@ -120,11 +120,6 @@ def logo_rows(report: dict, tracks: _Tracks, tolerance: float) -> list[str]:
     return rows
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return float(np.log(p / (1 - p)))
-
-
 def serve_rows(index: Path, tracks: _Tracks, root: Path | None, model: str) -> list[str]:
     """The Markdown rows of ``serve`` (see the module doc) for ``model``: its landmark member's
     logit from the cache and as analysed, where it has a member, and its texture logit as
@@ -132,6 +127,7 @@ def serve_rows(index: Path, tracks: _Tracks, root: Path | None, model: str) -> l
     from deepfake_detector.analysis.pipeline import Analyzer
     from deepfake_detector.config import AnalysisSettings
     from deepfake_detector.models.ensemble import load_member
+    from deepfake_detector.training.evaluate import raw_logit_of
 
     settings = AnalysisSettings(model=model)
     member = load_member(settings.model)
@@ -162,14 +158,14 @@ def serve_rows(index: Path, tracks: _Tracks, root: Path | None, model: str) -> l
             cells.append(max(logits) if logits else None)
             for name, result in results.items():
                 probs = [p for f in result.faces if (p := f.members.get("landmarks")) is not None]
-                z = max(_logit(p) for p in probs) if probs else None
+                z = max(raw_logit_of(p, 1.0) for p in probs) if probs else None
                 cells.append(z)
                 if z is not None and cells[0] is not None:
                     shifts[name].append(z - cells[0])
         texture = {}
         for name, result in results.items():
             probs = [f.members["texture"] for f in result.faces]
-            texture[name] = max(_logit(p) for p in probs) if probs else None
+            texture[name] = max(raw_logit_of(p, 1.0) for p in probs) if probs else None
             cells.append(texture[name])
         if texture[served] is not None and texture["24 frames"] is not None:
             texture_shift.append(texture[served] - texture["24 frames"])
