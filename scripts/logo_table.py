@@ -6,6 +6,8 @@ python scripts/logo_table.py runs/logo --reuse --calibrate runs/RUN/model   # th
 python scripts/logo_table.py runs/logo --reuse --refit-landmarks configs/RECIPE.yaml
     # refit the folds' landmark scorers on the crop cache (no fold models needed) at each C of
     # training/logo.py's grid and keep the C chosen there (or at the one --landmark-c gives)
+python scripts/logo_table.py runs/logo --reuse --json OLD.json --drop-left-out cache/train-224
+    # a report written before training/track_labels.py, without the faces that rule leaves out
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from deepfake_detector.training.crop_cache import CropCache
 from deepfake_detector.training.logo import (
     LANDMARK_REGULARISATION,
     LANDMARK_REGULARISATION_GRID,
@@ -28,6 +31,7 @@ from deepfake_detector.training.logo import (
     refit_landmarks,
     report_markdown,
     score_fold,
+    without_left_out,
     write_report,
 )
 
@@ -69,16 +73,33 @@ def main(argv: list[str] | None = None) -> int:
         help="with --reuse: refit each fold's landmark scorer on the training split this recipe "
         "draws with the fold held out (needs its crop cache, not the fold models)",
     )
+    parser.add_argument(
+        "--drop-left-out",
+        metavar="CACHE",
+        help="with --reuse: drop the rows of labelled fakes' faces that do not show the "
+        "manipulation (training/track_labels.py), for a report written before that rule; needs "
+        "the crop cache (with face sizes) the report's folds were scored from",
+    )
     args = parser.parse_args(argv)
     json_path = Path(args.json or Path(args.runs) / "logo.json")
     if args.refit_landmarks and not args.reuse:
         parser.error("--refit-landmarks needs --reuse")
+    if args.drop_left_out and not args.reuse:
+        parser.error("--drop-left-out needs --reuse")
     if args.reuse and args.landmark_c is not None and not args.refit_landmarks:
         parser.error("--landmark-c with --reuse needs --refit-landmarks (the logits are stored)")
     regularisation = LANDMARK_REGULARISATION if args.landmark_c is None else args.landmark_c
     if args.reuse:
         written = json.loads(json_path.read_text(encoding="utf-8"))
         folds = folds_from_report(written)
+        if args.drop_left_out:
+            try:
+                folds, dropped = without_left_out(folds, CropCache(args.drop_left_out))
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            for path, track, reason in dropped:
+                print(f"left out: {path} face {track} ({reason})", file=sys.stderr)
         choice = None
         if args.refit_landmarks:
             grid = LANDMARK_REGULARISATION_GRID if args.landmark_c is None else [args.landmark_c]

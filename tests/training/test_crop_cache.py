@@ -108,12 +108,17 @@ def test_npz_arrays_and_entries(cache: Path, dataset: tuple[Path, list[IndexItem
         assert {k: r[k] for k in asdict(item)} == asdict(item)
         assert r["file"] == f"crops/{item_key(item.path)}.npz"
         with np.load(cache / r["file"]) as z:
-            assert set(z.files) == {"crops", "landmarks", "track", "time_s"}
+            assert set(z.files) == {"crops", "landmarks", "track", "time_s", "face_px"}
             k = r["crops"]
             assert z["crops"].dtype == np.uint8 and z["crops"].shape == (k, 96, 96, 3)
             assert z["landmarks"].dtype == np.float32 and z["landmarks"].shape == (k, 5, 2)
             assert z["track"].dtype == np.int16 and z["track"].shape == (k,)
             assert z["time_s"].dtype == np.float32 and z["time_s"].shape == (k,)
+            assert z["face_px"].dtype == np.float32 and z["face_px"].shape == (k,)
+            if item.kind == "video":
+                assert (z["face_px"] > 0).all()
+            else:
+                assert np.isnan(z["face_px"]).all()
             assert r["tracks"] == len(np.unique(z["track"]))
     assert not list((cache / "crops").glob("*.tmp*"))
 
@@ -193,6 +198,17 @@ def test_reader_tracks_split_and_order(cache: Path, two_faces_video: Path) -> No
         assert len(set(t.track.tolist())) == 1
         assert (np.diff(t.time_s) > 0).all()
     assert tracks[0].track[0] != tracks[1].track[0]
+    # Each face's size in the frame: the box the scene placed it in, as the detector sees it.
+    faces = (video_factory.ASTRONAUT_FACE, video_factory.GRACE_HOPPER_FACE)
+    placed = sorted(
+        max(x2 - x1, y2 - y1)
+        for (x1, y1, x2, y2) in (
+            video_factory.placed_box(box, where(0.0))
+            for box, (_, where) in zip(faces, video_factory.two_faces_layers(), strict=True)
+        )
+    )
+    found = sorted(float(np.median(t.face_px)) for t in tracks)
+    assert found == pytest.approx(placed, rel=0.3)
     no_face = next(e for p, e in entries.items() if p.endswith("no_face.mp4"))
     assert reader.tracks(no_face) == []
 

@@ -58,6 +58,10 @@ class CachedCrops:
     """int16 ``(K,)`` track id (person) of each crop."""
     time_s: np.ndarray
     """float32 ``(K,)`` time of the crop's frame in the video (0 for images)."""
+    face_px: np.ndarray | None = None
+    """float32 ``(K,)`` longer side of the detected face box in frame pixels (NaN for images);
+    ``None`` in caches written before it was recorded. Tells an inset from the main face
+    (:mod:`~deepfake_detector.training.track_labels`)."""
 
     def __len__(self) -> int:
         return int(self.crops.shape[0])
@@ -369,6 +373,7 @@ def _empty(size: int) -> CachedCrops:
         np.zeros((0, 5, 2), np.float32),
         np.zeros((0,), np.int16),
         np.zeros((0,), np.float32),
+        np.zeros((0,), np.float32),
     )
 
 
@@ -389,14 +394,21 @@ def _extract_video(extractor: FaceExtractor, media: str) -> CachedCrops:
     marks: list[np.ndarray] = []
     track: list[int] = []
     times: list[float] = []
+    sides: list[float] = []
     for person in faces.people:
-        for frame, crop, lm in zip(
-            person.frames, person.crops, person.crop_landmarks(extractor.crop), strict=True
+        for frame, crop, lm, detection in zip(
+            person.frames,
+            person.crops,
+            person.crop_landmarks(extractor.crop),
+            person.detections,
+            strict=True,
         ):
             crops.append(crop)
             marks.append(_landmarks(lm))
             track.append(person.track_id)
             times.append(frame.time_s)
+            x1, y1, x2, y2 = detection.box
+            sides.append(max(x2 - x1, y2 - y1))
     if not crops:
         return _empty(extractor.crop.size)
     return CachedCrops(
@@ -404,6 +416,7 @@ def _extract_video(extractor: FaceExtractor, media: str) -> CachedCrops:
         np.stack(marks).astype(np.float32, copy=False),
         np.asarray(track, np.int16),
         np.asarray(times, np.float32),
+        np.asarray(sides, np.float32),
     )
 
 
@@ -420,17 +433,20 @@ def _extract_image(extractor: FaceExtractor, media: str) -> CachedCrops:
         _landmarks(face.landmarks)[None],
         np.zeros((1,), np.int16),
         np.zeros((1,), np.float32),
+        np.full((1,), np.nan, np.float32),
     )
 
 
 def _save(path: Path, arrays: CachedCrops) -> None:
     tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
+    optional = {} if arrays.face_px is None else {"face_px": arrays.face_px}
     np.savez_compressed(
         tmp,
         crops=arrays.crops,
         landmarks=arrays.landmarks,
         track=arrays.track,
         time_s=arrays.time_s,
+        **optional,
     )
     os.replace(tmp, path)
 
@@ -459,7 +475,8 @@ class CropCache:
 
     def load(self, entry: CacheEntry) -> CachedCrops:
         with np.load(self.root / entry.file) as z:
-            return CachedCrops(z["crops"], z["landmarks"], z["track"], z["time_s"])
+            face_px = z["face_px"] if "face_px" in z.files else None
+            return CachedCrops(z["crops"], z["landmarks"], z["track"], z["time_s"], face_px)
 
     def tracks(self, entry: CacheEntry) -> list[CachedCrops]:
         """One ``CachedCrops`` per track id (ascending), each in time order."""
@@ -468,7 +485,10 @@ class CropCache:
         for tid in np.unique(data.track):
             idx = np.flatnonzero(data.track == tid)
             idx = idx[np.argsort(data.time_s[idx], kind="stable")]
+            face_px = None if data.face_px is None else data.face_px[idx]
             out.append(
-                CachedCrops(data.crops[idx], data.landmarks[idx], data.track[idx], data.time_s[idx])
+                CachedCrops(
+                    data.crops[idx], data.landmarks[idx], data.track[idx], data.time_s[idx], face_px
+                )
             )
         return out

@@ -34,6 +34,7 @@ from deepfake_detector.training.crop_cache import CacheEntry, CropCache
 from deepfake_detector.training.families import FakeMixer, build_families
 from deepfake_detector.training.index import REAL
 from deepfake_detector.training.reencode import roundtrip_frames
+from deepfake_detector.training.track_labels import left_out_tracks
 
 VAL_EPOCH = -1
 """The pseudo-epoch that seeds the fixed validation set."""
@@ -59,6 +60,9 @@ class SplitTracks:
     counts: dict[str, int]
     train_fake: list[Track] = field(default_factory=list)
     val_fake: list[Track] = field(default_factory=list)
+    left_out: list[tuple[str, int, str]] = field(default_factory=list)
+    """``(path, track id, reason)`` of the labelled fakes' faces not taken as fake (see
+    :mod:`~deepfake_detector.training.track_labels`)."""
 
 
 def _group_of(entry: CacheEntry) -> str:
@@ -94,7 +98,9 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
 
     Labelled fakes are used when ``real_fakes > 0`` or families are held out. A held-out
     family's fakes, and every item sharing an identity group with one of them (a face swap's own
-    original), go to validation whatever the hash says: nothing of them is trained on."""
+    original), go to validation whatever the hash says: nothing of them is trained on. Faces of a
+    labelled fake that do not show the manipulation (an inset, the unswapped person of a swap)
+    are left out of both sides (:mod:`~deepfake_detector.training.track_labels`)."""
     all_entries = cache.entries()
     use_fakes = config.real_fakes > 0 or bool(config.holdout_families)
     usable = [e for e in all_entries if not e.error and e.crops > 0]
@@ -138,9 +144,21 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
     val: list[Track] = []
     train_fake: list[Track] = []
     val_fake: list[Track] = []
+    left_out: list[tuple[str, int, str]] = []
+    by_path = {e.path: e for e in usable}
     for i, entry in enumerate(entries):
         fake = entry.label != REAL
+        skip: set[int] = set()
+        if fake and entry.tracks > 1:
+            original = by_path.get(str(entry.item.extra.get("original", "")))
+            found = left_out_tracks(
+                cache.tracks(entry), cache.tracks(original) if original else None
+            )
+            skip = {x.track_id for x in found}
+            left_out += [(entry.path, x.track_id, x.reason) for x in found]
         for t in tracks_of(cache, i, entry):
+            if t.track_id in skip:
+                continue
             if is_val[i]:
                 (val_fake if fake else val).append(t)
             elif in_train[i]:
@@ -171,10 +189,11 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
         "val_tracks": len(val),
         "train_fake_tracks": len(train_fake),
         "val_fake_tracks": len(val_fake),
+        "fake_tracks_left_out": len(left_out),
         "train_crops": sum(len(t.frames) for t in train + train_fake),
         "val_crops": sum(len(t.frames) for t in val + val_fake),
     }
-    return SplitTracks(entries, train, val, counts, train_fake, val_fake)
+    return SplitTracks(entries, train, val, counts, train_fake, val_fake, left_out)
 
 
 def choose_frames(n: int, t: int, sampling: str, rng: np.random.Generator | None) -> list[int]:

@@ -38,8 +38,10 @@ from deepfake_detector.training.calibration import (
     reliability_bins,
 )
 from deepfake_detector.training.config import TrainConfig
+from deepfake_detector.training.crop_cache import CropCache
 from deepfake_detector.training.landmarks import fit_on_tracks, track_features
 from deepfake_detector.training.metrics import binary_metrics
+from deepfake_detector.training.track_labels import left_out_tracks
 
 BAND_PRECISION = 0.9
 """Share of clips on either side of the band that must be called right (classes weighted
@@ -81,7 +83,11 @@ class FoldScores:
     def restricted_to_videos(self) -> FoldScores:
         """Only clips of video items: held-out fakes are videos, and comparing them with real
         still photos (one-frame clips) would measure the clip length, not the manipulation."""
-        keep = [k for k, kind in enumerate(self.kinds) if kind == "video"]
+        return self.subset([k for k, kind in enumerate(self.kinds) if kind == "video"])
+
+    def subset(self, keep: Sequence[int]) -> FoldScores:
+        """These clips' rows ``keep``, in that order."""
+        keep = list(keep)
         return FoldScores(
             self.name,
             self.holdout,
@@ -633,6 +639,42 @@ def folds_from_report(report: dict[str, Any]) -> list[FoldScores]:
             )
         )
     return folds
+
+
+def without_left_out(
+    folds: list[FoldScores], cache: CropCache
+) -> tuple[list[FoldScores], list[tuple[str, int, str]]]:
+    """Stored folds' rows minus the labelled fakes' faces that
+    :mod:`~deepfake_detector.training.track_labels` leaves out, for a report written before that
+    rule, so it can be compared with a newer one on the same faces. A fold scores a fake clip's
+    faces in track order, so the k-th row of a path is its k-th track; a path whose row count
+    differs from its track count (another cache) raises ``ValueError``."""
+    entries = {e.path: e for e in cache.entries()}
+    dropped: list[tuple[str, int, str]] = []
+    out = []
+    for fold in folds:
+        rows: dict[str, list[int]] = {}
+        for k, (path, label) in enumerate(zip(fold.paths, fold.labels, strict=True)):
+            if label == 1:
+                rows.setdefault(path, []).append(k)
+        drop: set[int] = set()
+        for path, ks in rows.items():
+            entry = entries.get(path)
+            if entry is None or entry.tracks < 2:
+                continue
+            tracks = cache.tracks(entry)
+            if len(tracks) != len(ks):
+                raise ValueError(
+                    f"{path}: the report has {len(ks)} rows but the cache {len(tracks)} tracks"
+                )
+            original = entries.get(str(entry.item.extra.get("original", "")))
+            found = left_out_tracks(tracks, cache.tracks(original) if original else None)
+            ids = [int(t.track[0]) for t in tracks]
+            for x in found:
+                drop.add(ks[ids.index(x.track_id)])
+                dropped.append((path, x.track_id, x.reason))
+        out.append(fold.subset([k for k in range(len(fold.labels)) if k not in drop]))
+    return out, dropped
 
 
 def fold_dirs(root: str | Path) -> list[Path]:
