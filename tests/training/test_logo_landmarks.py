@@ -45,8 +45,8 @@ FACE = np.array([[20, 24], [44, 24], [32, 34], [24, 46], [40, 46]], np.float64)
 
 def _write_landmark_cache(folder: Path) -> Path:
     """8 real videos of 8 identities and 2 fake videos for each of two generator families;
-    one track of 8 frames each, 0.25 s apart. The fakes' mouths open and close; the reals'
-    faces only jitter."""
+    one track of 8 frames each, 0.25 s apart (one fake also has an inset). The fakes' mouths
+    open and close; the reals' faces only jitter."""
     (folder / "crops").mkdir(parents=True)
     (folder / "cache.json").write_text(
         json.dumps({"format": 1, "spec": {"size": SIZE, "margin": 0.25, "align": True}})
@@ -65,14 +65,26 @@ def _write_landmark_cache(folder: Path) -> Path:
             points[:, 3, 0] -= opening
             points[:, 4, 0] += opening
         file = f"crops/{Path(path).stem}.npz"
+        times = np.arange(FRAMES, dtype=np.float32) * 0.25
+        track, sides = np.zeros(FRAMES, np.int16), np.full(FRAMES, 60.0, np.float32)
+        if path == "gen_a0.mp4":
+            # Track 0 is a still inset (the demo's reference picture), a quarter of the face's
+            # size: not the fake, so neither trained nor scored; the fake face is track 1.
+            crops = [_crop(*photos[1], 0, 0, SIZE)] * FRAMES + crops
+            points = np.concatenate([np.broadcast_to(FACE, (FRAMES, 5, 2)), points])
+            times = np.tile(times, 2)
+            track = np.repeat(np.arange(2, dtype=np.int16), FRAMES)
+            sides = np.concatenate([np.full(FRAMES, 15.0, np.float32), sides])
         np.savez_compressed(
             folder / file,
             crops=np.stack(crops).astype(np.uint8),
             landmarks=points.astype(np.float32),
-            track=np.zeros(FRAMES, np.int16),
-            time_s=np.arange(FRAMES, dtype=np.float32) * 0.25,
+            track=track,
+            time_s=times,
+            face_px=sides,
         )
-        lines.append(json.dumps(video_entry(path, label, method, group, file, FRAMES)))
+        tracks = len(np.unique(track))
+        lines.append(json.dumps(video_entry(path, label, method, group, file, len(track), tracks)))
     (folder / "entries.jsonl").write_text("\n".join(lines) + "\n")
     return folder
 
@@ -96,10 +108,12 @@ def test_refit_landmarks_reproduces_the_folds_own_scorers(
     fold_runs: tuple[Path, Path, list[Path]],
 ) -> None:
     """Refitted from the crop cache and the recipe alone, each fold's landmark logits are the
-    ones ``score_fold`` fitted on that fold's own split, at any C."""
+    ones ``score_fold`` fitted on that fold's own split, at any C (the inset scored by
+    neither)."""
     _cache, config_path, runs = fold_runs
     for c in (1.0, 0.01):
         folds = [score_fold(run, landmark_regularisation=c) for run in runs]
+        assert sum(f.paths.count("gen_a0.mp4") for f in folds) == 1
         assert all(np.isfinite(f.landmark_logits).all() for f in folds)
         stripped = [replace(f, landmark_logits=None) for f in folds]
         for fold, refit in zip(folds, refit_landmarks(stripped, config_path, c), strict=True):

@@ -34,7 +34,7 @@ from deepfake_detector.training.crop_cache import CacheEntry, CropCache
 from deepfake_detector.training.families import FakeMixer, build_families
 from deepfake_detector.training.index import REAL
 from deepfake_detector.training.reencode import roundtrip_frames
-from deepfake_detector.training.track_labels import left_out_tracks
+from deepfake_detector.training.track_labels import LeftOut, left_out_tracks
 
 VAL_EPOCH = -1
 """The pseudo-epoch that seeds the fixed validation set."""
@@ -89,6 +89,21 @@ def tracks_of(cache: CropCache, index: int, entry: CacheEntry) -> list[Track]:
         idx = idx[np.argsort(time_s[idx], kind="stable")]
         out.append(Track(index, int(tid), tuple(int(k) for k in idx)))
     return out
+
+
+def labelled_tracks(
+    cache: CropCache, index: int, entry: CacheEntry, entries_by_path: dict[str, CacheEntry]
+) -> tuple[list[Track], list[LeftOut]]:
+    """The tracks of the cache's ``index``-th entry that carry its label (all of a real's; a
+    labelled fake's but the faces :func:`left_out_tracks` finds, with its ``extra.original``
+    looked up in ``entries_by_path``), and those left out."""
+    tracks = tracks_of(cache, index, entry)
+    if entry.label == REAL or entry.tracks < 2:
+        return tracks, []
+    original = entries_by_path.get(str(entry.item.extra.get("original", "")))
+    found = left_out_tracks(cache.tracks(entry), cache.tracks(original) if original else None)
+    skip = {x.track_id for x in found}
+    return [t for t in tracks if t.track_id not in skip], found
 
 
 def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
@@ -148,17 +163,9 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
     by_path = {e.path: e for e in usable}
     for i, entry in enumerate(entries):
         fake = entry.label != REAL
-        skip: set[int] = set()
-        if fake and entry.tracks > 1:
-            original = by_path.get(str(entry.item.extra.get("original", "")))
-            found = left_out_tracks(
-                cache.tracks(entry), cache.tracks(original) if original else None
-            )
-            skip = {x.track_id for x in found}
-            left_out += [(entry.path, x.track_id, x.reason) for x in found]
-        for t in tracks_of(cache, i, entry):
-            if t.track_id in skip:
-                continue
+        tracks, found = labelled_tracks(cache, i, entry, by_path)
+        left_out += [(entry.path, x.track_id, x.reason) for x in found]
+        for t in tracks:
             if is_val[i]:
                 (val_fake if fake else val).append(t)
             elif in_train[i]:

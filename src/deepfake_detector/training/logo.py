@@ -41,7 +41,6 @@ from deepfake_detector.training.config import TrainConfig
 from deepfake_detector.training.crop_cache import CropCache
 from deepfake_detector.training.landmarks import fit_on_tracks, track_features
 from deepfake_detector.training.metrics import binary_metrics
-from deepfake_detector.training.track_labels import left_out_tracks
 
 BAND_PRECISION = 0.9
 """Share of clips on either side of the band that must be called right (classes weighted
@@ -649,7 +648,11 @@ def without_left_out(
     rule, so it can be compared with a newer one on the same faces. A fold scores a fake clip's
     faces in track order, so the k-th row of a path is its k-th track; a path whose row count
     differs from its track count (another cache) raises ``ValueError``."""
-    entries = {e.path: e for e in cache.entries()}
+    from deepfake_detector.training.data import labelled_tracks
+
+    entries = cache.entries()
+    by_path = {e.path: e for e in entries}
+    index_of = {e.path: i for i, e in enumerate(entries)}
     dropped: list[tuple[str, int, str]] = []
     out = []
     for fold in folds:
@@ -659,17 +662,14 @@ def without_left_out(
                 rows.setdefault(path, []).append(k)
         drop: set[int] = set()
         for path, ks in rows.items():
-            entry = entries.get(path)
-            if entry is None or entry.tracks < 2:
+            if path not in by_path:
                 continue
-            tracks = cache.tracks(entry)
-            if len(tracks) != len(ks):
+            kept, found = labelled_tracks(cache, index_of[path], by_path[path], by_path)
+            ids = sorted([t.track_id for t in kept] + [x.track_id for x in found])
+            if len(ids) != len(ks):
                 raise ValueError(
-                    f"{path}: the report has {len(ks)} rows but the cache {len(tracks)} tracks"
+                    f"{path}: the report has {len(ks)} rows but the cache {len(ids)} tracks"
                 )
-            original = entries.get(str(entry.item.extra.get("original", "")))
-            found = left_out_tracks(tracks, cache.tracks(original) if original else None)
-            ids = [int(t.track[0]) for t in tracks]
             for x in found:
                 drop.add(ks[ids.index(x.track_id)])
                 dropped.append((path, x.track_id, x.reason))
@@ -693,18 +693,21 @@ def refit_landmarks(
     fitted at C ``regularisation`` on the training tracks that the recipe at ``config_path``
     draws with the fold's families held out (``make_datasets``, crop cache ``cache`` or the
     recipe's), and scores the fold's own clips (a clip's k-th occurrence is its video's k-th
-    track). The texture logits stay: no fold model is needed, only the crop cache. With
-    ``window_s``, every track is read over its first ``window_s`` seconds only.
+    track that carries its label, see ``data.labelled_tracks``). The texture logits stay: no
+    fold model is needed, only the crop cache. With ``window_s``, every track is read over its
+    first ``window_s`` seconds only.
 
     Raises ``ValueError`` when a clip is not in the cache, or when a training track shares an
     identity group with a scored clip (the recipe's split would then not be the folds')."""
     from deepfake_detector.training.config import load_train_config
     from deepfake_detector.training.crop_cache import CropCache
-    from deepfake_detector.training.data import make_datasets, model_config_for, tracks_of
+    from deepfake_detector.training.data import labelled_tracks, make_datasets, model_config_for
 
     base = load_train_config(config_path, cache=None if cache is None else str(cache))
     crop_cache = CropCache(base.cache)
-    by_path = {e.path: (i, e) for i, e in enumerate(crop_cache.entries())}
+    entries = crop_cache.entries()
+    by_path = {e.path: (i, e) for i, e in enumerate(entries)}
+    entries_by_path = {e.path: e for e in entries}
     out = []
     for fold in folds:
         config = replace(base, holdout_families=list(fold.holdout))
@@ -729,7 +732,7 @@ def refit_landmarks(
                 raise ValueError(f"fold {fold.name}: {path} is not in the crop cache")
             index, entry = by_path[path]
             k = seen[path] = seen.get(path, -1) + 1
-            tracks = tracks_of(crop_cache, index, entry)
+            tracks, _ = labelled_tracks(crop_cache, index, entry, entries_by_path)
             if k >= len(tracks):
                 raise ValueError(f"fold {fold.name}: {path} has {len(tracks)} track(s) here")
             track = tracks[k]
