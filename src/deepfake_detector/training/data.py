@@ -18,6 +18,7 @@ clips in the same order, in any number of DataLoader workers, before and after a
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,8 @@ from deepfake_detector.training.families import FakeMixer, build_families
 from deepfake_detector.training.index import REAL
 from deepfake_detector.training.reencode import roundtrip_frames
 from deepfake_detector.training.track_labels import LeftOut, left_out_tracks
+
+log = logging.getLogger(__name__)
 
 VAL_EPOCH = -1
 """The pseudo-epoch that seeds the fixed validation set."""
@@ -200,6 +203,8 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
         "train_crops": sum(len(t.frames) for t in train + train_fake),
         "val_crops": sum(len(t.frames) for t in val + val_fake),
     }
+    for path, track_id, reason in left_out:
+        log.info("not taken as fake (%s): face %d of %s", reason, track_id, path)
     return SplitTracks(entries, train, val, counts, train_fake, val_fake, left_out)
 
 
