@@ -28,18 +28,8 @@ import numpy as np
 
 from deepfake_detector.training.crop_cache import CropCache
 from deepfake_detector.training.metrics import binary_metrics
-from deepfake_detector.training.selfblend import SelfBlendConfig, default_landmarks, face_mask
+from deepfake_detector.training.selfblend import FIXED_FACE_MASK, default_landmarks, face_mask
 
-# The face ellipse without random jitter: its full-strength core is "inside"; everything
-# beyond its dilated outline is "outside".
-_FIXED_MASK = SelfBlendConfig(
-    blend_ratios=(1.0,),
-    axis_scale=(1.0, 1.0),
-    outline_jitter=0.0,
-    erode=0.0,
-    dilate=0.0,
-    blur=(0.03, 0.03),
-)
 SWAP_FAMILY = "deepfacelive"
 
 
@@ -76,7 +66,7 @@ def face_statistics(crop: np.ndarray, landmarks: np.ndarray | None) -> dict[str,
     size = crop.shape[0]
     if landmarks is None or not np.isfinite(landmarks).all():
         landmarks = default_landmarks(size)
-    mask = face_mask(landmarks, size, np.random.default_rng(0), _FIXED_MASK)
+    mask = face_mask(landmarks, size, np.random.default_rng(0), FIXED_FACE_MASK)
     inner = mask > 0.95
     outer = cv2.dilate((mask > 0.02).astype(np.uint8), np.ones((size // 16, size // 16))) == 0
     grey8 = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)

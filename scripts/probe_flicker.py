@@ -47,27 +47,18 @@ from deepfake_detector.faces.detector import create_detector
 from deepfake_detector.media.decoder import decode_samples
 from deepfake_detector.media.probe import probe
 from deepfake_detector.training.metrics import binary_metrics
-from deepfake_detector.training.selfblend import SelfBlendConfig, face_mask
+from deepfake_detector.training.selfblend import FIXED_FACE_MASK, face_mask
 from deepfake_detector.training.track_labels import shift_onto
 
 SWAP_FAMILY = "deepfacelive"
 STATISTICS = ("fine_in_over_out", "fine_in_over_texture", "level_in_minus_out", "ab_in_minus_out")
 _SPEC = CropSpec(size=224, margin=0.25, align=True)
-# The face ellipse without random jitter (as in probe_face_texture.py).
-_FIXED_MASK = SelfBlendConfig(
-    blend_ratios=(1.0,),
-    axis_scale=(1.0, 1.0),
-    outline_jitter=0.0,
-    erode=0.0,
-    dilate=0.0,
-    blur=(0.03, 0.03),
-)
 
 
 def _regions(landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(inside, outside) boolean masks of a crop: the ellipse's full-strength core, and what
     lies beyond its outline dilated by a sixteenth of the crop."""
-    mask = face_mask(landmarks, size, np.random.default_rng(0), _FIXED_MASK)
+    mask = face_mask(landmarks, size, np.random.default_rng(0), FIXED_FACE_MASK)
     inside = mask > 0.95
     kernel = np.ones((size // 16, size // 16), np.uint8)
     outside = cv2.dilate((mask > 0.02).astype(np.uint8), kernel) == 0

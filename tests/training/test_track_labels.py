@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from test_trainer import SIZE, _config, _crop, write_cache
 
+from cache_factory import video_entry
 from deepfake_detector.training.crop_cache import CachedCrops, CropCache
 from deepfake_detector.training.data import split_cache
 from deepfake_detector.training.logo import FoldScores, without_left_out
@@ -123,21 +124,8 @@ def _append_swap_demo(cache: Path) -> None:
                 face_px=np.repeat(np.array([s for _, s in tracks], np.float32), 3),
             )
             group = "talk" if path == "talking.mp4" else "demo"
-            record = {
-                "path": path,
-                "label": label,
-                "kind": "video",
-                "source": "test",
-                "method": method,
-                "group": group,
-                "split": "",
-                "extra": extra,
-                "file": file,
-                "crops": 3 * len(tracks),
-                "tracks": len(tracks),
-                "error": None,
-            }
-            f.write(json.dumps(record) + "\n")
+            record = video_entry(path, label, method, group, file, 3 * len(tracks), len(tracks))
+            f.write(json.dumps(record | {"extra": extra}) + "\n")
 
 
 def test_split_leaves_those_faces_out_of_training_and_validation(tmp_path: Path) -> None:

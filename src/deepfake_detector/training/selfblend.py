@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "FIXED_FACE_MASK",
     "SelfBlendConfig",
     "SelfBlender",
     "check_crop",
@@ -106,6 +107,17 @@ class SelfBlendConfig:
 
 
 _DEFAULT_CONFIG = SelfBlendConfig()
+
+FIXED_FACE_MASK = SelfBlendConfig(
+    blend_ratios=(1.0,),
+    axis_scale=(1.0, 1.0),
+    outline_jitter=0.0,
+    erode=0.0,
+    dilate=0.0,
+    blur=(0.03, 0.03),
+)
+"""The face ellipse of :func:`face_mask` without random jitter, for measuring regions of a
+crop: its full-strength core is the inner face (``scripts/probe_*.py``)."""
 
 
 def check_crop(face: np.ndarray) -> np.ndarray:
