@@ -700,7 +700,6 @@ def refit_landmarks(
     Raises ``ValueError`` when a clip is not in the cache, or when a training track shares an
     identity group with a scored clip (the recipe's split would then not be the folds')."""
     from deepfake_detector.training.config import load_train_config
-    from deepfake_detector.training.crop_cache import CropCache
     from deepfake_detector.training.data import labelled_tracks, make_datasets, model_config_for
 
     base = load_train_config(config_path, cache=None if cache is None else str(cache))
