@@ -240,3 +240,38 @@ def test_refit_landmarks_over_a_window_of_each_track(
     missing = replace(folds[0], paths=[folds[0].paths[0]] * 2 + folds[0].paths[2:])
     with pytest.raises(ValueError, match="track"):
         refit_landmarks([missing], config_path, 0.1)
+
+
+def test_logo_table_drops_the_faces_a_report_counted_before_the_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fold_runs: tuple[Path, Path, list[Path]]
+) -> None:
+    """A report written before ``training/track_labels.py`` scored the inset of gen_a0.mp4 as
+    a fake (its first row: faces are scored in track order); ``--drop-left-out`` removes it."""
+    cache, _config_path, runs = fold_runs
+    folds = [score_fold(run, landmarks=False) for run in runs]
+    held = next(f for f in folds if "gen_a0.mp4" in f.paths)
+    k = held.paths.index("gen_a0.mp4")
+
+    def twice(values: list) -> list:
+        return [*values[:k], values[k], *values[k:]]
+
+    before = FoldScores(
+        held.name,
+        held.holdout,
+        np.insert(held.logits, k, 9.0),
+        np.insert(held.labels, k, 1),
+        twice(held.families),
+        twice(held.paths),
+        twice(held.kinds),
+        twice(held.groups),
+    )
+    path = tmp_path / "logo.json"
+    write_report(logo_report([before if f is held else f for f in folds]), path)
+    assert logo_table.main([str(tmp_path), "--reuse", "--drop-left-out", str(cache)]) == 0
+    assert "left out: gen_a0.mp4 face 0 (inset)" in capsys.readouterr().err
+    clips = {c["fold"]: c for c in json.loads(path.read_text())["clips"]}[held.name]
+    assert clips["path"].count("gen_a0.mp4") == 1
+    assert clips["texture_logit"] == pytest.approx(held.logits.tolist())
+    with pytest.raises(SystemExit) as exc:
+        logo_table.main([str(tmp_path), "--drop-left-out", str(cache)])
+    assert exc.value.code == 2
