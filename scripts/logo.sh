@@ -3,11 +3,14 @@
 # family (or small group of families), each trained without it and scored on it against
 # held-out real identities, then the table (family, n, AUC, EER) from scripts/logo_table.py.
 #   bash scripts/logo.sh configs/realworld-efficientnet-lite0.yaml runs/logo
+# Further arguments go to every `train` run, e.g. another seed on the same held-out faces:
+#   bash scripts/logo.sh configs/realworld-efficientnet-lite0.yaml runs/logo-seed1 --seed 1 --split-seed 0
 # Families: the index's `method` of the cache's fakes (deepfake-detector index --layout manifest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=${1:?usage: logo.sh CONFIG.yaml OUT_DIR}
-out=${2:?usage: logo.sh CONFIG.yaml OUT_DIR}
+config=${1:?usage: logo.sh CONFIG.yaml OUT_DIR [TRAIN ARGS...]}
+out=${2:?usage: logo.sh CONFIG.yaml OUT_DIR [TRAIN ARGS...]}
+shift 2
 bin=${DFD_BIN:-.venv/bin/deepfake-detector}
 folds=(
   "deepfacelive"
@@ -28,7 +31,7 @@ for fold in "${folds[@]}"; do
   for family in $fold; do args+=(--holdout "$family"); done
   resume=()
   [[ -f "$out/$name/last.pt" ]] && resume=(--resume)
-  "$bin" train "$config" --out "$out/$name" "${args[@]}" "${resume[@]}"
+  "$bin" train "$config" --out "$out/$name" "${args[@]}" "${resume[@]}" "$@"
 done
 .venv/bin/python scripts/logo_table.py "$out" > "$out/logo.md"
 cat "$out/logo.md"

@@ -191,7 +191,12 @@ class TrainConfig:
     device: str = "auto"
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
     seed: int = 0
-    """Seeds the initialisation, the split, every clip and the validation set."""
+    """Seeds the initialisation and every training clip; also the split and the validation
+    set unless ``split_seed`` is set."""
+    split_seed: int | None = None
+    """Seeds the split (which identities are held out) and the validation set; None: ``seed``.
+    Set it to repeat a recipe with other draws and initialisation on the same held-out faces,
+    so that two runs differ by training noise alone."""
     val_fraction: float = 0.1
     """Share of identity groups held out for validation when the cache entries carry no
     ``split`` (the split is identity-disjoint: by ``group``, else by file)."""
@@ -230,6 +235,8 @@ class TrainConfig:
             "threads",
         )
         out += [f"{n} must be >= 0" for n in non_negative if getattr(self, n) < 0]
+        if self.split_seed is not None and self.split_seed < 0:
+            out.append("split_seed must be >= 0 (or null: the same as seed)")
         if self.input_size < 16:
             out.append("input_size must be >= 16")
         if not (math.isfinite(self.lr) and self.lr >= 0):
@@ -287,6 +294,11 @@ class TrainConfig:
             )
         out += self.augment.problems()
         return out
+
+    @property
+    def validation_seed(self) -> int:
+        """What seeds the split and the validation set: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def training_families(self) -> list[str]:
         """Families drawn during training (weight > 0), in config order."""
@@ -389,6 +401,10 @@ def _typed(cls: type, data: dict[str, Any], source: str, prefix: str) -> dict[st
         kind = known[key].type
         if kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
             raise ConfigError(f"{source}: {prefix}{key} must be an integer, not {value!r}")
+        if kind == "int | None" and not (
+            value is None or (isinstance(value, int) and not isinstance(value, bool))
+        ):
+            raise ConfigError(f"{source}: {prefix}{key} must be an integer or null, not {value!r}")
         if kind == "float":
             if not _is_number(value):
                 raise ConfigError(f"{source}: {prefix}{key} must be a number, not {value!r}")

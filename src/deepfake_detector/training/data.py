@@ -39,10 +39,6 @@ from deepfake_detector.training.track_labels import LeftOut, left_out_tracks
 
 log = logging.getLogger(__name__)
 
-VAL_EPOCH = -1
-"""The pseudo-epoch that seeds the fixed validation set."""
-
-
 @dataclass(frozen=True)
 class Track:
     """One person's crops in one cache entry, in time order (indices into the entry's arrays)."""
@@ -153,7 +149,7 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
                 f"{cache.root}: one identity group only; validation needs held-out identities"
             )
         n_val = min(len(groups) - 1, max(1, round(config.val_fraction * len(groups))))
-        ranked = sorted(groups, key=lambda g: _stable_hash(g, config.seed))
+        ranked = sorted(groups, key=lambda g: _stable_hash(g, config.validation_seed))
         val_groups = set(ranked[:n_val])
         is_val = [_group_of(e) in val_groups for e in entries]
         in_train = [True] * len(entries)
@@ -185,7 +181,7 @@ def split_cache(cache: CropCache, config: TrainConfig) -> SplitTracks:
     if config.val_max_tracks and len(others) > config.val_max_tracks:
         # Equal weight per kind (video / still): thousands of photos must not crowd the real
         # videos out of validation, or held-out video fakes would be compared with stills.
-        rng = np.random.default_rng([config.seed, 7])
+        rng = np.random.default_rng([config.validation_seed, 7])
         p = _balanced_weights([entries[t.entry].item.kind for t in others])
         keep = sorted(rng.choice(len(others), config.val_max_tracks, replace=False, p=p).tolist())
         others = [others[k] for k in keep]
@@ -340,7 +336,7 @@ class ClipDataset(Dataset):
 
     Fixed mode (validation): ``fixed`` lists ``(track, family or -1)`` pairs, where ``track``
     indexes real tracks then fake tracks; no augmentation, evenly spaced frames, seeded by
-    ``(seed, VAL_EPOCH, index)``; ``family_names`` (default: the training families) may name
+    ``(validation_seed, index)``; ``family_names`` (default: the training families) may name
     families the model is not trained on.
     """
 
@@ -451,7 +447,7 @@ class ClipDataset(Dataset):
         if self.fixed is not None:
             track_i, family = self.fixed[index]
             track = self.track(track_i)
-            rng = np.random.default_rng([cfg.seed, 2**31 + 1, index])
+            rng = np.random.default_rng([cfg.validation_seed, 2**31 + 1, index])
             positions = choose_frames(len(track.frames), cfg.clip_frames, "spread", None)
         else:
             rng = np.random.default_rng([cfg.seed, self.epoch, index])

@@ -53,6 +53,8 @@ def model_card_text(model_config: ModelConfig, command: str) -> str:
     )
     weight = cfg.get("consistency_weight") or 0
     consistency = f" + {weight} × two-view consistency" if weight else ""
+    split = cfg.get("split_seed")
+    split_seed = f" (split and validation set: seed {split})" if split is not None else ""
     if real_fakes > 0:
         fakes_line = (
             f"Fakes: {100 * real_fakes:.0f} % of the fake clips were labelled real-world "
@@ -106,7 +108,7 @@ Crop cache `{cfg.get("cache", "?")}`: {counts.get("train_tracks", "?")} training
 frames; AdamW lr {cfg.get("lr")} (warmup {cfg.get("warmup_fraction")}, cosine), weight decay
 {cfg.get("weight_decay")}; loss: clip BCE + {cfg.get("frame_loss_weight")} × frame BCE{consistency};
 augmentation {cfg.get("augment")}; precision {t.get("precision")} on {t.get("device")}{start};
-seed {cfg.get("seed")}; wall time {t.get("wall_time_s", 0):.0f} s.
+seed {cfg.get("seed")}{split_seed}; wall time {t.get("wall_time_s", 0):.0f} s.
 
 ## Validation (held-out identities; synthesised and labelled fakes)
 | fakes | AUC | EER |

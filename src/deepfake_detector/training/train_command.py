@@ -50,6 +50,12 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=_seed, help="override seed (repeat a recipe with other draws and init)"
     )
+    p.add_argument(
+        "--split-seed",
+        type=_seed,
+        help="override split_seed: seed the split and validation set apart from --seed, so a "
+        "rerun with another --seed is judged on the same held-out faces",
+    )
     p.add_argument("--device", help="override device: auto, cpu, cuda or cuda:N")
     p.add_argument("--out", metavar="DIR", help="override the run folder")
     p.add_argument(
@@ -87,6 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             steps_per_epoch=args.steps,
             seed=args.seed,
+            split_seed=args.split_seed,
             device=args.device,
             out=args.out,
             holdout_families=args.holdout,

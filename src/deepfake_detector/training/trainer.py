@@ -267,7 +267,16 @@ def _epoch_indices(n_tracks: int, count: int, seed: int, epoch: int) -> list[int
 
 
 def _check_resume(saved: dict[str, Any], config: TrainConfig) -> None:
-    fixed = ("backbone", "hidden", "bidirectional", "input_size", "clip_frames", "seed", "cache")
+    fixed = (
+        "backbone",
+        "hidden",
+        "bidirectional",
+        "input_size",
+        "clip_frames",
+        "seed",
+        "split_seed",  # None in states written before it existed, as in configs without it
+        "cache",
+    )
     changed = [k for k in fixed if saved.get(k) != getattr(config, k)]
     if changed:
         raise ConfigError(
