@@ -299,6 +299,11 @@ def test_config_errors(tmp_path: Path) -> None:
     assert args.handler(args) == 2  # cache "c" does not exist: one line, exit 2
     assert parser.parse_args(["train", str(path), "--seed", "0"]).seed == 0
     assert load_train_config(path, seed=5).seed == 5
+    args = parser.parse_args(["train", str(path), "--seed", "1", "--split-seed", "0"])
+    assert (args.seed, args.split_seed) == (1, 0)
+    rerun = load_train_config(path, seed=args.seed, split_seed=args.split_seed)
+    assert (rerun.seed, rerun.validation_seed) == (1, 0)
+    assert load_train_config(path, seed=1).validation_seed == 1  # the split follows the seed
     with pytest.raises(SystemExit):
         parser.parse_args(["train", str(path), "--seed", "-1"])
 

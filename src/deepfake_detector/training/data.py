@@ -39,6 +39,7 @@ from deepfake_detector.training.track_labels import LeftOut, left_out_tracks
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Track:
     """One person's crops in one cache entry, in time order (indices into the entry's arrays)."""
