@@ -39,6 +39,7 @@ from deepfake_detector.training.logo import (
     plot_reliability,
     report_markdown,
     score_fold,
+    temperature_check,
 )
 from deepfake_detector.training.shortcut_probe import probe_markdown, shortcut_probe
 from deepfake_detector.training.trainer import train
@@ -493,6 +494,35 @@ def test_isotonic_check_calibrates_a_step_the_regression_cannot() -> None:
     assert iso["isotonic"]["ece"] < iso["regression"]["ece"] - 0.05
     assert iso["isotonic"]["log_loss"] < iso["regression"]["log_loss"]
     assert iso["ece_gain_percentiles"][0] > 0
+
+
+def test_temperature_check_chooses_per_fold_on_the_other_folds() -> None:
+    """Where every fold is over-confident alike, each fold's neighbours choose a temperature;
+    where one fold's confident mistakes would soften the others' good scores, they choose none,
+    and that beats a temperature cross-fitted regardless."""
+    rng = np.random.default_rng(5)
+
+    def fold(name: str, scale: float, informative: bool = True) -> FoldScores:
+        truth = rng.normal(0, 2, 600)
+        chance = 1 / (1 + np.exp(-truth)) if informative else np.full(600, 0.5)
+        labels = (rng.uniform(0, 1, 600) < chance).astype(int)
+        return _video_fold(name, scale * truth, labels, np.full(600, np.nan))
+
+    alike = [fold(n, 4.0) for n in ("gen_a", "gen_b", "gen_c", "gen_d")]
+    check = temperature_check(alike)
+    assert check["folds_without_temperature"] == 0
+    assert all(2.5 < c["temperature"] < 6 for c in check["folds"].values())
+    assert check["log_loss"] < logo_report(alike)["pooled"]["log_loss_raw"] - 0.1
+
+    disagree = [fold(n, 1.0) for n in ("gen_a", "gen_b", "gen_c")] + [fold("swap", 1.5, False)]
+    check = temperature_check(disagree)
+    report = logo_report(disagree)
+    assert check["folds_without_temperature"] >= 3
+    assert check["log_loss"] < report["pooled"]["log_loss_cross_fitted"]
+    assert report["temperature_check"] == check
+    assert "none in" in report_markdown(report)
+    with pytest.raises(ValueError, match="three folds"):
+        temperature_check(disagree[:2])
 
 
 def test_shortcut_probe_runs_on_the_training_split(labelled_cache: Path, tmp_path: Path) -> None:

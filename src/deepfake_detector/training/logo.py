@@ -36,6 +36,7 @@ from deepfake_detector.training.calibration import (
     expected_calibration_error,
     fit_temperature,
     reliability_bins,
+    temperature_nll,
 )
 from deepfake_detector.training.config import TrainConfig
 from deepfake_detector.training.crop_cache import CropCache
@@ -342,6 +343,8 @@ def logo_report(
     folds = [f.restricted_to_videos() for f in folds]
     report = _scorer_report(folds)
     report["clips"] = [_clips_of(f) for f in folds]
+    if len(folds) >= 3:
+        report["temperature_check"] = temperature_check(folds)
     if len(folds) > 1 and all(f.landmark_logits is not None for f in folds):
         lm_folds = [
             _with_logits(f, np.nan_to_num(f.landmark_logits, nan=0.0))  # type: ignore[arg-type]
@@ -363,6 +366,48 @@ def logo_report(
             ),
         }
     return report
+
+
+def _temperature_on(folds: Sequence[FoldScores]) -> float:
+    z = np.concatenate([f.logits for f in folds])
+    y = np.concatenate([f.labels for f in folds])
+    return fit_temperature(z.tolist(), y.tolist())
+
+
+def temperature_check(folds: list[FoldScores]) -> dict[str, Any]:
+    """Is a temperature worth fitting at all, for a generator no fold has seen? Nested, so that
+    no fold judges the choice it is scored with: for each fold, the other folds alone decide
+    between no temperature and one fitted on them, by their own log loss with each of them
+    scored by a temperature fitted on the rest; the fold is then scored with that choice.
+    Needs at least three folds (two to cross-fit inside the others)."""
+    if len(folds) < 3:
+        raise ValueError("the nested check needs at least three folds")
+    probs, chosen = [], {}
+    for k, fold in enumerate(folds):
+        others = [f for j, f in enumerate(folds) if j != k]
+        z = np.concatenate([f.logits for f in others])
+        y = np.concatenate([f.labels for f in others])
+        inner_t = [_temperature_on([g for g in others if g is not f]) for f in others]
+        loss_none = temperature_nll(z.tolist(), y.tolist(), 1.0)
+        scaled = np.concatenate([f.logits / t for f, t in zip(others, inner_t, strict=True)])
+        loss_fitted = temperature_nll(scaled.tolist(), y.tolist(), 1.0)
+        t = _temperature_on(others) if loss_fitted < loss_none else 1.0
+        chosen[fold.name] = {
+            "temperature": t if loss_fitted < loss_none else None,
+            "inner_log_loss_none": loss_none,
+            "inner_log_loss_fitted": loss_fitted,
+        }
+        probs.append(_sigmoid(fold.logits / t))
+    y_all = np.concatenate([f.labels for f in folds])
+    p = np.concatenate(probs)
+    m = binary_metrics(y_all.tolist(), p.tolist())
+    return {
+        "folds": chosen,
+        "folds_without_temperature": sum(c["temperature"] is None for c in chosen.values()),
+        "ece": float(expected_calibration_error(y_all.tolist(), p.tolist())),
+        "log_loss": m["log_loss"],
+        "balanced_accuracy": m["balanced_accuracy"],
+    }
 
 
 def isotonic_check(folds: list[FoldScores], resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -555,6 +600,16 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"ECE {_f(p['ece_cross_fitted'])}, log loss {_f(p['log_loss_cross_fitted'])}, balanced "
         f"accuracy {_f(p['balanced_accuracy_cross_fitted'])}. Temperature fitted on all folds: "
         f"{_f(report['temperature'])}.",
+    ]
+    if "temperature_check" in report:
+        tc = report["temperature_check"]
+        lines += [
+            "",
+            f"A temperature or none, chosen for each fold on the other folds alone (nested; "
+            f"measured, not served): none in {tc['folds_without_temperature']} of "
+            f"{len(tc['folds'])} folds; ECE {_f(tc['ece'])}, log loss {_f(tc['log_loss'])}.",
+        ]
+    lines += [
         "",
         f"Borderline band: {b['low']:.2f}–{b['high']:.2f} ({100 * b['share_in_band']:.0f} % of "
         f"the clips fall in it; outside it, balanced accuracy "
