@@ -10,6 +10,7 @@ identities, and the held-out family's fakes, which no fold model was trained on)
 - calibration on these **out-of-fold, real-world** scores: a temperature fitted on the other
   folds and applied to each fold (cross-fitting, so no fold calibrates itself), with ECE and log
   loss before and after, and the temperature fitted on all folds (the one a shipped model takes);
+  and whether fitting one pays at all, nested (``temperature_check``);
 - the borderline band: the narrowest score range around 0.5 outside which at least
   ``BAND_PRECISION`` of the clips are called right, with reals and fakes weighted equally;
 - the same for a landmark-dynamics scorer fitted on each fold's training tracks, and for both
