@@ -475,19 +475,14 @@ def _scorer_report(folds: list[FoldScores], temperature_scaled: bool = True) -> 
     temperatures = {}
     for k, fold in enumerate(folds):
         others = [f for j, f in enumerate(folds) if j != k]
-        if others and temperature_scaled:
-            z = np.concatenate([f.logits for f in others])
-            y = np.concatenate([f.labels for f in others])
-            t = fit_temperature(z.tolist(), y.tolist())
-        else:
-            t = 1.0
+        t = _temperature_on(others) if others and temperature_scaled else 1.0
         temperatures[fold.name] = t
         cross_probs.append(_sigmoid(fold.logits / t))
     z_all = np.concatenate([f.logits for f in folds])
     y_all = np.concatenate([f.labels for f in folds])
     p_raw = _sigmoid(z_all)
     p_cross = np.concatenate(cross_probs)
-    pooled_t = fit_temperature(z_all.tolist(), y_all.tolist()) if temperature_scaled else 1.0
+    pooled_t = _temperature_on(folds) if temperature_scaled else 1.0
     calibrated_rows = [
         row
         for fold, probs in zip(folds, cross_probs, strict=True)
