@@ -375,6 +375,14 @@ def _temperature_on(folds: Sequence[FoldScores]) -> float:
     return fit_temperature(z.tolist(), y.tolist())
 
 
+def _cross_fitted_temperatures(folds: Sequence[FoldScores]) -> list[float]:
+    """Each fold's temperature, fitted on the other folds only (1 for a lone fold)."""
+    return [
+        _temperature_on([g for j, g in enumerate(folds) if j != k]) if len(folds) > 1 else 1.0
+        for k in range(len(folds))
+    ]
+
+
 def temperature_check(folds: list[FoldScores]) -> dict[str, Any]:
     """Is a temperature worth fitting at all, for a generator no fold has seen? Nested, so that
     no fold judges the choice it is scored with: for each fold, the other folds alone decide
@@ -388,13 +396,14 @@ def temperature_check(folds: list[FoldScores]) -> dict[str, Any]:
         others = [f for j, f in enumerate(folds) if j != k]
         z = np.concatenate([f.logits for f in others])
         y = np.concatenate([f.labels for f in others])
-        inner_t = [_temperature_on([g for g in others if g is not f]) for f in others]
+        inner_t = _cross_fitted_temperatures(others)
         loss_none = temperature_nll(z.tolist(), y.tolist(), 1.0)
         scaled = np.concatenate([f.logits / t for f, t in zip(others, inner_t, strict=True)])
         loss_fitted = temperature_nll(scaled.tolist(), y.tolist(), 1.0)
-        t = _temperature_on(others) if loss_fitted < loss_none else 1.0
+        fitted = loss_fitted < loss_none
+        t = _temperature_on(others) if fitted else 1.0
         chosen[fold.name] = {
-            "temperature": t if loss_fitted < loss_none else None,
+            "temperature": t if fitted else None,
             "inner_log_loss_none": loss_none,
             "inner_log_loss_fitted": loss_fitted,
         }
@@ -471,13 +480,9 @@ def _scorer_report(folds: list[FoldScores], temperature_scaled: bool = True) -> 
     logits are already calibrated ones (the combination's regression) and are measured as
     served, with temperature 1."""
     raw_rows = [row for fold in folds for row in _family_rows(fold, _sigmoid(fold.logits))]
-    cross_probs = []
-    temperatures = {}
-    for k, fold in enumerate(folds):
-        others = [f for j, f in enumerate(folds) if j != k]
-        t = _temperature_on(others) if others and temperature_scaled else 1.0
-        temperatures[fold.name] = t
-        cross_probs.append(_sigmoid(fold.logits / t))
+    fold_t = _cross_fitted_temperatures(folds) if temperature_scaled else [1.0] * len(folds)
+    temperatures = {fold.name: t for fold, t in zip(folds, fold_t, strict=True)}
+    cross_probs = [_sigmoid(fold.logits / t) for fold, t in zip(folds, fold_t, strict=True)]
     z_all = np.concatenate([f.logits for f in folds])
     y_all = np.concatenate([f.labels for f in folds])
     p_raw = _sigmoid(z_all)
