@@ -8,6 +8,9 @@ python scripts/logo_table.py runs/logo --reuse --refit-landmarks configs/RECIPE.
     # training/logo.py's grid and keep the C chosen there (or at the one --landmark-c gives)
 python scripts/logo_table.py runs/logo --reuse --json OLD.json --drop-left-out cache/train-224
     # a report written before training/track_labels.py, without the faces that rule leaves out
+python scripts/logo_table.py DIR --reuse --json AVERAGE.json --average RUN2.json --average RUN3.json
+    # AVERAGE.json (a copy of one run's report) rewritten with each clip's mean texture logit
+    # over the runs (same faces), and whether it meets training/logo.py::RUN_AVERAGE_RULE
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from deepfake_detector.training.crop_cache import CropCache
 from deepfake_detector.training.logo import (
     LANDMARK_REGULARISATION,
     LANDMARK_REGULARISATION_GRID,
+    RUN_AVERAGE_RULE,
+    averaged_runs,
     calibrate_model,
     choose_landmark_regularisation,
     combination_helps,
@@ -30,6 +35,7 @@ from deepfake_detector.training.logo import (
     plot_reliability,
     refit_landmarks,
     report_markdown,
+    run_average_helps,
     score_fold,
     without_left_out,
     write_report,
@@ -80,12 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         "manipulation (training/track_labels.py), for a report written before that rule; needs "
         "the crop cache (with face sizes) the report's folds were scored from",
     )
+    parser.add_argument(
+        "--average",
+        metavar="REPORT",
+        action="append",
+        default=[],
+        help="with --reuse: average each clip's texture logit with this report's (another run "
+        "of the same folds on the same faces; repeatable)",
+    )
     args = parser.parse_args(argv)
     json_path = Path(args.json or Path(args.runs) / "logo.json")
     if args.refit_landmarks and not args.reuse:
         parser.error("--refit-landmarks needs --reuse")
     if args.drop_left_out and not args.reuse:
         parser.error("--drop-left-out needs --reuse")
+    if args.average and not args.reuse:
+        parser.error("--average needs --reuse")
     if args.reuse and args.landmark_c is not None and not args.refit_landmarks:
         parser.error("--landmark-c with --reuse needs --refit-landmarks (the logits are stored)")
     regularisation = LANDMARK_REGULARISATION if args.landmark_c is None else args.landmark_c
@@ -100,6 +116,16 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             for path, track, reason in dropped:
                 print(f"left out: {path} face {track} ({reason})", file=sys.stderr)
+        if args.average:
+            try:
+                others = [
+                    folds_from_report(json.loads(Path(p).read_text(encoding="utf-8")))
+                    for p in args.average
+                ]
+                folds = averaged_runs([folds, *others])
+            except (OSError, ValueError, KeyError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         choice = None
         if args.refit_landmarks:
             grid = LANDMARK_REGULARISATION_GRID if args.landmark_c is None else [args.landmark_c]
@@ -144,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     print(report_markdown(report), end="")
+    if args.average:
+        verdict = "meets" if run_average_helps(report) else "does not meet"
+        print(f"\nThe average of {len(args.average) + 1} runs {verdict} {RUN_AVERAGE_RULE}.")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,9 @@ from deepfake_detector.training.data import (
 )
 from deepfake_detector.training.logo import (
     BAND_LIMITS,
+    RUN_AVERAGE_RULE,
     FoldScores,
+    averaged_runs,
     band_from_scores,
     calibrate_model,
     combination_helps,
@@ -38,13 +41,18 @@ from deepfake_detector.training.logo import (
     logo_report,
     plot_reliability,
     report_markdown,
+    run_average_helps,
     score_fold,
     temperature_check,
+    write_report,
 )
 from deepfake_detector.training.shortcut_probe import probe_markdown, shortcut_probe
 from deepfake_detector.training.trainer import train
 
 from video_factory import ASTRONAUT_FACE, GRACE_HOPPER_FACE, astronaut, grace_hopper
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import logo_table
 
 FAMILIES = {"gen_a": ["a1", "a2"], "gen_b": ["b1", "b2"]}
 """Generator family → identity groups of its fakes."""
@@ -523,6 +531,72 @@ def test_temperature_check_chooses_per_fold_on_the_other_folds() -> None:
     assert "none in" in report_markdown(report)
     with pytest.raises(ValueError, match="three folds"):
         temperature_check(disagree[:2])
+
+
+def test_averaged_runs_match_clips_across_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Runs' logits are averaged clip by clip whatever order each report lists them in (a
+    video's faces by occurrence); averaging independent noise raises the AUC; runs that scored
+    other clips are refused; ``logo_table.py --average`` writes the averaged report."""
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.zeros(60, int), np.ones(40, int)]
+    signal = 0.6 * labels
+    names = ("gen_a", "gen_b", "gen_c")
+
+    def run() -> list[FoldScores]:
+        folds = []
+        for name in names:
+            fold = _video_fold(name, signal + rng.normal(0, 1, 100), labels, np.zeros(100))
+            fold.paths[1] = fold.paths[0]  # one video, two faces
+            folds.append(fold)
+        return folds
+
+    runs = [run() for _ in range(4)]
+    shuffled = []
+    for fold in runs[1]:
+        order = list(rng.permutation(100))
+        a, b = order.index(0), order.index(1)  # a video's faces stay in track order
+        order[min(a, b)], order[max(a, b)] = 0, 1
+        shuffled.append(fold.subset([int(k) for k in order]))
+    averaged = averaged_runs([runs[0], shuffled, runs[2], runs[3]])
+    for k, fold in enumerate(averaged):
+        expected = np.mean([r[k].logits for r in runs], axis=0)
+        np.testing.assert_allclose(fold.logits, expected)
+        assert fold.paths == runs[0][k].paths
+    single = logo_report(runs[0])["pooled"]["auc"]
+    assert logo_report(averaged)["pooled"]["auc"] > single + 0.03
+
+    with pytest.raises(ValueError, match="different clips"):
+        averaged_runs([runs[0], [f.subset(range(99)) for f in runs[1]]])
+    relabelled = [replace(f, labels=1 - f.labels) for f in runs[1]]
+    with pytest.raises(ValueError, match="label"):
+        averaged_runs([runs[0], relabelled])
+    with pytest.raises(ValueError, match="missing"):
+        averaged_runs([runs[0], runs[1][:2]])
+
+    paths = []
+    for k, r in enumerate(runs):
+        paths.append(tmp_path / f"run{k}.json")
+        write_report(logo_report(r), paths[-1])
+    extra = [a for p in paths[1:] for a in ("--average", str(p))]
+    assert logo_table.main([str(tmp_path), "--reuse", "--json", str(paths[0]), *extra]) == 0
+    written = json.loads(paths[0].read_text())
+    np.testing.assert_allclose(written["clips"][0]["texture_logit"], averaged[0].logits)
+    out = capsys.readouterr().out
+    assert (
+        f"The average of 4 runs {'meets' if run_average_helps(written) else 'does not meet'}" in out
+    )
+    at_rule = {
+        "pooled": {"auc": RUN_AVERAGE_RULE["pooled_auc"]},
+        "families": [{"family": "deepfacelive", "auc": RUN_AVERAGE_RULE["face_swap_auc"]}],
+        "talking_heads_mean_auc": RUN_AVERAGE_RULE["talking_heads_mean_auc"],
+    }
+    assert run_average_helps(at_rule)
+    assert not run_average_helps(at_rule | {"families": [{"family": "deepfacelive", "auc": 0.5}]})
+    assert not run_average_helps(at_rule | {"pooled": {"auc": 0.8}})
+    with pytest.raises(SystemExit):
+        logo_table.main([str(tmp_path), "--average", str(paths[1])])
 
 
 def test_shortcut_probe_runs_on_the_training_split(labelled_cache: Path, tmp_path: Path) -> None:

@@ -696,6 +696,65 @@ def folds_from_report(report: dict[str, Any]) -> list[FoldScores]:
     return folds
 
 
+RUN_AVERAGE_RULE = {"pooled_auc": 0.803, "face_swap_auc": 0.587, "talking_heads_mean_auc": 0.85}
+"""The rule, fixed on 2026-12-05 before any averaged report was computed, for serving the mean
+logit of several training runs instead of one: the mean of the shipped default's runs and the
+corrected recipe's two seeds, on the same held-out faces, must reach a pooled out-of-fold AUC
+of 0.803 (the default's single run, 0.793, plus half the 0.02 that one run's seed moves it),
+keep the held-out face swaps at the default's 0.587 or above, and keep the talking-head mean
+at the issue's 0.85. Each fold's runs held out the same faces, so their mean is as much
+out-of-fold as each run is."""
+
+
+def averaged_runs(runs: Sequence[list[FoldScores]]) -> list[FoldScores]:
+    """Each fold's mean texture logit over several runs' folds on the same clips (what a model
+    averaging those runs would have scored out of fold). Folds are matched by name and clips by
+    (path, occurrence), so the runs' reports may list their clips in any order; the first run's
+    order, groups and landmark logits are kept. Raises ``ValueError`` unless every run scored
+    exactly the same clips with the same labels."""
+    if not runs:
+        raise ValueError("no runs to average")
+    by_name = [{f.name: f for f in run} for run in runs]
+    out = []
+    for fold in runs[0]:
+        keys = _clip_keys(fold)
+        total = np.array(fold.logits, np.float64)
+        for other_run in by_name[1:]:
+            other = other_run.get(fold.name)
+            if other is None:
+                raise ValueError(f"fold {fold.name} is missing from a run")
+            row_of = {key: k for k, key in enumerate(_clip_keys(other))}
+            if set(row_of) != set(keys):
+                raise ValueError(f"fold {fold.name}: the runs scored different clips")
+            rows = [row_of[key] for key in keys]
+            if not np.array_equal(other.labels[rows], fold.labels):
+                raise ValueError(f"fold {fold.name}: the runs label the same clips differently")
+            total += other.logits[rows]
+        out.append(_with_logits(fold, total / len(runs)))
+    return out
+
+
+def _clip_keys(fold: FoldScores) -> list[tuple[str, int]]:
+    """(path, k) for each row: the k-th row of a path is that video's k-th scored face."""
+    seen: dict[str, int] = {}
+    keys = []
+    for path in fold.paths:
+        keys.append((path, seen.get(path, 0)))
+        seen[path] = seen.get(path, 0) + 1
+    return keys
+
+
+def run_average_helps(report: dict[str, Any]) -> bool:
+    """Whether an averaged report meets ``RUN_AVERAGE_RULE``."""
+    swaps = {r["family"]: r["auc"] for r in report["families"]}
+    rule = RUN_AVERAGE_RULE
+    return (
+        report["pooled"]["auc"] >= rule["pooled_auc"]
+        and swaps.get("deepfacelive", 0.0) >= rule["face_swap_auc"]
+        and report["talking_heads_mean_auc"] >= rule["talking_heads_mean_auc"]
+    )
+
+
 def without_left_out(
     folds: list[FoldScores], cache: CropCache
 ) -> tuple[list[FoldScores], list[tuple[str, int, str]]]:
