@@ -144,6 +144,9 @@ def test_weights_that_do_not_fit_the_config(tmp_path, sequence_folder):
         ({"format_version": 99}, "upgrade deepfake-detector"),
         ({"crop": {"size": 224, "margin": 0.2, "align": True}}, "must equal input_size"),
         ({"temperature": 0}, "temperature must be > 0"),
+        ({"detail_scale": 0}, "detail_scale must be within"),
+        ({"detail_scale": 1.5}, "detail_scale must be within"),
+        ({"detail_scale": 0.01}, "keep at least 8 px"),
     ],
 )
 def test_bad_configs_are_refused_clearly(tmp_path, sequence_folder, change, message):
@@ -166,3 +169,23 @@ def test_config_round_trips_through_dict():
     assert ModelConfig.from_dict(config.to_dict()) == config
     assert ModelConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     assert replace(config, threshold=0.7).threshold == 0.7
+
+
+def test_detail_scale_scores_the_crop_through_a_smaller_one(crops_112):
+    """With ``detail_scale`` the network sees the crop shrunk to that fraction of its input size
+    and enlarged back, whatever size the crop came in: the finest detail is gone, the face not."""
+    import cv2
+
+    plain = ModelConfig(name="x")
+    floor = replace(plain, detail_scale=0.5)
+    assert ModelConfig.from_dict(floor.to_dict()) == floor
+    crop = crops_112[0]
+    small = cv2.resize(crop, (56, 56), interpolation=cv2.INTER_AREA)
+    expected = preprocess([cv2.resize(small, (112, 112), interpolation=cv2.INTER_LINEAR)], plain)
+    np.testing.assert_array_equal(preprocess([crop], floor), expected)
+    larger = cv2.resize(crop, (300, 300), interpolation=cv2.INTER_LINEAR)
+    assert preprocess([larger], floor).shape == (1, 3, 112, 112)
+    noise = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    assert preprocess([noise], floor).std() < 0.6 * preprocess([noise], plain).std()
+    channel_means = [preprocess([crop], c).mean(axis=(0, 2, 3)) for c in (floor, plain)]
+    np.testing.assert_allclose(*channel_means, atol=0.02)

@@ -88,6 +88,11 @@ class ModelConfig:
     clip_reduction: str = "head"
     """How the clip score is formed: ``head`` (the temporal head's logit), ``mean_probability``
     or ``mean_logit`` (of the per-frame fake probabilities / logits)."""
+    detail_scale: float = 1.0
+    """Below 1, every crop is shrunk to this fraction of ``input_size`` and enlarged back before
+    the network sees it (1: off): a fixed floor on the detail scored, below which the traces a
+    codec leaves cannot move the score. Training's rescaling augmentation (``rescale_min``)
+    draws such crops for both classes."""
     trained: bool = False
     training: dict[str, Any] = field(default_factory=dict)
     """Free-form provenance: data, epochs, metrics, code version."""
@@ -117,6 +122,8 @@ class ModelConfig:
             problems.append("band must be [low, high] with 0 <= low <= threshold <= high <= 1")
         if self.ece is not None and not 0.0 <= self.ece <= 1.0:
             problems.append("ece must be within [0, 1]")
+        if not 0.0 < self.detail_scale <= 1.0 or round(self.input_size * self.detail_scale) < 8:
+            problems.append("detail_scale must be within (0, 1] and keep at least 8 px")
         if self.max_frames < 1:
             problems.append("max_frames must be >= 1")
         if self.format_version > FORMAT_VERSION:

@@ -85,8 +85,9 @@ def resolve_device(device: str) -> torch.device:
 
 def preprocess(crops: Sequence[np.ndarray], config: ModelConfig) -> np.ndarray:
     """RGB ``uint8`` crops → ``(T, 3, S, S)`` float32 the way the model was trained: resized to its
-    input size if needed, channels reordered (the seed wants BGR), ``/255``, then normalised with
-    the config's mean/std (indexed in the model's own channel order)."""
+    input size if needed (through ``detail_scale`` of it where the config sets one), channels
+    reordered (the seed wants BGR), ``/255``, then normalised with the config's mean/std (indexed
+    in the model's own channel order)."""
     if len(crops) == 0:
         raise ModelError("no face crops to score")
     s = config.input_size
@@ -97,7 +98,11 @@ def preprocess(crops: Sequence[np.ndarray], config: ModelConfig) -> np.ndarray:
             raise ModelError(
                 f"face crop {i} must be an RGB uint8 image (H, W, 3), got {crop.dtype} {crop.shape}"
             )
-        if crop.shape[:2] != (s, s):
+        if config.detail_scale < 1.0:
+            small = round(s * config.detail_scale)
+            crop = cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_LINEAR)
+        elif crop.shape[:2] != (s, s):
             shrink = crop.shape[0] > s or crop.shape[1] > s
             crop = cv2.resize(
                 crop, (s, s), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
