@@ -10,7 +10,7 @@ import torch
 
 from deepfake_detector.config import AnalysisSettings
 from deepfake_detector.models.checkpoints import ModelConfig, build_network, save_checkpoint
-from deepfake_detector.service.settings_key import settings_key
+from deepfake_detector.service.settings_key import LATER_CONFIG_DEFAULTS, config_text, settings_key
 
 
 def _model(folder: Path, seed: int) -> Path:
@@ -68,3 +68,23 @@ def test_key_leaves_out_where_the_analysis_runs(tmp_path: Path) -> None:
         if other is None:
             other = getattr(settings, field) * 2
         assert settings_key(replace(settings, **{field: other})) != settings_key(settings), field
+
+
+def test_config_fields_added_later_key_only_when_set(tmp_path: Path) -> None:
+    """A field added to model configs after keys were issued leaves the key of a model that
+    does not set it unchanged (stored analyses still answer re-uploads after an upgrade); set,
+    it changes the key like any other."""
+    import json
+
+    config = ModelConfig(name="key-test")
+    assert all(getattr(config, name) == v for name, v in LATER_CONFIG_DEFAULTS.items())
+    text = json.loads(config_text(config))
+    assert not set(LATER_CONFIG_DEFAULTS) & set(text)
+    assert text["temperature"] == config.temperature
+    folder = _model(tmp_path / "m", seed=1)
+    settings = AnalysisSettings(model=str(folder))
+    first = settings_key(settings)
+    config_path = folder / "config.json"
+    data = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps(data | {"detail_scale": 0.5}))
+    assert settings_key(settings) != first

@@ -9,6 +9,10 @@ import json
 
 from deepfake_detector.config import EXECUTION_SETTINGS, AnalysisSettings
 
+LATER_CONFIG_DEFAULTS = {"detail_scale": 1.0}
+"""Model config fields added after keys were first issued, with their defaults: left out of the
+key at their default, so that upgrading does not make every stored analysis look stale."""
+
 
 def settings_key(settings: AnalysisSettings) -> str:
     """Fingerprint of everything that changes a result: the settings (not where they run:
@@ -25,7 +29,7 @@ def settings_key(settings: AnalysisSettings) -> str:
 
     try:
         resolved = resolve_model(settings.model)
-        config = json.dumps(dataclasses.asdict(resolved.config), sort_keys=True, default=str)
+        config = config_text(resolved.config)
         weights = resolved.sha256 + ":config:" + hashlib.sha256(config.encode()).hexdigest()
         member = member_path(settings.model)
         if member is not None:  # a second scorer changes the results as much as the weights
@@ -47,3 +51,13 @@ def cached_settings_key(settings: AnalysisSettings) -> str:
     server's own key is, at start): uploads asking for other frames or another model are keyed
     without hashing the weights again on every request."""
     return settings_key(settings)
+
+
+def config_text(config: object) -> str:
+    """A model config as the key hashes it (``LATER_CONFIG_DEFAULTS`` left out at their
+    defaults)."""
+    fields = dataclasses.asdict(config)  # type: ignore[call-overload]
+    for name, default in LATER_CONFIG_DEFAULTS.items():
+        if fields.get(name) == default:
+            del fields[name]
+    return json.dumps(fields, sort_keys=True, default=str)
