@@ -187,6 +187,47 @@ def test_train_resume_and_saved_model(cache_dir: Path, tmp_path: Path) -> None:
     assert scores.frame_probabilities.shape == (3,)
 
 
+def test_detail_scale_trains_validates_and_serves_through_the_floor(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """``detail_scale`` reaches the saved model (so serving applies the floor the network was
+    trained with) and the datasets' frames; resuming with another value is refused, and a state
+    written before the field existed resumes as trained without a floor."""
+    from deepfake_detector.models.runtime import preprocess
+    from deepfake_detector.training.data import choose_frames, make_datasets, model_config_for
+
+    out = tmp_path / "run"
+    config = _config(cache_dir, out, epochs=1, detail_scale=0.5)
+    train(config, quiet=True)
+    saved = json.loads((out / "model" / "config.json").read_text())
+    assert saved["detail_scale"] == 0.5
+    assert "shrunk to 0.5 of that size" in (out / "model" / "MODEL_CARD.md").read_text()
+    model_config = model_config_for(config)
+    assert model_config.detail_scale == 0.5
+    _, val, _ = make_datasets(config, model_config)
+    track_i, family = val.fixed[0]
+    assert family < 0  # the plan starts with the real tracks, unfaked
+    frames, length, _, _ = val[0]
+    track = val.track(track_i)
+    positions = choose_frames(len(track.frames), config.clip_frames, "spread", None)
+    crops, _ = val._load(track, positions)
+    floored = preprocess(crops, model_config)
+    np.testing.assert_allclose(frames[:length].numpy(), floored, atol=1e-6)
+    plain = preprocess(crops, replace(model_config, detail_scale=1.0))
+    assert np.abs(np.diff(floored, axis=-1)).mean() < np.abs(np.diff(plain, axis=-1)).mean()
+    with pytest.raises(ConfigError, match="detail_scale"):
+        train(_config(cache_dir, out, epochs=2), resume=True, quiet=True)
+
+    state = torch.load(out / "last.pt", weights_only=True)
+    del state["config"]["detail_scale"]
+    torch.save(state, out / "last.pt")
+    with pytest.raises(ConfigError, match="detail_scale"):
+        train(_config(cache_dir, out, epochs=2, detail_scale=0.5), resume=True, quiet=True)
+    assert train(_config(cache_dir, out, epochs=2), resume=True, quiet=True).start_epoch == 1
+    with pytest.raises(ConfigError, match="detail_scale"):
+        _config(cache_dir, out, detail_scale=0.0)
+
+
 def test_early_stopping_when_val_auc_does_not_improve(cache_dir: Path, tmp_path: Path) -> None:
     # min_delta 1.0: no epoch after the first can improve on an AUC, so patience 0 stops at 2.
     config = _config(

@@ -121,6 +121,10 @@ class TrainConfig:
     """Dropout on frame features and on the pooled temporal output."""
     input_size: int = 112
     """Network input side; cached crops of another size are resized (before faking)."""
+    detail_scale: float = 1.0
+    """Below 1, every crop (training, validation, and the trained model's serving) is shrunk to
+    this fraction of ``input_size`` and enlarged back after augmentation: the model's
+    ``detail_scale``, so it learns without the fine detail codecs keep or lose. 1: off."""
     clip_frames: int = 8
     """T: frames per training clip. Shorter tracks (and still images) give shorter clips: they
     are zero-padded and their true length is passed to the model, which ignores the padding."""
@@ -239,6 +243,8 @@ class TrainConfig:
             out.append("split_seed must be >= 0 (or null: the same as seed)")
         if self.input_size < 16:
             out.append("input_size must be >= 16")
+        if not 0.0 < self.detail_scale <= 1.0 or round(self.input_size * self.detail_scale) < 8:
+            out.append("detail_scale must be within (0, 1] and keep at least 8 px")
         if not (math.isfinite(self.lr) and self.lr >= 0):
             out.append("lr must be >= 0")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

@@ -533,7 +533,7 @@ def make_datasets(
 
 def model_config_for(config: TrainConfig, cache_dir: str | None = None) -> ModelConfig:
     """The ``ModelConfig`` a run trains: the cache's crop geometry at the training input size,
-    ImageNet mean/std in RGB (what every registered backbone expects)."""
+    its ``detail_scale``, ImageNet mean/std in RGB (what every registered backbone expects)."""
     from deepfake_detector.models.checkpoints import HeadConfig
 
     spec = CropCache(cache_dir or config.cache).spec
@@ -544,4 +544,5 @@ def model_config_for(config: TrainConfig, cache_dir: str | None = None) -> Model
         input_size=config.input_size,
         crop=replace(spec, size=config.input_size),
         max_frames=max(32, config.clip_frames),
+        detail_scale=config.detail_scale,
     )

@@ -69,6 +69,12 @@ def model_card_text(model_config: ModelConfig, command: str) -> str:
         )
     counts = t.get("data", {})
     head = model_config.head
+    floor = (
+        f"; every crop shrunk to {model_config.detail_scale:g} of that size and enlarged back "
+        "first, in training and in serving (`detail_scale`)"
+        if model_config.detail_scale < 1
+        else ""
+    )
     if real_fakes > 0:
         limits = (
             "- Families it was trained on score better than unseen generators will: only the\n"
@@ -91,7 +97,7 @@ def model_card_text(model_config: ModelConfig, command: str) -> str:
 Sequence classifier: `{model_config.backbone}` image backbone per frame (pooled features), a
 {"bidirectional " if head.bidirectional else ""}LSTM (hidden {head.hidden}) over the clip with a
 clip head, and a per-frame linear head. Input: RGB face crops of {model_config.input_size} px
-(margin {model_config.crop.margin}, aligned: {model_config.crop.align}), ImageNet mean/std.
+(margin {model_config.crop.margin}, aligned: {model_config.crop.align}), ImageNet mean/std{floor}.
 Output: one fake logit per clip and per frame;
 `p_fake = sigmoid(logit / {model_config.temperature:.4g})` (calibrated: {model_config.calibrated};
 temperature fitted on: {t.get("calibration", {}).get("data", "nothing")}).

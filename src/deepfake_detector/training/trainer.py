@@ -272,12 +272,14 @@ def _check_resume(saved: dict[str, Any], config: TrainConfig) -> None:
         "hidden",
         "bidirectional",
         "input_size",
+        "detail_scale",
         "clip_frames",
         "seed",
         "split_seed",  # None in states written before it existed, as in configs without it
         "cache",
     )
-    changed = [k for k in fixed if saved.get(k) != getattr(config, k)]
+    before = {"detail_scale": 1.0}  # what states written before a field existed trained with
+    changed = [k for k in fixed if saved.get(k, before.get(k)) != getattr(config, k)]
     if changed:
         raise ConfigError(
             f"cannot resume: {', '.join(changed)} changed since {STATE_NAME} was written; "
