@@ -90,9 +90,10 @@ class ModelConfig:
     or ``mean_logit`` (of the per-frame fake probabilities / logits)."""
     detail_scale: float = 1.0
     """Below 1, every crop is shrunk to this fraction of ``input_size`` and enlarged back before
-    the network sees it (1: off): a fixed floor on the detail scored, below which the traces a
-    codec leaves cannot move the score. Training's rescaling augmentation (``rescale_min``)
-    draws such crops for both classes."""
+    the network sees it (1: off): a fixed floor on the detail scored, so that the finest traces,
+    which each codec keeps or loses differently, move the score less. Training sets it with
+    ``TrainConfig.detail_scale``; a model trained without it has still seen such crops, from its
+    rescaling augmentation (``rescale_min``)."""
     trained: bool = False
     training: dict[str, Any] = field(default_factory=dict)
     """Free-form provenance: data, epochs, metrics, code version."""
