@@ -123,8 +123,8 @@ class ModelConfig:
             problems.append("band must be [low, high] with 0 <= low <= threshold <= high <= 1")
         if self.ece is not None and not 0.0 <= self.ece <= 1.0:
             problems.append("ece must be within [0, 1]")
-        if not 0.0 < self.detail_scale <= 1.0 or round(self.input_size * self.detail_scale) < 8:
-            problems.append("detail_scale must be within (0, 1] and keep at least 8 px")
+        if detail_scale_problem(self.input_size, self.detail_scale):
+            problems.append(detail_scale_problem(self.input_size, self.detail_scale))
         if self.max_frames < 1:
             problems.append("max_frames must be >= 1")
         if self.format_version > FORMAT_VERSION:
@@ -165,6 +165,14 @@ class ModelConfig:
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
             raise ModelError(f"invalid model config: {exc}") from None
+
+
+def detail_scale_problem(input_size: int, detail_scale: float) -> str:
+    """Why ``detail_scale`` cannot be used at this input size ("" if it can): shared by model
+    and training configs, so a training run is refused before it starts, not when it saves."""
+    if not 0.0 < detail_scale <= 1.0 or round(input_size * detail_scale) < 8:
+        return "detail_scale must be within (0, 1] and keep at least 8 px"
+    return ""
 
 
 def seed_config(name: str) -> ModelConfig:

@@ -6,12 +6,16 @@ import dataclasses
 import functools
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 from deepfake_detector.config import EXECUTION_SETTINGS, AnalysisSettings
 
-LATER_CONFIG_DEFAULTS = {"detail_scale": 1.0}
-"""Model config fields added after keys were first issued, with their defaults: left out of the
-key at their default, so that upgrading does not make every stored analysis look stale."""
+if TYPE_CHECKING:
+    from deepfake_detector.models.checkpoints import ModelConfig
+
+LATER_CONFIG_FIELDS = ("detail_scale",)
+"""Model config fields added after keys were first issued: left out of the key at their
+default, so that upgrading does not make every stored analysis look stale."""
 
 
 def settings_key(settings: AnalysisSettings) -> str:
@@ -53,11 +57,12 @@ def cached_settings_key(settings: AnalysisSettings) -> str:
     return settings_key(settings)
 
 
-def config_text(config: object) -> str:
-    """A model config as the key hashes it (``LATER_CONFIG_DEFAULTS`` left out at their
+def config_text(config: ModelConfig) -> str:
+    """A model config as the key hashes it (``LATER_CONFIG_FIELDS`` left out at their
     defaults)."""
-    fields = dataclasses.asdict(config)  # type: ignore[call-overload]
-    for name, default in LATER_CONFIG_DEFAULTS.items():
-        if fields.get(name) == default:
-            del fields[name]
-    return json.dumps(fields, sort_keys=True, default=str)
+    values = dataclasses.asdict(config)
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    for name in LATER_CONFIG_FIELDS:
+        if values[name] == defaults[name]:
+            del values[name]
+    return json.dumps(values, sort_keys=True, default=str)

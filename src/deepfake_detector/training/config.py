@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from deepfake_detector.errors import DetectorError
+from deepfake_detector.models.checkpoints import detail_scale_problem
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -243,8 +244,8 @@ class TrainConfig:
             out.append("split_seed must be >= 0 (or null: the same as seed)")
         if self.input_size < 16:
             out.append("input_size must be >= 16")
-        if not 0.0 < self.detail_scale <= 1.0 or round(self.input_size * self.detail_scale) < 8:
-            out.append("detail_scale must be within (0, 1] and keep at least 8 px")
+        if detail_scale_problem(self.input_size, self.detail_scale):
+            out.append(detail_scale_problem(self.input_size, self.detail_scale))
         if not (math.isfinite(self.lr) and self.lr >= 0):
             out.append("lr must be >= 0")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

@@ -17,7 +17,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -275,11 +275,12 @@ def _check_resume(saved: dict[str, Any], config: TrainConfig) -> None:
         "detail_scale",
         "clip_frames",
         "seed",
-        "split_seed",  # None in states written before it existed, as in configs without it
+        "split_seed",
         "cache",
     )
-    before = {"detail_scale": 1.0}  # what states written before a field existed trained with
-    changed = [k for k in fixed if saved.get(k, before.get(k)) != getattr(config, k)]
+    # A field missing from a state written before it existed was trained at its default.
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    changed = [k for k in fixed if saved.get(k, defaults[k]) != getattr(config, k)]
     if changed:
         raise ConfigError(
             f"cannot resume: {', '.join(changed)} changed since {STATE_NAME} was written; "
