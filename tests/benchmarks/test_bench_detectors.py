@@ -32,3 +32,11 @@ def test_mtcnn_networks_through_pytorch_find_the_same_faces() -> None:
     ported, times = bench_detectors.run_detector("mtcnn#torch-cpu", frames)
     assert len(times) == len(frames)
     assert bench_detectors.compare(reference, ported) == {"matched": 7, "missed": 0, "extra": 0}
+
+
+def test_mtcnn_networks_through_onnxruntime_find_the_same_faces() -> None:
+    frames = bench_detectors.fixture_frames()
+    reference, _ = bench_detectors.run_detector("mtcnn", frames)
+    ported, times = bench_detectors.run_detector("mtcnn#onnxruntime", frames)
+    assert len(times) == len(frames)
+    assert bench_detectors.compare(reference, ported) == {"matched": 7, "missed": 0, "extra": 0}
