@@ -16,7 +16,7 @@ pipeline's settings (longer side scaled to 640, the retry at 960 when nothing is
 ``--detectors mtcnn,mtcnn@480`` compares MTCNN with itself on frames scaled to 480 (its retry at
 720); ``--detectors mtcnn,mtcnn#torch-cpu`` with its networks run by PyTorch (``mtcnn#cuda`` on a
 GPU); ``--detectors mtcnn,mtcnn#onnxruntime`` with them run by ONNX Runtime on the CPU (a lever
-the speed issue named; not a product setting, as it was slower here: README, "Speed and memory").
+the speed issue named; not a product setting, as it was slower here: docs/speed.md).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_detectors.py \\
         --out docs/benchmark-2026-12-03-detectors.json

@@ -10,10 +10,10 @@ saves, one way after the other in one run:
   way falls back to the CPU, with a warning, where the device does not open (``decoded_on``).
 
 On the H200 the pipeline's CPU work, decoding about 200 frames of 1080p to reach 32 samples and
-MTCNN, bounds throughput (README, "On a GPU"). Prints JSON: per way, wall and CPU seconds, frames
-per second, and the largest pixel difference from the CPU's frames, each converted to RGB as the
-pipeline does (``reader.to_upright_rgb``); ``error`` where a way could not run (no GPU here:
-FFmpeg refuses the device).
+MTCNN, bounds throughput (docs/speed.md, "On a GPU"). Prints JSON: per way, wall and CPU
+seconds, frames per second, and the largest pixel difference from the CPU's frames, each
+converted to RGB as the pipeline does (``reader.to_upright_rgb``); ``error`` where a way could
+not run (no GPU here: FFmpeg refuses the device).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_nvdec.py [CLIP] [--frames N]
 """

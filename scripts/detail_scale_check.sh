@@ -10,7 +10,7 @@
 # Writes OUT/scaled (the copies), OUT/logo-scaled.json (their LOGO report), and for each of three
 # sets of 12 held-out real videos a codec check of the fold model without and with the floor:
 # OUT/codec-{originals,reals,talking}-{plain,scaled}/codec_check.json. The face-swap fold's own
-# originals and other reals, and the talking-head group fold's reals, as in the README's
+# originals and other reals, and the talking-head group fold's reals, as in docs/training.md's
 # two-view consistency check. Needs train.jsonl, ../shared/data and the fold runs' crop cache.
 #
 # The rule, fixed on 2026-12-05 before any of it was run (SCALE 0.5: the crop seen at 80 px of

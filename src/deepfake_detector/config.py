@@ -38,7 +38,7 @@ class AnalysisSettings:
     in reach), as a fraction of the spacing between samples: 0 takes the frame exactly at each
     evenly spaced time; at most 0.5, so that samples stay distinct and in order. 0.25 decodes a
     60 s 1080p video in about 0.6 of the time and moves scores no more than moving the exact
-    samples a quarter of their spacing does (README, "Speed and memory")."""
+    samples a quarter of their spacing does (docs/speed.md)."""
     detector: str = "mtcnn"
     """Registered face detector name."""
     detect_device: str = "cpu"
@@ -52,14 +52,14 @@ class AnalysisSettings:
     and the worker logs it once. NVDEC shares the GPU with a model PyTorch runs there. It halves
     a video's CPU-seconds, which is what bounds a GPU worker running jobs side by side (5.3
     against 3.1 videos/s with 16 job processes on an H200); one video alone decodes sooner on
-    the CPU's cores (README, "On a GPU")."""
+    the CPU's cores (docs/speed.md, "On a GPU")."""
     full_detect_every: int = 4
     """In a video, search the whole frame for faces in every this many samples (the first one
     included) and, in the samples between, only near the faces seen in the last this many
     samples, for faces no smaller than half of theirs; a face of the previous sample not found
     again there makes that sample a whole search (``faces/guided.py``). 1 searches every sample
     whole. A new face can be found up to this many samples minus one late. 4 is 0.75 of the
-    time on 10 s 1080p, with scores within re-sampling noise (README, "Speed and memory")."""
+    time on 10 s 1080p, with scores within re-sampling noise (docs/speed.md)."""
     detect_max_side: int = 640
     """Frames are downscaled so their longer side is at most this before detection."""
     detect_min_score: float = 0.9

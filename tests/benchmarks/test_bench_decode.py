@@ -10,6 +10,7 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(BENCHMARKS), str(TESTS)]
 
 import bench_decode  # noqa: E402  (lives in benchmarks/, put on the path above)
+
 import video_factory as vf  # noqa: E402
 
 

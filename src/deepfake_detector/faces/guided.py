@@ -10,7 +10,7 @@ sample never reports fewer faces than the sample before; what it can miss is a *
 appearing elsewhere, which the next full search, at most ``full_every - 1`` samples later,
 finds.
 
-Measured in the README, "Speed and memory" (``DFD_FULL_DETECT_EVERY``).
+Measured in docs/speed.md (``DFD_FULL_DETECT_EVERY``).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class _FloatMTCNN(MTCNN):
       where the box lies inside it, instead of through a zeroed float64 copy of each, and
       feed the networks float32. The crops differ from the library's by float32 rounding.
       With MTCNN's networks on a GPU, this work outside them is what the job thread's CPU
-      goes to (README, "On a GPU").
+      goes to (docs/speed.md, "On a GPU").
     - Non-maximum suppression compares all boxes at once and loops over the kept ones only;
       it picks exactly the library's boxes, in the same order.
 

@@ -30,8 +30,8 @@ def same_frames_and_faces(analyzer: Any) -> Any:
     whole for faces (``full_detect_every`` 1), sharing its loaded model and detector, so that
     versions differ in codec only. Each encoder puts its keyframes elsewhere, so snapped samples
     would compare other frames; and with guided searches a re-encode changes which samples are
-    searched whole, which moved `dfdc__lynaeydofd`'s landmark score by 0.165 against 0.110 (the
-    README, "Speed and memory", has both checks)."""
+    searched whole, which moved `dfdc__lynaeydofd`'s landmark score by 0.165 against 0.110
+    (docs/speed.md has both checks)."""
     settings = getattr(analyzer, "settings", None)
     if settings is None or settings.is_frame_exact:
         return analyzer

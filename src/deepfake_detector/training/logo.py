@@ -52,8 +52,8 @@ BAND_LIMITS = (0.2, 0.8)
 LANDMARK_REGULARISATION = 0.003
 """C of the landmark-dynamics scorer's logistic regression in each fold when no other is
 given or chosen (``scripts/logo_table.py --landmark-c``): the one chosen on the crop cache's
-24 frames a clip (README, "The landmark scorer's regularisation"; the default model no longer
-ships a member). A report records the C its landmark logits were fitted with, and
+24 frames a clip (docs/training.md, "The landmark scorer's regularisation"; the default model
+no longer ships a member). A report records the C its landmark logits were fitted with, and
 ``calibrate_model`` fits a member with that one."""
 LANDMARK_REGULARISATION_GRID = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 """The Cs ``choose_landmark_regularisation`` compares."""

@@ -16,8 +16,8 @@ along a soft face mask at the same mean colour (so there is no colour seam to le
 Parameters and the mask shape are drawn once per track: a generator is consistent over time.
 RGB ``uint8`` square crops in, the same out, deterministic for a given ``numpy.random.Generator``.
 
-Measured (README, "Smoothed faces"): a network trained on these alone finds them at 0.95 but
-ranks the held-out swaps against their own originals at chance, so the family is not in the
+Measured (docs/training.md, "Smoothed faces"): a network trained on these alone finds them at
+0.95 but ranks the held-out swaps against their own originals at chance, so the family is not in the
 default's recipe.
 """
 
