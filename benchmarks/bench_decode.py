@@ -242,7 +242,7 @@ def seek_cost(path: Path, frame_threads: bool, repeats: int = 3) -> dict[str, fl
 
 def decoder_option_cost(path: Path, frames: int = 30, repeats: int = 3) -> dict[str, object]:
     """What FFmpeg's H.264 decoder options could save, without the product using them: CPU ms
-    a keyframe (what snapped samples mostly are) and a frame of the first ``frames`` frames,
+    a keyframe (what snapped samples mostly are) and a frame, over the first ``frames`` of each,
     with the deblocking filter run and skipped (``skip_loop_filter``), how far skipping it moves
     the RGB pixels, and whether ``lowres`` (decoding at a reduced size) takes effect."""
 
@@ -256,7 +256,7 @@ def decoder_option_cost(path: Path, frames: int = 30, repeats: int = 3) -> dict[
             images, c = [], time.process_time()
             for frame in itertools.islice(container.decode(stream), frames):
                 images.append(frame.to_ndarray(format="rgb24"))
-            return (time.process_time() - c) / frames * 1e3, images
+            return (time.process_time() - c) / max(len(images), 1) * 1e3, images
 
     report: dict[str, object] = {}
     for keyframes_only in (True, False):
@@ -270,6 +270,7 @@ def decoder_option_cost(path: Path, frames: int = 30, repeats: int = 3) -> dict[
             for a, b in zip(runs["filtered"][0][1], runs["unfiltered"][0][1], strict=True)
         ]
         report["keyframes" if keyframes_only else "all_frames"] = {
+            "frames": len(runs["filtered"][0][1]),
             "ms_per_frame": round(ms["filtered"], 2),
             "ms_per_frame_skip_loop_filter": round(ms["unfiltered"], 2),
             "ratio": round(ms["unfiltered"] / ms["filtered"], 3),
