@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
@@ -26,17 +28,10 @@ def test_smaller_frames_find_the_scene_faces_and_compare_face_by_face() -> None:
     assert bench_detectors.compare(empty, reference) == {"matched": 0, "missed": 0, "extra": 7}
 
 
-def test_mtcnn_networks_through_pytorch_find_the_same_faces() -> None:
+@pytest.mark.parametrize("runtime", ["torch-cpu", "onnxruntime"])
+def test_mtcnn_networks_through_another_runtime_find_the_same_faces(runtime: str) -> None:
     frames = bench_detectors.fixture_frames()
     reference, _ = bench_detectors.run_detector("mtcnn", frames)
-    ported, times = bench_detectors.run_detector("mtcnn#torch-cpu", frames)
-    assert len(times) == len(frames)
-    assert bench_detectors.compare(reference, ported) == {"matched": 7, "missed": 0, "extra": 0}
-
-
-def test_mtcnn_networks_through_onnxruntime_find_the_same_faces() -> None:
-    frames = bench_detectors.fixture_frames()
-    reference, _ = bench_detectors.run_detector("mtcnn", frames)
-    ported, times = bench_detectors.run_detector("mtcnn#onnxruntime", frames)
+    ported, times = bench_detectors.run_detector(f"mtcnn#{runtime}", frames)
     assert len(times) == len(frames)
     assert bench_detectors.compare(reference, ported) == {"matched": 7, "missed": 0, "extra": 0}
