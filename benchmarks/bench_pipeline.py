@@ -35,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 
 HERE = Path(__file__).resolve().parent
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         cases.append(run_case(spec, paths[spec.name], warmup, checkpoint, args))
 
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    machine["memory_first_touch_s_per_gb_end"] = memory_first_touch_s_per_gb()
     for case in cases:  # torch's thread count as the children saw it
         for side in ("ours", "baseline"):
             threads = (case.get(side) or {}).get("torch_threads")
@@ -590,6 +592,31 @@ def code_version() -> JsonDict:
     }
 
 
+MEMORY_PROBE_MB = 512
+
+
+def memory_first_touch_s_per_gb(mb: int = MEMORY_PROBE_MB) -> float:
+    """Seconds to write ``mb`` MB of memory this process has not touched before, per GB: the
+    kernel backs each new page as it is first written. On the virtual machines here that cost
+    varies severalfold from one minute to the next (writing 11.2 GB took 22 to 66 s), and the
+    baseline keeps every decoded frame (11.6 GB for 60 s of 1080p), so its time follows it; a
+    report measures it at its start and end so that ratios can be read against it."""
+    t = time.perf_counter()
+    block = np.empty(mb * 2**20, dtype=np.uint8)
+    block.fill(1)
+    elapsed = time.perf_counter() - t
+    del block
+    return round(elapsed / (mb * 2**20 / 1e9), 3)
+
+
+def _rusage() -> tuple[float, int]:
+    """This process's kernel CPU seconds (all threads) and minor page faults so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_stime, usage.ru_minflt
+
+
 def machine_info() -> JsonDict:
     """What the numbers were measured on; torch is not imported here (children report threads)."""
     cpu_model, flags = cpu_model_and_flags()
@@ -608,6 +635,7 @@ def machine_info() -> JsonDict:
         "cpu_flags": sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f"))),
         "memory_total_gb": round(memory.total / 1e9, 1),
         "memory_available_gb_start": round(memory.available / 1e9, 1),
+        "memory_first_touch_s_per_gb_start": memory_first_touch_s_per_gb(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -703,13 +731,16 @@ def _measure_ours(request: JsonDict) -> JsonDict:
 
     runs = []
     for _ in range(request["repeat"]):
-        t, cpu = time.perf_counter(), time.process_time()
+        t, cpu, (system, faults) = time.perf_counter(), time.process_time(), _rusage()
         result = analyzer.analyze(request["clip"])
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        system_after, faults_after = _rusage()
         runs.append(
             {
                 "total_s": round(wall, 4),
                 "cpu_s": round(cpu, 4),
+                "system_cpu_s": round(system_after - system, 4),
+                "minor_page_faults": faults_after - faults,
                 "stages_s": dict(result.timings),
                 "verdict": str(result.verdict),
                 "fake_probability": result.fake_probability,
@@ -1002,9 +1033,17 @@ def _measure_baseline(request: JsonDict) -> JsonDict:
     warmup_s = time.perf_counter() - t
     runs = []
     for _ in range(request["repeat"]):
-        cpu = time.process_time()
+        cpu, (system, faults) = time.process_time(), _rusage()
         run = seed_baseline.analyse(Path(request["clip"]), checkpoint, request["frames"])
-        runs.append({**run, "cpu_s": round(time.process_time() - cpu, 4)})
+        system_after, faults_after = _rusage()
+        runs.append(
+            {
+                **run,
+                "cpu_s": round(time.process_time() - cpu, 4),
+                "system_cpu_s": round(system_after - system, 4),
+                "minor_page_faults": faults_after - faults,
+            }
+        )
     median = _median_run(runs)
     return {
         **median,
