@@ -35,7 +35,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psutil
 
 HERE = Path(__file__).resolve().parent
@@ -221,7 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         cases.append(run_case(spec, paths[spec.name], warmup, checkpoint, args))
 
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    machine["memory_first_touch_s_per_gb_end"] = memory_first_touch_s_per_gb()
     for case in cases:  # torch's thread count as the children saw it
         for side in ("ours", "baseline"):
             threads = (case.get(side) or {}).get("torch_threads")
@@ -592,25 +590,12 @@ def code_version() -> JsonDict:
     }
 
 
-MEMORY_PROBE_MB = 512
-
-
-def memory_first_touch_s_per_gb(mb: int = MEMORY_PROBE_MB) -> float:
-    """Seconds to write ``mb`` MB of memory this process has not touched before, per GB: the
-    kernel backs each new page as it is first written. On the virtual machines here that cost
-    varies severalfold from one minute to the next (writing 11.2 GB took 22 to 66 s), and the
-    baseline keeps every decoded frame (11.6 GB for 60 s of 1080p), so its time follows it; a
-    report measures it at its start and end so that ratios can be read against it."""
-    t = time.perf_counter()
-    block = np.empty(mb * 2**20, dtype=np.uint8)
-    block.fill(1)
-    elapsed = time.perf_counter() - t
-    del block
-    return round(elapsed / (mb * 2**20 / 1e9), 3)
-
-
 def _rusage() -> tuple[float, int]:
-    """This process's kernel CPU seconds (all threads) and minor page faults so far."""
+    """This process's kernel CPU seconds (all threads) and minor page faults so far. The
+    baseline keeps every decoded frame (11.6 GB for 60 s of 1080p), and on the virtual
+    machines here the kernel's time to back that fresh memory has ranged from a small part of
+    its run to most of it (docs/speed.md): each run reports both, so that a ratio can be read
+    against them."""
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -635,7 +620,6 @@ def machine_info() -> JsonDict:
         "cpu_flags": sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f"))),
         "memory_total_gb": round(memory.total / 1e9, 1),
         "memory_available_gb_start": round(memory.available / 1e9, 1),
-        "memory_first_touch_s_per_gb_start": memory_first_touch_s_per_gb(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "platform": platform.platform(),
         "python": platform.python_version(),

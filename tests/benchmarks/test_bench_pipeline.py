@@ -36,17 +36,13 @@ def test_smoke_run_reports_both_pipelines(tmp_path: Path) -> None:
     assert case["clip"]["frames"] == clipgen.SMOKE.frame_count
     assert case["clip"]["file_size_mb"] > 0
 
-    # How fast this host backs fresh memory, at the start and the end (the baseline keeps
-    # every decoded frame, so its time follows this).
-    for when in ("start", "end"):
-        assert report["machine"][f"memory_first_touch_s_per_gb_{when}"] > 0
-
     ours, baseline = case["ours"], case["baseline"]
     for side in (ours, baseline):
         assert side["verdict"] in VERDICTS
         assert side["total_s"] > 0
+        # Kernel time and fresh pages: the baseline keeps every decoded frame.
         assert 0 <= side["system_cpu_s"] <= side["cpu_s"]
-        assert side["minor_page_faults"] >= 0
+        assert side["minor_page_faults"] > 0
         assert side["peak_rss_mb"] > 0
         assert side["stages_s"]
     assert ours["frames_analyzed"] == bench_pipeline.SMOKE_FRAMES
